@@ -1,0 +1,80 @@
+// The authentication service (`fastify.auth`) and the bearer-token guard
+// (`fastify.authenticate`) that protected route folders add as a hook.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AuthService, type ClientProfile } from '../src/auth-service.js'
+import { AppError } from '../src/errors.js'
+import { PasswordHasher } from '../src/passwords.js'
+import type { AccessClaims } from '../src/tokens.js'
+import { bearerToken } from '../src/bearer.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auth: AuthService
+    passwords: PasswordHasher
+    /** preHandler: requires a valid, unrevoked access token; sets request.principal. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+  }
+  interface FastifyRequest {
+    principal: AccessClaims | null
+  }
+}
+
+/** The client used when login names none: the service's own audience and TTLs. */
+export const DEFAULT_CLIENT_ID = 'default'
+
+async function authPlugin (fastify: FastifyInstance): Promise<void> {
+  const { config } = fastify
+  const hasher = new PasswordHasher({
+    memoryCost: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM
+  })
+  const defaultClient: ClientProfile = {
+    clientId: DEFAULT_CLIENT_ID,
+    audience: config.JWT_AUDIENCE,
+    scope: '',
+    accessTtl: config.ACCESS_TOKEN_TTL,
+    refreshTtl: config.REFRESH_TOKEN_TTL
+  }
+  const auth = new AuthService({
+    store: fastify.store,
+    tokens: fastify.tokens,
+    hasher,
+    revocations: fastify.revocations,
+    follower: fastify.revocationFollower,
+    policy: {
+      allowRegistration: config.ALLOW_REGISTRATION,
+      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+      reuseInterval: config.REFRESH_REUSE_INTERVAL,
+      lockoutThreshold: config.LOCKOUT_THRESHOLD,
+      lockoutSeconds: config.LOCKOUT_SECONDS,
+      maxAccessTtl: config.ACCESS_TOKEN_TTL
+    },
+    resolveClient: async (clientId) => {
+      if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return defaultClient
+      throw new AppError('invalid_request', 'unknown client_id')
+    }
+  })
+  fastify.decorate('passwords', hasher)
+  fastify.decorate('auth', auth)
+  fastify.decorateRequest('principal', null)
+  fastify.decorate('authenticate', async (request: FastifyRequest) => {
+    const token = bearerToken(request.headers.authorization)
+    if (token === null) throw new AppError('invalid_token', 'a bearer access token is required')
+    const verified = fastify.tokens.verifyAccess(token)
+    if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
+    if (fastify.revocations.isRevoked(verified.claims.jti, verified.claims.sid)) {
+      throw new AppError('invalid_token', 'the access token is not valid (revoked)')
+    }
+    request.principal = verified.claims
+  })
+  // The dummy hash is made before the first login so that one is not slower than the rest.
+  fastify.addHook('onReady', async () => hasher.warmUp())
+}
+
+export default fp(authPlugin, {
+  name: 'auth',
+  fastify: '5.x',
+  dependencies: ['config', 'store', 'jwt', 'revocation']
+})

@@ -1,0 +1,59 @@
+// /token: validate (the hot path: verification and the revocation check are
+// in memory, the answer is serialized from its schema) and revoke.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import {
+  BatchValidateBody, BatchValidateResponse, errors, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
+} from '../schemas.js'
+
+const tags = ['token']
+
+const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { tokens, revocations } = fastify
+  fastify.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+
+  const validate = (token: string): { valid: boolean, claims?: unknown, error?: string } => {
+    const verified = tokens.verifyAccess(token)
+    if (!verified.ok) return { valid: false, error: verified.error }
+    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid)) return { valid: false, error: 'revoked' }
+    return { valid: true, claims: verified.claims }
+  }
+
+  fastify.post('/validate', {
+    schema: {
+      tags,
+      summary: 'Validate an access token',
+      description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 only when the body ' +
+        'itself is invalid. Never waits on the store.',
+      body: ValidateBody,
+      response: { 200: ValidationResult, ...errors({ 400: 'The body does not match the schema' }) }
+    }
+  }, async (request) => validate(request.body.token) as never)
+
+  fastify.post('/validate/batch', {
+    schema: {
+      tags,
+      summary: 'Validate up to 100 access tokens',
+      description: 'One result per token, in the order given.',
+      body: BatchValidateBody,
+      response: { 200: BatchValidateResponse, ...errors({ 400: 'The body does not match the schema' }) }
+    }
+  }, async (request) => ({ results: request.body.tokens.map(validate) }) as never)
+
+  fastify.post('/revoke', {
+    schema: {
+      tags,
+      summary: 'Revoke an access or refresh token',
+      description: 'A refresh token ends its session; an access token is refused (by jti) until it expires. ' +
+        'A garbage or unknown token is not an error: `{revoked: false}` (RFC 7009).',
+      body: RevokeBody,
+      response: {
+        200: RevokeResponse,
+        ...errors({ 400: 'The body does not match the schema', 503: 'The store is unreachable; nothing was written' })
+      }
+    }
+  }, async (request) => fastify.auth.revoke(request.body.token, request.body.token_type_hint))
+}
+
+export default tokenRoutes

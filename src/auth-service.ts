@@ -1,0 +1,253 @@
+// The authentication flows: register, login, refresh with rotation and reuse
+// detection, logout, logout-all and revocation. HTTP-free: routes call these
+// and map AppError codes to statuses.
+import { AppError } from './errors.js'
+import type { PasswordHasher } from './passwords.js'
+import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
+import type { RevocationFollower, RevocationList } from './revocation-list.js'
+import type { RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
+import { newId, type AccessClaims, type TokenService } from './tokens.js'
+
+/** What a client (the service a token is for) contributes to the tokens it gets. */
+export interface ClientProfile {
+  clientId: string
+  audience: string | string[]
+  scope: string
+  accessTtl: number
+  refreshTtl: number
+}
+
+export interface AuthPolicy {
+  allowRegistration: boolean
+  sessionMaxLifetime: number
+  reuseInterval: number
+  lockoutThreshold: number
+  lockoutSeconds: number
+  /** Longest access-token lifetime any client can get: how long a session revocation must be remembered. */
+  maxAccessTtl: number
+}
+
+export interface TokenPair {
+  access_token: string
+  refresh_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_expires_in: number
+}
+
+export interface AuthServiceDeps {
+  store: Store
+  tokens: TokenService
+  hasher: PasswordHasher
+  revocations: RevocationList
+  follower: RevocationFollower
+  policy: AuthPolicy
+  /** Resolves login's client_id (undefined → the default client); throws AppError for unknown ones. */
+  resolveClient: (clientId: string | undefined) => Promise<ClientProfile>
+  now?: () => number
+}
+
+export interface RevokeResult {
+  revoked: boolean
+}
+
+export class AuthService {
+  private readonly now: () => number
+
+  constructor (private readonly deps: AuthServiceDeps) {
+    this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+  }
+
+  async register (username: string, password: string, roles: string[] = []): Promise<{ id: string, username: string }> {
+    if (!this.deps.policy.allowRegistration) throw new AppError('registration_closed', 'registration is closed')
+    const passwordHash = await this.deps.hasher.hash(password)
+    const user = await this.deps.store.users.create({ username, passwordHash, roles })
+    return { id: user.id, username: user.username }
+  }
+
+  async login (username: string, password: string, clientId?: string): Promise<TokenPair> {
+    const { store, hasher, policy } = this.deps
+    const client = await this.deps.resolveClient(clientId)
+    const user = await store.users.findByUsername(username)
+    const nowDate = new Date(this.now() * 1000)
+    if (user !== null && user.lockedUntil !== null && user.lockedUntil > nowDate) {
+      throw tooManyAttempts(user.lockedUntil, nowDate)
+    }
+    const ok = await hasher.verify(user?.passwordHash ?? null, password)
+    if (user === null || !ok || user.disabled) {
+      if (user !== null && !ok) {
+        await store.users.recordLoginFailure(user.id, {
+          threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds, now: nowDate
+        })
+      }
+      throw new AppError('invalid_credentials', 'invalid username or password')
+    }
+    if (user.failedLogins > 0) await store.users.clearLoginFailures(user.id)
+    if (hasher.needsRehash(user.passwordHash)) {
+      await store.users.setPasswordHash(user.id, await hasher.hash(password))
+    }
+    return this.startSession(user, client)
+  }
+
+  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair> {
+    const now = this.now()
+    const sid = newId()
+    const jti = newId()
+    const absoluteExp = now + this.deps.policy.sessionMaxLifetime
+    const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
+    await this.deps.store.sessions.create({
+      sid,
+      userId: user.id,
+      clientId: client.clientId,
+      currentJti: jti,
+      createdAt: new Date(now * 1000),
+      expiresAt: new Date(refreshExp * 1000),
+      absoluteExpiresAt: new Date(absoluteExp * 1000)
+    })
+    return this.pair(this.mint(user, client, sid, jti, refreshExp))
+  }
+
+  private mint (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number): SealedPair {
+    const access = this.deps.tokens.issueAccess({
+      sub: user.id,
+      sid,
+      clientId: client.clientId,
+      audience: client.audience,
+      scope: client.scope,
+      roles: user.roles,
+      ttl: client.accessTtl
+    })
+    return {
+      accessToken: access.token,
+      accessExp: access.claims.exp,
+      refreshToken: this.deps.tokens.issueRefresh(user.id, sid, jti, refreshExp),
+      refreshExp
+    }
+  }
+
+  private pair (sealed: SealedPair): TokenPair {
+    const now = this.now()
+    return {
+      access_token: sealed.accessToken,
+      refresh_token: sealed.refreshToken,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, sealed.accessExp - now),
+      refresh_expires_in: Math.max(0, sealed.refreshExp - now)
+    }
+  }
+
+  async refresh (refreshToken: string): Promise<TokenPair> {
+    const verified = this.deps.tokens.verifyRefresh(refreshToken)
+    if (!verified.ok) throw invalidGrant()
+    const { sid, jti } = verified.claims
+    const { store, policy } = this.deps
+    const session = await store.sessions.find(sid)
+    const now = this.now()
+    if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
+      session.absoluteExpiresAt.getTime() <= now * 1000) {
+      throw invalidGrant()
+    }
+    if (session.currentJti === jti) {
+      const user = await store.users.findById(session.userId)
+      if (user === null || user.disabled) {
+        await this.endSession(sid, 'user_unavailable')
+        throw invalidGrant()
+      }
+      const client = await this.deps.resolveClient(session.clientId)
+      const nextJti = newId()
+      const refreshExp = Math.min(now + client.refreshTtl, Math.floor(session.absoluteExpiresAt.getTime() / 1000))
+      const minted = this.mint(user, client, sid, nextJti, refreshExp)
+      const successor = policy.reuseInterval > 0 ? sealSuccessor(refreshToken, sid, minted) : null
+      const rotated = await store.sessions.rotate(sid, jti, {
+        nextJti,
+        expiresAt: new Date(refreshExp * 1000),
+        previous: { jti, rotatedAt: new Date(now * 1000), successor }
+      })
+      if (rotated !== null) return this.pair(minted)
+      // Another refresh of this same token won the compare-and-set: this one is a repeat.
+      const latest = await store.sessions.find(sid)
+      if (latest !== null) return this.repeatOrReuse(refreshToken, latest, jti)
+      throw invalidGrant()
+    }
+    return this.repeatOrReuse(refreshToken, session, jti)
+  }
+
+  /** A refresh token that is no longer current: the grace window's repeat, or reuse. */
+  private async repeatOrReuse (refreshToken: string, session: SessionRecord, jti: string): Promise<TokenPair> {
+    const grace = this.deps.policy.reuseInterval
+    const previous = session.previous
+    if (grace > 0 && session.revokedAt === null && previous !== null && previous.jti === jti &&
+      previous.successor !== null && this.now() * 1000 - previous.rotatedAt.getTime() <= grace * 1000) {
+      const sealed = openSuccessor(refreshToken, session.sid, previous.successor)
+      if (sealed !== null) return this.pair(sealed)
+    }
+    await this.endSession(session.sid, 'refresh_token_reuse')
+    throw invalidGrant()
+  }
+
+  async logout (refreshToken: string): Promise<void> {
+    const verified = this.deps.tokens.verifyRefresh(refreshToken)
+    if (!verified.ok) throw invalidGrant()
+    await this.endSession(verified.claims.sid, 'logout')
+  }
+
+  async logoutAll (userId: string): Promise<number> {
+    const now = new Date(this.now() * 1000)
+    const sessions = await this.deps.store.sessions.revokeAllForUser(userId, 'logout_all', now)
+    for (const session of sessions) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+    return sessions.length
+  }
+
+  /** Ends one session: store first, then the revocation that stops its access tokens. */
+  async endSession (sid: string, reason: string): Promise<boolean> {
+    const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
+    if (before === null) return false
+    if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry())
+    }
+    return true
+  }
+
+  /** RFC 7009 spirit: anything that is not a live token of ours is `{revoked: false}`, not an error. */
+  async revoke (token: string, hint?: 'access_token' | 'refresh_token'): Promise<RevokeResult> {
+    const tryAccess = async (): Promise<RevokeResult | null> => {
+      const verified = this.deps.tokens.verifyAccess(token)
+      return verified.ok ? { revoked: await this.revokeAccess(verified.claims) } : null
+    }
+    const tryRefresh = async (): Promise<RevokeResult | null> => {
+      const verified = this.deps.tokens.verifyRefresh(token)
+      return verified.ok ? { revoked: await this.endSession(verified.claims.sid, 'revoked') } : null
+    }
+    const order = hint === 'refresh_token' ? [tryRefresh, tryAccess] : [tryAccess, tryRefresh]
+    for (const attempt of order) {
+      const result = await attempt()
+      if (result !== null) return result
+    }
+    return { revoked: false }
+  }
+
+  private async revokeAccess (claims: AccessClaims): Promise<boolean> {
+    if (!this.deps.revocations.isRevoked(claims.jti, undefined)) {
+      await this.recordRevocation('jti', claims.jti, claims.exp)
+    }
+    return true
+  }
+
+  private sessionRevocationExpiry (): number {
+    return this.now() + this.deps.policy.maxAccessTtl
+  }
+
+  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number): Promise<void> {
+    const record = await this.deps.store.revocations.add({ kind, value, expiresAt: new Date(expSeconds * 1000) })
+    this.deps.follower.applyLocal(record)
+  }
+}
+
+function invalidGrant (): AppError {
+  return new AppError('invalid_grant', 'the refresh token is invalid, expired or revoked')
+}
+
+function tooManyAttempts (lockedUntil: Date, now: Date): AppError {
+  const retryAfter = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000))
+  return new AppError('too_many_requests', 'too many failed logins for this account, try again later', { retryAfter })
+}

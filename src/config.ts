@@ -1,0 +1,99 @@
+// Service configuration: one TypeBox schema is both the boot-time validator
+// (through @fastify/env / env-schema) and the source of the Config type.
+import { randomBytes } from 'node:crypto'
+import { Type, type Static } from '@sinclair/typebox'
+import envSchema from 'env-schema'
+
+const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  REFRESH_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'token-orchestrator' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-orchestrator' }),
+  ACCESS_TOKEN_TTL: Seconds(900),
+  REFRESH_TOKEN_TTL: Seconds(1_209_600),
+  SESSION_MAX_LIFETIME: Seconds(2_592_000),
+  REFRESH_REUSE_INTERVAL: Seconds(0, 0),
+  ALLOW_REGISTRATION: Type.Boolean({ default: true }),
+  RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
+  LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
+  LOCKOUT_SECONDS: Seconds(900),
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8192, maximum: 4_194_304, default: 19_456 }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' }
+  ),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 })
+})
+
+type RawConfig = Static<typeof ConfigSchema>
+
+/** Config after secrets are resolved: both keys are always present. */
+export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET'> & {
+  JWT_SECRET: string
+  REFRESH_TOKEN_SECRET: string
+}
+
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+export const MIN_SECRET_BYTES = 32
+
+type Warn = (msg: string) => void
+
+/**
+ * Validates an environment (process.env plus overrides) against the schema,
+ * then resolves secrets. Used by the config plugin and by the CLI so both
+ * read the same variables the same way.
+ */
+export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}): Config {
+  let raw: RawConfig
+  try {
+    raw = envSchema<RawConfig>({ schema: ConfigSchema, data: env, dotenv: false })
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${describeEnvError(err as Error)}`)
+  }
+  return resolveConfig(raw, warn)
+}
+
+function describeEnvError (err: Error): string {
+  // env-schema reports "env/PORT must be <= 65535"; turn it into "PORT must be <= 65535".
+  return err.message.replace(/(^|, )env\//g, '$1').replace(/env must have required property/g, 'missing required variable')
+}
+
+export function resolveConfig (raw: RawConfig, warn: Warn): Config {
+  const production = raw.NODE_ENV === 'production'
+  const secret = (name: 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET'): string => {
+    const value = raw[name]
+    if (value === undefined) {
+      if (production) throw new ConfigError(`${name} is required when NODE_ENV=production`)
+      warn(`${name} is not set: using an ephemeral random secret; tokens will not survive a restart`)
+      return randomBytes(48).toString('base64url')
+    }
+    if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
+      if (production) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes when NODE_ENV=production`)
+      warn(`${name} is shorter than ${MIN_SECRET_BYTES} bytes: acceptable only for development`)
+    }
+    return value
+  }
+  const config: Config = { ...raw, JWT_SECRET: secret('JWT_SECRET'), REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET') }
+  if (config.JWT_SECRET === config.REFRESH_TOKEN_SECRET) {
+    throw new ConfigError('REFRESH_TOKEN_SECRET must differ from JWT_SECRET')
+  }
+  if (config.REFRESH_TOKEN_TTL > config.SESSION_MAX_LIFETIME) {
+    throw new ConfigError('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_LIFETIME')
+  }
+  return config
+}

@@ -1,0 +1,51 @@
+// Domain errors: a machine code and an HTTP status, mapped to `{error, message}`
+// by the one error handler. Anything that is not an AppError becomes a 500
+// whose details stay in the log.
+export type ErrorCode =
+  | 'invalid_request'
+  | 'username_taken'
+  | 'registration_closed'
+  | 'invalid_credentials'
+  | 'too_many_requests'
+  | 'invalid_grant'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'forbidden'
+  | 'not_found'
+  | 'store_unavailable'
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  username_taken: 409,
+  registration_closed: 403,
+  invalid_credentials: 401,
+  too_many_requests: 429,
+  invalid_grant: 401,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  forbidden: 403,
+  not_found: 404,
+  store_unavailable: 503
+}
+
+export class AppError extends Error {
+  readonly statusCode: number
+  /** Seconds, for 429 answers. */
+  readonly retryAfter?: number
+
+  constructor (readonly code: ErrorCode, message: string, opts: { retryAfter?: number } = {}) {
+    super(message)
+    this.name = 'AppError'
+    this.statusCode = STATUS[code]
+    if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter
+  }
+}
+
+/** Raised by store adapters when the database cannot be reached or times out. */
+export class StoreUnavailableError extends AppError {
+  constructor (cause?: unknown) {
+    super('store_unavailable', 'the token store is unavailable, try again later')
+    this.name = 'StoreUnavailableError'
+    if (cause !== undefined) this.cause = cause
+  }
+}

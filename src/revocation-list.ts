@@ -1,0 +1,127 @@
+// The in-memory view of revocations that validate consults on every request:
+// revoked access-token jtis and ended session ids, each kept only until the
+// tokens it covers have expired. The store is the source of truth; this view
+// follows it by sequence number (see RevocationFollower).
+import type { RevocationRecord, RevocationStore } from './store/types.js'
+
+export class RevocationList {
+  /** value → expiry in epoch seconds */
+  private readonly jtis = new Map<string, number>()
+  private readonly sids = new Map<string, number>()
+
+  apply (record: Pick<RevocationRecord, 'kind' | 'value' | 'expiresAt'>): void {
+    const map = record.kind === 'jti' ? this.jtis : this.sids
+    const exp = Math.ceil(record.expiresAt.getTime() / 1000)
+    const known = map.get(record.value)
+    if (known === undefined || known < exp) map.set(record.value, exp)
+  }
+
+  isRevoked (jti: string, sid: string | undefined): boolean {
+    // An entry past its expiry covers only expired tokens, which fail before this check.
+    return this.jtis.has(jti) || (sid !== undefined && this.sids.has(sid))
+  }
+
+  isSessionEnded (sid: string): boolean {
+    return this.sids.has(sid)
+  }
+
+  get size (): number {
+    return this.jtis.size + this.sids.size
+  }
+
+  /** Forgets entries whose tokens have all expired. */
+  sweep (nowSec: number): void {
+    for (const map of [this.jtis, this.sids]) {
+      for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
+    }
+  }
+}
+
+export interface FollowerOptions {
+  intervalMs: number
+  batchSize?: number
+  now?: () => Date
+  /** Called on the first failure of a streak, not on every poll. */
+  onError?: (err: unknown) => void
+  /** Called when a sync succeeds after a failure. */
+  onRecover?: () => void
+}
+
+/**
+ * Polls the store for revocations after the last sequence seen and applies them.
+ * While the store is unreachable the list keeps its last state; `lagSeconds`
+ * tells how stale it is.
+ */
+export class RevocationFollower {
+  private lastSeq = 0
+  private lastSyncAt: Date
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private failing = false
+  private readonly now: () => Date
+
+  constructor (
+    private readonly list: RevocationList,
+    private readonly store: RevocationStore,
+    private readonly options: FollowerOptions
+  ) {
+    this.now = options.now ?? (() => new Date())
+    this.lastSyncAt = this.now()
+  }
+
+  get lagSeconds (): number {
+    return Math.max(0, (this.now().getTime() - this.lastSyncAt.getTime()) / 1000)
+  }
+
+  get sequence (): number {
+    return this.lastSeq
+  }
+
+  /** Records a revocation this instance wrote itself, so it takes effect at once. */
+  applyLocal (record: RevocationRecord): void {
+    this.list.apply(record)
+  }
+
+  /** One sync round: reads every new entry in batches. Throws when the store fails. */
+  async syncOnce (): Promise<void> {
+    const batch = this.options.batchSize ?? 1000
+    for (;;) {
+      const now = this.now()
+      const records = await this.store.since(this.lastSeq, now, batch)
+      for (const record of records) {
+        this.list.apply(record)
+        if (record.seq > this.lastSeq) this.lastSeq = record.seq
+      }
+      if (records.length < batch) break
+    }
+    this.lastSyncAt = this.now()
+    this.list.sweep(Math.floor(this.lastSyncAt.getTime() / 1000))
+  }
+
+  /** One round that never throws: failures are reported once per streak. */
+  async tick (): Promise<void> {
+    try {
+      await this.syncOnce()
+      if (this.failing) this.options.onRecover?.()
+      this.failing = false
+    } catch (err) {
+      if (!this.failing) this.options.onError?.(err)
+      this.failing = true
+    }
+  }
+
+  start (): void {
+    if (this.timer !== undefined) return
+    this.timer = setInterval(() => {
+      if (this.running !== undefined) return
+      this.running = this.tick().finally(() => { this.running = undefined })
+    }, this.options.intervalMs)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    await this.running
+  }
+}

@@ -1,0 +1,38 @@
+// Entry point: load the config, build Fastify with the shared options, register
+// the app, listen, and close gracefully on SIGTERM/SIGINT.
+import { existsSync } from 'node:fs'
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import app from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { serverOptions } from './server-options.js'
+
+if (existsSync('.env')) process.loadEnvFile('.env')
+
+const warnings: string[] = []
+let config: Config
+try {
+  config = loadConfig(process.env, (msg) => warnings.push(msg))
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`token-orchestrator: ${err.message}`)
+  process.exit(1)
+}
+
+const server = Fastify(serverOptions(config))
+for (const warning of warnings) server.log.warn(warning)
+
+await server.register(app, { config })
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) server.log.error({ err }, 'closing after an error')
+  else server.log.info({ signal }, 'closing: finishing in-flight requests')
+  await server.close()
+})
+
+try {
+  await server.listen({ port: config.PORT, host: config.HOST })
+} catch (err) {
+  server.log.error({ err }, 'could not start')
+  process.exit(1)
+}

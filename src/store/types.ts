@@ -1,0 +1,125 @@
+// The storage contract. Two implementations (memory-store.ts, mongo-store.ts)
+// satisfy it and one contract suite (test/store/contract.ts) checks both.
+// Every method either completes fully or throws: StoreUnavailableError when the
+// database cannot be reached, AppError('username_taken') on a duplicate user.
+
+export interface UserRecord {
+  id: string
+  /** Lower-cased, unique. */
+  username: string
+  passwordHash: string
+  roles: string[]
+  disabled: boolean
+  createdAt: Date
+  /** Consecutive failed logins since the last success or lock. */
+  failedLogins: number
+  lockedUntil: Date | null
+}
+
+export interface NewUser {
+  username: string
+  passwordHash: string
+  roles?: string[]
+}
+
+/** The successor pair of a rotated refresh token, encrypted (see src/refresh-successor.ts). */
+export interface RotatedFrom {
+  jti: string
+  rotatedAt: Date
+  /** Ciphertext of the pair handed out by that rotation; null when reuse grace is off. */
+  successor: string | null
+}
+
+export interface SessionRecord {
+  sid: string
+  userId: string
+  clientId: string
+  /** jti of the one refresh token that is current for this session. */
+  currentJti: string
+  createdAt: Date
+  /** Idle expiry: the current refresh token's exp. A TTL index may delete the session after it. */
+  expiresAt: Date
+  /** Absolute cap (SESSION_MAX_LIFETIME); rotation never moves it. */
+  absoluteExpiresAt: Date
+  revokedAt: Date | null
+  revokedReason: string | null
+  /** The refresh token this session's current one replaced, for the reuse grace. */
+  previous: RotatedFrom | null
+}
+
+export interface Rotation {
+  nextJti: string
+  expiresAt: Date
+  previous: RotatedFrom
+}
+
+export type RevocationKind = 'jti' | 'sid'
+
+export interface RevocationRecord {
+  /** Strictly increasing per store; followers poll by it. */
+  seq: number
+  kind: RevocationKind
+  value: string
+  /** When every token this entry covers has expired; it may be forgotten after that. */
+  expiresAt: Date
+  createdAt: Date
+}
+
+export interface LockoutPolicy {
+  threshold: number
+  lockSeconds: number
+  now: Date
+}
+
+export interface UserStore {
+  /** Throws AppError('username_taken') when the (lower-cased) username exists. */
+  create (user: NewUser): Promise<UserRecord>
+  findByUsername (username: string): Promise<UserRecord | null>
+  findById (id: string): Promise<UserRecord | null>
+  setPasswordHash (id: string, passwordHash: string): Promise<void>
+  setDisabled (id: string, disabled: boolean): Promise<void>
+  /**
+   * Atomically counts one failed login. When the count reaches the threshold the
+   * account is locked until now + lockSeconds and the count restarts.
+   * Returns the lock end when this failure locked the account, else null.
+   */
+  recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null>
+  /** Clears the failure count (after a successful login). */
+  clearLoginFailures (id: string): Promise<void>
+}
+
+export interface SessionStore {
+  create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord>
+  find (sid: string): Promise<SessionRecord | null>
+  /**
+   * Compare-and-set rotation: only when the session is not revoked and its
+   * currentJti equals expectedJti, sets currentJti, expiresAt and previous.
+   * Returns the updated session, or null when another rotation won.
+   */
+  rotate (sid: string, expectedJti: string, rotation: Rotation): Promise<SessionRecord | null>
+  /** Marks one session revoked (idempotent). Returns the session as it was, or null if unknown. */
+  revoke (sid: string, reason: string, now: Date): Promise<SessionRecord | null>
+  /** Revokes every live session of the user; returns the sessions it revoked. */
+  revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]>
+  /** Live (not revoked, not expired) sessions of a user, newest first. */
+  listForUser (userId: string, now: Date): Promise<SessionRecord[]>
+}
+
+export interface RevocationStore {
+  /** Appends an entry with the next sequence number (majority write concern on MongoDB). */
+  add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
+  /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
+  since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'mongodb'
+  readonly users: UserStore
+  readonly sessions: SessionStore
+  readonly revocations: RevocationStore
+  /** Creates indexes and anything else the store needs; idempotent. */
+  init (): Promise<void>
+  /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
+  ping (): Promise<void>
+  close (): Promise<void>
+}

@@ -1,0 +1,423 @@
+// The one storage contract every Store implementation must pass (see
+// src/store/types.ts). Each subtest gets a fresh, initialised store from
+// makeStore() and cleans it up afterwards.
+//
+// Dates are kept in the future (relative to the wall clock) everywhere, and
+// "expired" is tested by passing a later `now`: a MongoDB TTL monitor running
+// during the test must never delete what a test still looks at.
+import { randomUUID } from 'node:crypto'
+import type { Test } from 'tap'
+import { AppError } from '../../src/errors.js'
+import type { Rotation, SessionRecord, Store } from '../../src/store/types.js'
+
+export type MakeStore = () => Promise<{ store: Store, cleanup: () => Promise<void> }>
+
+const HOUR = 3_600_000
+
+export async function storeContract (t: Test, name: string, makeStore: MakeStore): Promise<void> {
+  // Runs `fn` against a fresh store in its own subtest.
+  const withStore = (tt: Test, title: string, fn: (t: Test, store: Store) => Promise<void>): Promise<void> =>
+    tt.test(title, async (st) => {
+      const { store, cleanup } = await makeStore()
+      st.teardown(cleanup)
+      await fn(st, store)
+    }).then(() => undefined)
+
+  await t.test(`${name} store contract`, async (t) => {
+    await withStore(t, 'init is idempotent, ping answers, kind is known', async (t, store) => {
+      await store.init()
+      await store.init()
+      await t.resolves(store.ping())
+      t.ok(store.kind === 'memory' || store.kind === 'mongodb', `kind ${store.kind}`)
+    })
+
+    await t.test('users', async (t) => {
+      await withStore(t, 'create returns a fresh record with defaults', async (t, store) => {
+        const before = Date.now()
+        const user = await store.users.create({ username: 'Alice', passwordHash: 'h1' })
+        t.type(user.id, 'string')
+        t.ok(user.id.length > 0)
+        t.equal(user.username, 'alice', 'username is lower-cased')
+        t.equal(user.passwordHash, 'h1')
+        t.same(user.roles, [])
+        t.equal(user.disabled, false)
+        t.equal(user.failedLogins, 0)
+        t.equal(user.lockedUntil, null)
+        t.ok(user.createdAt instanceof Date)
+        t.ok(user.createdAt.getTime() >= before - 1000 && user.createdAt.getTime() <= Date.now() + 1000)
+        t.notOk('_id' in user, 'no storage id leaks')
+
+        const admin = await store.users.create({ username: 'bob', passwordHash: 'h2', roles: ['admin', 'user'] })
+        t.same(admin.roles, ['admin', 'user'])
+        t.not(admin.id, user.id, 'ids are unique')
+      })
+
+      await withStore(t, 'find by username (case-insensitive) and by id', async (t, store) => {
+        const user = await store.users.create({ username: 'Carol', passwordHash: 'h' })
+        for (const name of ['carol', 'CAROL', 'Carol', 'cArOl']) {
+          const found = await store.users.findByUsername(name)
+          t.equal(found?.id, user.id, `found by ${name}`)
+        }
+        t.same(await store.users.findByUsername('carol'), user, 'same record as create returned')
+        t.same(await store.users.findById(user.id), user)
+        t.equal(await store.users.findByUsername('nobody'), null)
+        t.equal(await store.users.findById(randomUUID()), null)
+      })
+
+      await withStore(t, 'duplicate username (any case) is username_taken', async (t, store) => {
+        await store.users.create({ username: 'dave', passwordHash: 'h' })
+        for (const name of ['dave', 'DAVE', 'Dave']) {
+          const err = await store.users.create({ username: name, passwordHash: 'x' }).then(
+            () => undefined,
+            (e: unknown) => e
+          )
+          t.ok(err instanceof AppError, `${name}: rejects with an AppError`)
+          t.equal((err as AppError | undefined)?.code, 'username_taken', `${name}: code username_taken`)
+        }
+        const users = await store.users.findByUsername('dave')
+        t.equal(users?.passwordHash, 'h', 'the original user is untouched')
+      })
+
+      await withStore(t, 'records are copies in and out', async (t, store) => {
+        const input = { username: 'erin', passwordHash: 'h', roles: ['user'] }
+        const created = await store.users.create(input)
+        input.roles.push('admin')
+        created.roles.push('admin')
+        created.username = 'mallory'
+        created.disabled = true
+        created.createdAt.setTime(0)
+        const found = await store.users.findById(created.id)
+        t.ok(found !== null)
+        if (found === null) return
+        t.same(found.roles, ['user'], 'roles unchanged by mutating input or output')
+        t.equal(found.username, 'erin')
+        t.equal(found.disabled, false)
+        t.not(found.createdAt.getTime(), 0)
+
+        found.roles.length = 0
+        found.passwordHash = 'changed'
+        const again = await store.users.findByUsername('erin')
+        t.same(again?.roles, ['user'], 'mutating a found record does not change the store')
+        t.equal(again?.passwordHash, 'h')
+      })
+
+      await withStore(t, 'setPasswordHash and setDisabled', async (t, store) => {
+        const user = await store.users.create({ username: 'frank', passwordHash: 'old' })
+        const other = await store.users.create({ username: 'grace', passwordHash: 'other' })
+        await store.users.setPasswordHash(user.id, 'new')
+        t.equal((await store.users.findById(user.id))?.passwordHash, 'new')
+        t.equal((await store.users.findByUsername('FRANK'))?.passwordHash, 'new')
+
+        await store.users.setDisabled(user.id, true)
+        t.equal((await store.users.findById(user.id))?.disabled, true)
+        await store.users.setDisabled(user.id, false)
+        t.equal((await store.users.findById(user.id))?.disabled, false)
+
+        const untouched = await store.users.findById(other.id)
+        t.equal(untouched?.passwordHash, 'other', 'other users are untouched')
+        t.equal(untouched?.disabled, false)
+
+        await t.resolves(store.users.setPasswordHash(randomUUID(), 'x'), 'unknown id: no error')
+        await t.resolves(store.users.setDisabled(randomUUID(), true), 'unknown id: no error')
+      })
+
+      await withStore(t, 'lockout counts to the threshold, locks, and restarts the count', async (t, store) => {
+        const user = await store.users.create({ username: 'heidi', passwordHash: 'h' })
+        const now = new Date(Date.now() + HOUR)
+        const policy = { threshold: 3, lockSeconds: 60, now }
+        const lockEnd = new Date(now.getTime() + 60_000)
+
+        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'failure 1')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 1)
+        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'failure 2')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2)
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'not locked yet')
+
+        const locked = await store.users.recordLoginFailure(user.id, policy)
+        t.ok(locked instanceof Date, 'failure 3 locks')
+        t.equal(locked?.getTime(), lockEnd.getTime(), 'locked until now + lockSeconds')
+        let stored = await store.users.findById(user.id)
+        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime())
+        t.equal(stored?.failedLogins, 0, 'count restarts after a lock')
+
+        const later = { ...policy, now: new Date(now.getTime() + 120_000) }
+        t.equal(await store.users.recordLoginFailure(user.id, later), null, 'counting restarts from one')
+        stored = await store.users.findById(user.id)
+        t.equal(stored?.failedLogins, 1)
+        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime(), 'a non-locking failure keeps lockedUntil')
+        await store.users.recordLoginFailure(user.id, later)
+        const relocked = await store.users.recordLoginFailure(user.id, later)
+        t.equal(relocked?.getTime(), later.now.getTime() + 60_000, 'locks again at the threshold')
+
+        t.equal(await store.users.recordLoginFailure(randomUUID(), policy), null, 'unknown user: null')
+      })
+
+      await withStore(t, 'concurrent failures lock exactly once per threshold', async (t, store) => {
+        const user = await store.users.create({ username: 'ivan', passwordHash: 'h' })
+        const policy = { threshold: 5, lockSeconds: 30, now: new Date(Date.now() + HOUR) }
+        const results = await Promise.all(
+          Array.from({ length: 12 }, async () => store.users.recordLoginFailure(user.id, policy)))
+        t.equal(results.filter((r) => r !== null).length, 2, '12 failures at threshold 5 lock twice')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'two failures left over')
+      })
+
+      await withStore(t, 'clearLoginFailures resets the count and the lock', async (t, store) => {
+        const user = await store.users.create({ username: 'judy', passwordHash: 'h' })
+        const policy = { threshold: 2, lockSeconds: 60, now: new Date(Date.now() + HOUR) }
+        await store.users.recordLoginFailure(user.id, policy)
+        await store.users.clearLoginFailures(user.id)
+        let stored = await store.users.findById(user.id)
+        t.equal(stored?.failedLogins, 0)
+        t.equal(stored?.lockedUntil, null)
+        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'count started again from zero')
+
+        t.ok(await store.users.recordLoginFailure(user.id, policy), 'locked')
+        await store.users.clearLoginFailures(user.id)
+        stored = await store.users.findById(user.id)
+        t.equal(stored?.failedLogins, 0)
+        t.equal(stored?.lockedUntil, null, 'lock cleared')
+        await t.resolves(store.users.clearLoginFailures(randomUUID()), 'unknown id: no error')
+      })
+    })
+
+    await t.test('sessions', async (t) => {
+      const base = Date.now()
+      const newSession = (userId: string, createdOffset = 0, expiresOffset = 2 * HOUR): Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'> => ({
+        sid: randomUUID(),
+        userId,
+        clientId: 'default',
+        currentJti: randomUUID(),
+        createdAt: new Date(base + createdOffset),
+        expiresAt: new Date(base + expiresOffset),
+        absoluteExpiresAt: new Date(base + 24 * HOUR)
+      })
+      const rotation = (previousJti: string, nextJti = randomUUID()): Rotation => ({
+        nextJti,
+        expiresAt: new Date(base + 3 * HOUR),
+        previous: { jti: previousJti, rotatedAt: new Date(base + 1000), successor: 'ciphertext' }
+      })
+
+      await withStore(t, 'create and find', async (t, store) => {
+        const input = newSession('u1')
+        const created = await store.sessions.create(input)
+        t.same(created, { ...input, revokedAt: null, revokedReason: null, previous: null })
+        t.notOk('_id' in created, 'no storage id leaks')
+        const found = await store.sessions.find(input.sid)
+        t.same(found, created)
+        t.equal(found?.createdAt.getTime(), input.createdAt.getTime())
+        t.equal(found?.expiresAt.getTime(), input.expiresAt.getTime())
+        t.equal(found?.absoluteExpiresAt.getTime(), input.absoluteExpiresAt.getTime())
+        t.equal(await store.sessions.find(randomUUID()), null)
+
+        input.expiresAt.setTime(0)
+        created.currentJti = 'mutated'
+        if (found !== null) found.userId = 'mutated'
+        const again = await store.sessions.find(input.sid)
+        t.equal(again?.expiresAt.getTime(), base + 2 * HOUR, 'mutating the input does not change the store')
+        t.not(again?.currentJti, 'mutated', 'mutating the output does not change the store')
+        t.equal(again?.userId, 'u1')
+      })
+
+      await withStore(t, 'rotate is a compare-and-set on currentJti', async (t, store) => {
+        const input = newSession('u1')
+        await store.sessions.create(input)
+
+        const wrong = rotation(input.currentJti)
+        t.equal(await store.sessions.rotate(input.sid, 'not-the-current-jti', wrong), null, 'wrong expected jti: null')
+        t.equal((await store.sessions.find(input.sid))?.currentJti, input.currentJti, 'unchanged')
+        t.equal(await store.sessions.rotate(randomUUID(), input.currentJti, wrong), null, 'unknown sid: null')
+
+        const r = rotation(input.currentJti)
+        const rotated = await store.sessions.rotate(input.sid, input.currentJti, r)
+        t.ok(rotated !== null, 'matching jti rotates')
+        t.equal(rotated?.currentJti, r.nextJti)
+        t.equal(rotated?.expiresAt.getTime(), r.expiresAt.getTime())
+        t.same(rotated?.previous, r.previous)
+        t.equal(rotated?.absoluteExpiresAt.getTime(), input.absoluteExpiresAt.getTime(), 'absolute expiry never moves')
+        t.equal(rotated?.createdAt.getTime(), input.createdAt.getTime())
+        t.equal(rotated?.sid, input.sid)
+        t.same(await store.sessions.find(input.sid), rotated, 'stored')
+
+        t.equal(await store.sessions.rotate(input.sid, input.currentJti, rotation(input.currentJti)), null,
+          'the old jti cannot rotate again')
+        const second = rotation(r.nextJti)
+        second.previous.successor = null
+        const rotated2 = await store.sessions.rotate(input.sid, r.nextJti, second)
+        t.equal(rotated2?.currentJti, second.nextJti, 'the new jti rotates')
+        t.same(rotated2?.previous, { jti: r.nextJti, rotatedAt: second.previous.rotatedAt, successor: null })
+      })
+
+      await withStore(t, '20 concurrent rotations of one jti: exactly one wins', async (t, store) => {
+        const input = newSession('u1')
+        await store.sessions.create(input)
+        const attempts = Array.from({ length: 20 }, () => rotation(input.currentJti))
+        const results = await Promise.all(attempts.map(async (r) => store.sessions.rotate(input.sid, input.currentJti, r)))
+        const winners = results.filter((r): r is SessionRecord => r !== null)
+        t.equal(winners.length, 1, 'exactly one non-null result')
+        const winner = winners[0]
+        const stored = await store.sessions.find(input.sid)
+        t.equal(stored?.currentJti, winner?.currentJti, 'the store holds the winner')
+        t.ok(attempts.some((a) => a.nextJti === stored?.currentJti))
+      })
+
+      await withStore(t, 'a revoked session cannot rotate', async (t, store) => {
+        const input = newSession('u1')
+        await store.sessions.create(input)
+        await store.sessions.revoke(input.sid, 'logout', new Date(base))
+        t.equal(await store.sessions.rotate(input.sid, input.currentJti, rotation(input.currentJti)), null)
+        t.equal((await store.sessions.find(input.sid))?.currentJti, input.currentJti, 'unchanged')
+      })
+
+      await withStore(t, 'revoke is idempotent and keeps the first reason', async (t, store) => {
+        const input = newSession('u1')
+        const created = await store.sessions.create(input)
+        const first = new Date(base + 1000)
+        const before = await store.sessions.revoke(input.sid, 'logout', first)
+        t.same(before, created, 'returns the session as it was')
+        t.equal(before?.revokedAt, null)
+
+        const stored = await store.sessions.find(input.sid)
+        t.equal(stored?.revokedAt?.getTime(), first.getTime())
+        t.equal(stored?.revokedReason, 'logout')
+
+        const again = await store.sessions.revoke(input.sid, 'reuse_detected', new Date(base + 5000))
+        t.ok(again !== null, 'a second revoke still returns the session')
+        t.equal(again?.revokedAt?.getTime(), first.getTime(), 'as it was: revoked at the first time')
+        t.equal(again?.revokedReason, 'logout')
+        const still = await store.sessions.find(input.sid)
+        t.equal(still?.revokedAt?.getTime(), first.getTime(), 'first revokedAt kept')
+        t.equal(still?.revokedReason, 'logout', 'first reason kept')
+
+        t.equal(await store.sessions.revoke(randomUUID(), 'logout', first), null, 'unknown sid: null')
+
+        const odd = newSession('u1')
+        await store.sessions.create(odd)
+        await store.sessions.revoke(odd.sid, '$reason', first)
+        t.equal((await store.sessions.find(odd.sid))?.revokedReason, '$reason', 'reason is stored literally')
+      })
+
+      await withStore(t, 'revokeAllForUser revokes only that user\'s live sessions', async (t, store) => {
+        const a1 = await store.sessions.create(newSession('alice', 0))
+        const a2 = await store.sessions.create(newSession('alice', 1000))
+        const a3 = await store.sessions.create(newSession('alice', 2000))
+        const b1 = await store.sessions.create(newSession('bob', 0))
+        const earlier = new Date(base + 500)
+        await store.sessions.revoke(a3.sid, 'logout', earlier)
+
+        const now = new Date(base + 10_000)
+        const revoked = await store.sessions.revokeAllForUser('alice', 'password_changed', now)
+        t.same(revoked.map((s) => s.sid).sort(), [a1.sid, a2.sid].sort(), 'the two live sessions')
+        for (const s of revoked) {
+          t.equal(s.userId, 'alice')
+          t.equal(s.revokedAt?.getTime(), now.getTime(), 'returned as revoked')
+          t.equal(s.revokedReason, 'password_changed')
+        }
+        for (const sid of [a1.sid, a2.sid]) {
+          const s = await store.sessions.find(sid)
+          t.equal(s?.revokedAt?.getTime(), now.getTime())
+          t.equal(s?.revokedReason, 'password_changed')
+        }
+        const old = await store.sessions.find(a3.sid)
+        t.equal(old?.revokedReason, 'logout', 'an already revoked session keeps its reason')
+        t.equal(old?.revokedAt?.getTime(), earlier.getTime())
+        t.equal((await store.sessions.find(b1.sid))?.revokedAt, null, 'other users are untouched')
+
+        t.same(await store.sessions.revokeAllForUser('alice', 'again', now), [], 'nothing left to revoke')
+        t.same(await store.sessions.revokeAllForUser('nobody', 'x', now), [], 'unknown user: empty')
+      })
+
+      await withStore(t, 'listForUser: live sessions only, newest first', async (t, store) => {
+        const now = new Date(base + 90 * 60_000)
+        // Created out of order on purpose.
+        const mid = await store.sessions.create(newSession('alice', 2000))
+        const oldest = await store.sessions.create(newSession('alice', 1000))
+        const newest = await store.sessions.create(newSession('alice', 3000))
+        const revoked = await store.sessions.create(newSession('alice', 4000))
+        await store.sessions.revoke(revoked.sid, 'logout', new Date(base))
+        await store.sessions.create(newSession('alice', 5000, HOUR)) // idle-expired at `now`
+        await store.sessions.create(newSession('alice', 6000, 90 * 60_000)) // expires exactly at `now`
+        await store.sessions.create(newSession('bob', 7000))
+
+        const live = await store.sessions.listForUser('alice', now)
+        t.same(live.map((s) => s.sid), [newest.sid, mid.sid, oldest.sid], 'newest first; revoked, expired and other users left out')
+        t.same(live[0], newest)
+        t.same(await store.sessions.listForUser('nobody', now), [])
+
+        const rotated = await store.sessions.rotate(oldest.sid, oldest.currentJti, rotation(oldest.currentJti))
+        t.same((await store.sessions.listForUser('alice', now)).map((s) => s.sid), [newest.sid, mid.sid, oldest.sid],
+          'rotation does not change the order (by createdAt)')
+        t.same((await store.sessions.listForUser('alice', now))[2], rotated)
+      })
+    })
+
+    await t.test('revocations', async (t) => {
+      const base = Date.now()
+      const entry = (value: string, expiresOffset = 2 * HOUR) =>
+        ({ kind: 'jti' as const, value, expiresAt: new Date(base + expiresOffset) })
+
+      await withStore(t, 'add returns the entry with a strictly increasing seq', async (t, store) => {
+        const before = Date.now()
+        const first = await store.revocations.add(entry('j1'))
+        t.type(first.seq, 'number')
+        t.ok(Number.isInteger(first.seq) && first.seq > 0, 'seq is a positive integer')
+        t.equal(first.kind, 'jti')
+        t.equal(first.value, 'j1')
+        t.equal(first.expiresAt.getTime(), base + 2 * HOUR)
+        t.ok(first.createdAt instanceof Date && first.createdAt.getTime() >= before - 1000)
+        t.notOk('_id' in first, 'no storage id leaks')
+
+        const sid = await store.revocations.add({ kind: 'sid', value: 's1', expiresAt: new Date(base + HOUR) })
+        t.equal(sid.kind, 'sid')
+        t.ok(sid.seq > first.seq)
+
+        let last = sid.seq
+        for (let i = 0; i < 5; i++) {
+          const next = await store.revocations.add(entry(`seq-${i}`))
+          t.ok(next.seq > last, `seq ${next.seq} > ${last}`)
+          last = next.seq
+        }
+
+        const concurrent = await Promise.all(Array.from({ length: 10 }, async (_, i) => store.revocations.add(entry(`c${i}`))))
+        const seqs = concurrent.map((r) => r.seq)
+        t.equal(new Set(seqs).size, 10, 'concurrent adds get distinct seqs')
+        t.ok(seqs.every((s) => s > last), 'all after the earlier ones')
+      })
+
+      await withStore(t, 'since respects afterSeq and limit, ascending', async (t, store) => {
+        const now = new Date(base)
+        const added = []
+        for (let i = 0; i < 6; i++) added.push(await store.revocations.add(entry(`j${i}`)))
+        const seqs = added.map((r) => r.seq)
+
+        const all = await store.revocations.since(0, now, 100)
+        t.same(all.map((r) => r.seq), seqs, 'everything, ascending by seq')
+        t.same(all, added, 'same records as add returned')
+
+        const third = seqs[2] ?? 0
+        t.same((await store.revocations.since(third, now, 100)).map((r) => r.seq), seqs.slice(3), 'only seq > afterSeq')
+        t.same((await store.revocations.since(0, now, 2)).map((r) => r.seq), seqs.slice(0, 2), 'at most limit, lowest first')
+        t.same((await store.revocations.since(third, now, 2)).map((r) => r.seq), seqs.slice(3, 5))
+        t.same(await store.revocations.since(seqs[5] ?? 0, now, 100), [], 'nothing after the last')
+
+        const copy = all[0]
+        if (copy !== undefined) copy.value = 'mutated'
+        t.equal((await store.revocations.since(0, now, 1))[0]?.value, 'j0', 'records are copies')
+      })
+
+      await withStore(t, 'since leaves out expired entries', async (t, store) => {
+        const now = new Date(base + 90 * 60_000)
+        const live1 = await store.revocations.add(entry('live1'))
+        await store.revocations.add(entry('expired', HOUR))
+        await store.revocations.add(entry('boundary', 90 * 60_000)) // expiresAt === now
+        const live2 = await store.revocations.add(entry('live2'))
+
+        t.same((await store.revocations.since(0, now, 100)).map((r) => r.value), ['live1', 'live2'])
+        t.same((await store.revocations.since(0, now, 1)).map((r) => r.seq), [live1.seq],
+          'limit counts live entries only')
+        t.same((await store.revocations.since(live1.seq, now, 1)).map((r) => r.seq), [live2.seq],
+          'expired entries do not use up the limit')
+        t.equal((await store.revocations.since(0, new Date(base), 100)).length, 4, 'all four are live earlier')
+      })
+    })
+  })
+}

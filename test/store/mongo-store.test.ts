@@ -1,0 +1,73 @@
+// The storage contract against MongoDB, when MONGODB_URL points at a server
+// (each store gets its own throw-away database). Without a server, only the
+// error mapping is checked, against an address nothing listens on.
+import { randomUUID } from 'node:crypto'
+import { MongoClient } from 'mongodb'
+import t from 'tap'
+import { AppError, StoreUnavailableError } from '../../src/errors.js'
+import { MongoStore } from '../../src/store/mongo-store.js'
+import { storeContract } from './contract.js'
+
+const url = process.env.MONGODB_URL
+
+if (url === undefined || url === '') {
+  t.test('MongoDB store contract', { skip: 'MONGODB_URL is not set' }, async () => {})
+} else {
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 })
+  await client.connect()
+  t.teardown(async () => { await client.close() })
+
+  await storeContract(t, 'mongodb', async () => {
+    const db = client.db(`token_orchestrator_test_${randomUUID()}`)
+    const store = new MongoStore(db)
+    await store.init()
+    return {
+      store,
+      cleanup: async () => {
+        await store.close()
+        await db.dropDatabase()
+      }
+    }
+  })
+}
+
+await t.test('an unreachable server is reported as StoreUnavailableError', async (t) => {
+  // Port 1 on loopback: connections are refused at once, server selection gives up quickly.
+  const client = new MongoClient('mongodb://127.0.0.1:1/?directConnection=true', {
+    serverSelectionTimeoutMS: 300,
+    connectTimeoutMS: 300
+  })
+  t.teardown(async () => { await client.close() })
+  const store = new MongoStore(client.db(`token_orchestrator_unreachable_${randomUUID()}`))
+  t.equal(store.kind, 'mongodb')
+
+  const now = new Date()
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['init', async () => store.init()],
+    ['ping', async () => store.ping()],
+    ['users.create', async () => store.users.create({ username: 'alice', passwordHash: 'h' })],
+    ['users.findByUsername', async () => store.users.findByUsername('alice')],
+    ['users.recordLoginFailure', async () => store.users.recordLoginFailure('id', { threshold: 3, lockSeconds: 60, now })],
+    ['sessions.rotate', async () => store.sessions.rotate('sid', 'jti', {
+      nextJti: 'next', expiresAt: now, previous: { jti: 'jti', rotatedAt: now, successor: null }
+    })],
+    ['sessions.revoke', async () => store.sessions.revoke('sid', 'logout', now)],
+    ['sessions.revokeAllForUser', async () => store.sessions.revokeAllForUser('user', 'logout', now)],
+    ['sessions.listForUser', async () => store.sessions.listForUser('user', now)],
+    ['revocations.add', async () => store.revocations.add({ kind: 'jti', value: 'j', expiresAt: now })],
+    ['revocations.since', async () => store.revocations.since(0, now, 10)]
+  ]
+  for (const [name, call] of calls) {
+    const err = await call().then(() => undefined, (e: unknown) => e)
+    t.ok(err instanceof StoreUnavailableError, `${name}: StoreUnavailableError`)
+    t.ok(err instanceof AppError, `${name}: an AppError`)
+    const appErr = err as AppError
+    t.equal(appErr.code, 'store_unavailable')
+    t.equal(appErr.statusCode, 503)
+    t.equal(appErr.message, 'the token store is unavailable, try again later', `${name}: no driver message`)
+    t.ok(appErr.cause instanceof Error, `${name}: driver error kept as cause for the log`)
+  }
+
+  t.same(await store.revocations.since(0, now, 0), [], 'limit 0 asks nothing')
+  await t.resolves(store.close(), 'close() does not touch the client')
+})
