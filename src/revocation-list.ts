@@ -37,6 +37,13 @@ export class RevocationList {
   }
 }
 
+/**
+ * Entries re-read behind the last sequence seen on every poll: on MongoDB a
+ * concurrent writer's lower sequence number can become visible after a higher
+ * one. Re-applying an entry is idempotent.
+ */
+export const SEQUENCE_OVERLAP = 256
+
 export interface FollowerOptions {
   intervalMs: number
   batchSize?: number
@@ -85,14 +92,16 @@ export class RevocationFollower {
   /** One sync round: reads every new entry in batches. Throws when the store fails. */
   async syncOnce (): Promise<void> {
     const batch = this.options.batchSize ?? 1000
+    let cursor = this.lastSeq
     for (;;) {
       const now = this.now()
-      const records = await this.store.since(this.lastSeq, now, batch)
+      const records = await this.store.since(Math.max(0, cursor - SEQUENCE_OVERLAP), now, batch)
       for (const record of records) {
         this.list.apply(record)
         if (record.seq > this.lastSeq) this.lastSeq = record.seq
       }
-      if (records.length < batch) break
+      if (records.length < batch || this.lastSeq === cursor) break
+      cursor = this.lastSeq
     }
     this.lastSyncAt = this.now()
     this.list.sweep(Math.floor(this.lastSyncAt.getTime() / 1000))

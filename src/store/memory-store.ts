@@ -144,9 +144,9 @@ class MemoryRevocations implements RevocationStore {
   async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {
     const out: RevocationRecord[] = []
     for (const entry of this.entries) {
+      if (out.length >= limit) break
       if (entry.seq <= afterSeq || entry.expiresAt <= now) continue
       out.push(copy(entry))
-      if (out.length >= limit) break
     }
     return out
   }

@@ -56,7 +56,10 @@ export interface Rotation {
 export type RevocationKind = 'jti' | 'sid'
 
 export interface RevocationRecord {
-  /** Strictly increasing per store; followers poll by it. */
+  /**
+   * Increasing per store; followers poll by it. Not gapless, and on MongoDB
+   * concurrent writers can make N+1 visible before N: followers re-read an overlap.
+   */
   seq: number
   kind: RevocationKind
   value: string
@@ -94,12 +97,13 @@ export interface SessionStore {
   /**
    * Compare-and-set rotation: only when the session is not revoked and its
    * currentJti equals expectedJti, sets currentJti, expiresAt and previous.
+   * Expiry is not checked here: the service refuses expired sessions before rotating.
    * Returns the updated session, or null when another rotation won.
    */
   rotate (sid: string, expectedJti: string, rotation: Rotation): Promise<SessionRecord | null>
   /** Marks one session revoked (idempotent). Returns the session as it was, or null if unknown. */
   revoke (sid: string, reason: string, now: Date): Promise<SessionRecord | null>
-  /** Revokes every live session of the user; returns the sessions it revoked. */
+  /** Revokes every not-yet-revoked session of the user (expired ones too); returns those it revoked. */
   revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]>
   /** Live (not revoked, not expired) sessions of a user, newest first. */
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
