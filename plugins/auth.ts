@@ -51,6 +51,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       lockoutSeconds: config.LOCKOUT_SECONDS,
       maxAccessTtl: config.ACCESS_TOKEN_TTL
     },
+    onEvent: (event) => fastify.serviceMetrics.authEvent(event),
     resolveClient: async (clientId) => {
       if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return defaultClient
       throw new AppError('invalid_request', 'unknown client_id')
@@ -76,5 +77,5 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 export default fp(authPlugin, {
   name: 'auth',
   fastify: '5.x',
-  dependencies: ['config', 'store', 'jwt', 'revocation']
+  dependencies: ['config', 'store', 'jwt', 'revocation', 'metrics']
 })

@@ -35,6 +35,16 @@ export interface TokenPair {
   refresh_expires_in: number
 }
 
+/**
+ * What happened, for observers (metrics). Emitted after the outcome is known;
+ * an observer that throws is ignored, it never changes an answer.
+ */
+export type AuthEvent =
+  | { type: 'login', result: 'success' | 'invalid_credentials' | 'locked' }
+  | { type: 'refresh', result: 'success' | 'invalid_grant' }
+  | { type: 'refresh_reuse' }
+  | { type: 'revocation', kind: RevocationKind, reason: string }
+
 export interface AuthServiceDeps {
   store: Store
   tokens: TokenService
@@ -45,6 +55,7 @@ export interface AuthServiceDeps {
   /** Resolves login's client_id (undefined → the default client); throws AppError for unknown ones. */
   resolveClient: (clientId: string | undefined) => Promise<ClientProfile>
   now?: () => number
+  onEvent?: (event: AuthEvent) => void
 }
 
 export interface RevokeResult {
@@ -65,7 +76,30 @@ export class AuthService {
     return { id: user.id, username: user.username }
   }
 
+  private emit (event: AuthEvent): void {
+    try {
+      this.deps.onEvent?.(event)
+    } catch {
+      // Observing must never change the outcome.
+    }
+  }
+
   async login (username: string, password: string, clientId?: string): Promise<TokenPair> {
+    try {
+      const pair = await this.attemptLogin(username, password, clientId)
+      this.emit({ type: 'login', result: 'success' })
+      return pair
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') {
+        this.emit({ type: 'login', result: 'invalid_credentials' })
+      } else if (err instanceof AppError && err.code === 'too_many_requests') {
+        this.emit({ type: 'login', result: 'locked' })
+      }
+      throw err
+    }
+  }
+
+  private async attemptLogin (username: string, password: string, clientId?: string): Promise<TokenPair> {
     const { store, hasher, policy } = this.deps
     const client = await this.deps.resolveClient(clientId)
     const user = await store.users.findByUsername(username)
@@ -137,6 +171,17 @@ export class AuthService {
   }
 
   async refresh (refreshToken: string): Promise<TokenPair> {
+    try {
+      const pair = await this.rotate(refreshToken)
+      this.emit({ type: 'refresh', result: 'success' })
+      return pair
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_grant') this.emit({ type: 'refresh', result: 'invalid_grant' })
+      throw err
+    }
+  }
+
+  private async rotate (refreshToken: string): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -181,6 +226,7 @@ export class AuthService {
       const sealed = openSuccessor(refreshToken, session.sid, previous.successor)
       if (sealed !== null) return this.pair(sealed)
     }
+    this.emit({ type: 'refresh_reuse' })
     await this.endSession(session.sid, 'refresh_token_reuse')
     throw invalidGrant()
   }
@@ -194,7 +240,9 @@ export class AuthService {
   async logoutAll (userId: string): Promise<number> {
     const now = new Date(this.now() * 1000)
     const sessions = await this.deps.store.sessions.revokeAllForUser(userId, 'logout_all', now)
-    for (const session of sessions) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+    for (const session of sessions) {
+      await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
+    }
     return sessions.length
   }
 
@@ -203,7 +251,7 @@ export class AuthService {
     const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
     if (before === null) return false
     if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {
-      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry())
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), reason)
     }
     return true
   }
@@ -228,7 +276,7 @@ export class AuthService {
 
   private async revokeAccess (claims: AccessClaims): Promise<boolean> {
     if (!this.deps.revocations.isRevoked(claims.jti, undefined)) {
-      await this.recordRevocation('jti', claims.jti, claims.exp)
+      await this.recordRevocation('jti', claims.jti, claims.exp, 'revoked')
     }
     return true
   }
@@ -237,9 +285,10 @@ export class AuthService {
     return this.now() + this.deps.policy.maxAccessTtl
   }
 
-  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number): Promise<void> {
+  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number, reason: string): Promise<void> {
     const record = await this.deps.store.revocations.add({ kind, value, expiresAt: new Date(expSeconds * 1000) })
     this.deps.follower.applyLocal(record)
+    this.emit({ type: 'revocation', kind, reason })
   }
 }
 

@@ -1,7 +1,7 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
-import type { FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 
@@ -21,6 +21,23 @@ export const REDACT_PATHS = [
 /** Request ids taken from X-Request-Id only when they look like ids, so logs cannot be forged through them. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+/**
+ * Routes whose per-request "incoming request" / "request completed" lines are
+ * off unless LOG_LEVEL is debug or trace. They answer thousands of times a
+ * second; two JSON lines each would cost more than the answer itself (see
+ * docs/issue3.md for the measurement). Their counts and latencies are in
+ * /metrics, and their failures (5xx) are still logged by the error handler.
+ */
+export const QUIET_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify'])
+
+function requestLogging (level: string): LogController {
+  if (level === 'debug' || level === 'trace') return new LogController()
+  return new LogController({
+    // Called with Fastify's request; routeOptions.url is the route pattern (no query string).
+    disableRequestLogging: (req) => QUIET_ROUTES.has((req as { routeOptions?: { url?: string } }).routeOptions?.url ?? '')
+  })
+}
+
 /** `stream` sends the log somewhere other than stdout (tests capture it). */
 export function serverOptions (
   config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream
@@ -29,6 +46,7 @@ export function serverOptions (
     logger: config.LOG_LEVEL === 'silent'
       ? false
       : { level: config.LOG_LEVEL, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...(stream !== undefined ? { stream } : {}) },
+    logController: requestLogging(config.LOG_LEVEL),
     trustProxy: config.TRUST_PROXY,
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
