@@ -1,26 +1,20 @@
 // /auth/verify: the gateway endpoint (nginx auth_request, Traefik forwardAuth,
 // Envoy ext_authz). Any method; the access token comes in `Authorization`,
 // the identity goes out in X-Auth-* headers with an empty body.
+// It lives in its own folder: autoload loads only index.ts from a folder that
+// has one (a verify.ts beside routes/auth/index.ts was never registered), and
+// this way none of /auth's hooks run on the gateway path.
 //
 // The 401 and 403 answers are sent directly rather than thrown: a gateway asks
 // for every proxied request, and a flood of bad tokens should cost no more
 // than a good one (no Error object and stack per request).
-import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { bearerToken } from '../../src/bearer.js'
-import { errors, NoContent } from '../schemas.js'
+import { bearerToken } from '../../../src/bearer.js'
+import { errors, NoContent, VerifyQuery } from '../../schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */
 const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,2048}$/
-
-const VerifyQuery = Type.Object({
-  scope: Type.Optional(Type.String({
-    maxLength: 1024,
-    description: 'Space-separated scopes the token must all have',
-    examples: ['orders:read orders:write']
-  }))
-})
 
 function hasScopes (granted: string, required: string): boolean {
   const have = new Set(granted.split(' '))
@@ -37,7 +31,8 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens, revocations } = fastify
   const count = fastify.serviceMetrics.validation
 
-  fastify.all('/verify', {
+  fastify.all('/', {
+    prefixTrailingSlash: 'no-slash',
     schema: {
       tags: ['gateway'],
       summary: 'Verify the bearer token of a proxied request',
