@@ -51,7 +51,11 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       enabled: { histogram: true, summary: false },
       registeredRoutesOnly: true,
       routeBlacklist: ['/metrics'],
-      overrides: { histogram: { registers: [registry], buckets: LATENCY_BUCKETS } }
+      overrides: {
+        histogram: { registers: [registry], buckets: LATENCY_BUCKETS },
+        // Created by fastify-metrics even when disabled: keep it out of the global registry too.
+        summary: { registers: [registry] }
+      }
     }
   })
 
