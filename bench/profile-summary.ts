@@ -16,6 +16,10 @@ for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i]!
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
 }
+// Idle time is not cost: percentages are of the busy time.
+for (const [id] of self) {
+  if (byId.get(id)!.callFrame.functionName === '(idle)') self.delete(id)
+}
 const total = [...self.values()].reduce((a, b) => a + b, 0)
 
 function where (url: string): string {
@@ -40,7 +44,7 @@ for (const [id, t] of self) {
   pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + t)
 }
 const pct = (t: number): string => `${((100 * t) / total).toFixed(1).padStart(5)}%`
-process.stdout.write(`self time by package (total ${(total / 1e6).toFixed(1)} s sampled)\n`)
+process.stdout.write(`self time by package (busy ${(total / 1e6).toFixed(1)} s sampled, idle excluded)\n`)
 for (const [k, t] of [...pkgs].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`${pct(t)}  ${k}\n`)
 process.stdout.write(`\nself time by function (top ${top})\n`)
 for (const [k, t] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(t)}  ${k}\n`)

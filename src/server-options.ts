@@ -22,19 +22,24 @@ export const REDACT_PATHS = [
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
- * Routes whose per-request "incoming request" / "request completed" lines are
- * off unless LOG_LEVEL is debug or trace. They answer thousands of times a
- * second; two JSON lines each would cost more than the answer itself (see
- * docs/issue3.md for the measurement). Their counts and latencies are in
- * /metrics, and their failures (5xx) are still logged by the error handler.
+ * The hot routes: they answer thousands of times a second. Their per-request
+ * "incoming request" / "request completed" lines are off unless LOG_LEVEL is
+ * debug or trace (two JSON lines would cost more than the answer itself; see
+ * docs/issue3.md), and their latency is recorded by a cheaper histogram (see
+ * plugins/metrics.ts). Their failures (5xx) are still logged by the error handler.
  */
-export const QUIET_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify'])
+export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
 
 function requestLogging (level: string): LogController {
   if (level === 'debug' || level === 'trace') return new LogController()
   return new LogController({
-    // Called with Fastify's request; routeOptions.url is the route pattern (no query string).
-    disableRequestLogging: (req) => QUIET_ROUTES.has((req as { routeOptions?: { url?: string } }).routeOptions?.url ?? '')
+    // Runs twice per request: the path from the raw URL, not request.routeOptions (a getter that builds an object).
+    disableRequestLogging: (req) => {
+      const url = req.url
+      const query = url.indexOf('?')
+      const path = query === -1 ? url : url.slice(0, query)
+      return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
+    }
   })
 }
 

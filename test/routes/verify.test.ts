@@ -25,6 +25,19 @@ t.test('a valid token: 200 with identity headers and an empty body, for any meth
   t.equal(lower.statusCode, 200)
 })
 
+t.test('/auth/verify/<path>: the same check for gateways that append the original path (Envoy)', async (t) => {
+  const app = await build(t)
+  const s = await newSession(app)
+  const ok = await app.inject({ method: 'POST', url: '/auth/verify/orders/42?page=2', headers: bearer(s.access_token) })
+  t.equal(ok.statusCode, 200)
+  t.equal(ok.headers['x-auth-subject'], s.userId)
+  const denied = await app.inject({ url: '/auth/verify/orders/42', headers: bearer('garbage') })
+  t.equal(denied.statusCode, 401)
+  t.equal(denied.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  const scoped = await app.inject({ url: '/auth/verify/orders?scope=orders:read', headers: bearer(s.access_token) })
+  t.equal(scoped.statusCode, 403, 'a scope in the query is still enforced, never relaxed')
+})
+
 t.test('service tokens (no sid) get an empty X-Auth-Session', async (t) => {
   const app = await build(t)
   const res = await app.inject({ url: '/auth/verify', headers: bearer(accessToken({ sid: undefined, sub: 'svc-billing' })) })

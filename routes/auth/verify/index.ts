@@ -31,14 +31,29 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens, revocations } = fastify
   const count = fastify.serviceMetrics.validation
 
-  fastify.all('/', {
-    prefixTrailingSlash: 'no-slash',
-    schema: {
-      tags: ['gateway'],
+  // /auth/verify itself, and /auth/verify/<anything> for gateways that append the
+  // original request path to the check's path (Envoy ext_authz `path_prefix`).
+  const variants = [
+    {
+      url: '/',
       summary: 'Verify the bearer token of a proxied request',
       description: 'For gateway auth subrequests. 200 with `X-Auth-Subject`, `X-Auth-Session`, `X-Auth-Client` ' +
         'and `X-Auth-Scope` headers and an empty body; 401 with `WWW-Authenticate: Bearer error="invalid_token"`; ' +
-        '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.',
+        '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.'
+    },
+    {
+      url: '/*',
+      summary: 'Verify the bearer token of a proxied request (original path appended)',
+      description: 'The same check as `/auth/verify`, for gateways that append the proxied request\'s path to the ' +
+        'check\'s path (Envoy ext_authz with `path_prefix: /auth/verify`). The appended path is ignored.'
+    }
+  ]
+  for (const variant of variants) fastify.all(variant.url, {
+    prefixTrailingSlash: 'no-slash',
+    schema: {
+      tags: ['gateway'],
+      summary: variant.summary,
+      description: variant.description,
       security: [{ bearerAuth: [] }],
       querystring: VerifyQuery,
       response: {
