@@ -173,7 +173,7 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
   const conf = join(dir, 'nginx.conf')
   await writeFile(conf, nginxConf(dir, gatewayPort, `127.0.0.1:${servicePort}`, `127.0.0.1:${upstreamPort}`))
   const check = spawnSync(nginx!, ['-t', '-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { encoding: 'utf8' })
-  t.equal(check.status, 0, `nginx -t accepts the config\n${check.stderr}`)
+  t.equal(check.status, 0, 'nginx -t accepts the config', { stderr: check.stderr })
   const gateway = spawn(nginx!, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] })
   t.teardown(() => stopProcess(gateway, 'SIGQUIT'))
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
