@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { serverOptions } from './server-options.js'
+import { prettyLogs, serverOptions } from './server-options.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
 
@@ -19,7 +19,12 @@ try {
   process.exit(1)
 }
 
-const server = Fastify(serverOptions(config))
+const pretty = prettyLogs(config.LOG_FORMAT, {
+  isTTY: process.stdout.isTTY === true,
+  ci: process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false',
+  nodeEnv: config.NODE_ENV
+})
+const server = Fastify(serverOptions(config, undefined, { pretty }))
 for (const warning of warnings) server.log.warn(warning)
 
 await server.register(app, { config })
