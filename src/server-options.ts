@@ -2,7 +2,7 @@
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
-import type { DestinationStream } from 'pino'
+import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 
 /**
@@ -95,9 +95,18 @@ export function serverOptions (
             ? { stream }
             : opts.pretty === true
               ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-              : {})
+              // Synchronous writes to stdout. pino's default writes asynchronously
+              // through libuv's thread pool, the one argon2 hashes on: under a
+              // burst of logins every log line waited behind the queued hashes
+              // (seconds), and what was queued was lost on a crash.
+              : { stream: pino.destination({ dest: 1, sync: true }) })
         },
     trustProxy: config.TRUST_PROXY,
+    // While closing, a request that still reaches us on an open keep-alive
+    // connection is served (its answer says `Connection: close`) rather than
+    // refused with Fastify's own 503, whose body is not our `{error, message}`.
+    // New connections are refused from the start of the shutdown.
+    return503OnClosing: false,
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
