@@ -13,10 +13,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(AutoLoad, {
     dir: join(root, 'routes'),
     options: opts,
-    ignorePattern: /^schemas\./,
-    // Every file in a route folder is a route plugin (routes/auth/verify.ts
-    // beside routes/auth/index.ts). By default autoload treats a folder with an
-    // index file as one plugin and silently skips the index's siblings.
-    indexPattern: /^$/
+    ignorePattern: /^schemas\./
   })
 }

@@ -7,7 +7,7 @@ import { request as httpRequest, Agent } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
 import { PASSWORD } from '../helper.js'
-import { startServer, type ServerProcess } from '../support/server-process.js'
+import { startServer, type RunningServer } from '../support/server-process.js'
 
 const CONCURRENCY = 200
 /** Generous bounds: these only stop a broken test from hanging, they measure nothing. */
@@ -15,7 +15,7 @@ const WAIT_MS = 90_000
 
 interface Answer { status: number, body: string, connection: string | undefined }
 
-function post (server: ServerProcess, agent: Agent, path: string, body: unknown): Promise<Answer> {
+function post (server: RunningServer, agent: Agent, path: string, body: unknown): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body)
     const req = httpRequest(`${server.url}${path}`, {
@@ -35,7 +35,7 @@ function post (server: ServerProcess, agent: Agent, path: string, body: unknown)
 }
 
 /** Resolves once `predicate` holds on the server's log, polling it; rejects after WAIT_MS. */
-async function waitForLog (server: ServerProcess, what: string, predicate: (logs: ServerProcess['logs']) => boolean): Promise<void> {
+async function waitForLog (server: RunningServer, what: string, predicate: (logs: RunningServer['logs']) => boolean): Promise<void> {
   const deadline = Date.now() + WAIT_MS
   while (!predicate(server.logs)) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`)
@@ -51,28 +51,27 @@ function canConnect (port: number): Promise<boolean> {
   })
 }
 
-async function exitWithin (server: ServerProcess, ms: number): Promise<{ code: number | null, signal: NodeJS.Signals | null } | 'timeout'> {
+async function exitWithin (server: RunningServer, ms: number): Promise<{ code: number | null, signal: NodeJS.Signals | null } | 'timeout'> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
-  return Promise.race([server.exited, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([server.ended, timeout]).finally(() => clearTimeout(timer))
 }
 
 const isLoginArrival = (entry: Record<string, unknown>): boolean =>
   entry.msg === 'incoming request' && (entry.req as { url?: string } | undefined)?.url === '/auth/login'
 
 t.test('SIGTERM under load: in-flight requests finish, new connections are refused, exit 0', async (t) => {
-  const server = await startServer(t, {
+  const server = await startServer(t,
     // The production argon2 memory cost: logins queue on libuv's 4 threads, so
     // most are still running when the signal comes. The shutdown bound is far
     // above the seconds they need: this test measures nothing.
-    env: {
+    {
       ARGON2_MEMORY_KIB: '19456',
       ARGON2_TIME_COST: '1',
       UV_THREADPOOL_SIZE: '4',
       RATE_LIMIT_AUTH: '10000',
       SHUTDOWN_TIMEOUT: '120'
-    }
-  })
+    })
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
   t.teardown(() => agent.destroy())
   const username = 'shutdown.user'

@@ -1,4 +1,4 @@
-// /auth: the original service's endpoints. Credential routes are rate limited
+// /auth: the original service's endpoints (register, login, refresh, logout). Credential routes are rate limited
 // per client IP; every answer is `Cache-Control: no-store`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
