@@ -1,7 +1,25 @@
-// /.well-known: RFC 8414 authorization server metadata, so OAuth clients and
-// gateways can discover the endpoints and the JWKS from PUBLIC_URL.
+// /.well-known: the JWKS (public keys of the key ring, for gateways and
+// services that verify access tokens themselves) and RFC 8414 authorization
+// server metadata, so OAuth clients can discover the endpoints from PUBLIC_URL.
+import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { jwksMaxAge } from '../src/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
+
+const Jwk = Type.Object({
+  kty: Type.String({ examples: ['EC'] }),
+  crv: Type.Optional(Type.String({ examples: ['P-256'] })),
+  x: Type.Optional(Type.String()),
+  y: Type.Optional(Type.String()),
+  n: Type.Optional(Type.String()),
+  e: Type.Optional(Type.String()),
+  kid: Type.String(),
+  alg: Type.String({ examples: ['ES256'] }),
+  use: Type.Literal('sig')
+})
+const Jwks = Type.Object({ keys: Type.Array(Jwk) }, {
+  description: 'RFC 7517 JWK set: public members only. Empty with JWT_ALGORITHM=HS256.'
+})
 
 const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const base = fastify.config.PUBLIC_URL
@@ -20,6 +38,23 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     introspection_endpoint_auth_methods_supported: clientAuthMethods,
     revocation_endpoint_auth_methods_supported: clientAuthMethods
   }
+
+  const { KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS } = fastify.config
+  // Shorter than the overlap: a cached JWKS always holds a new key before it signs.
+  const jwksCacheControl = `public, max-age=${jwksMaxAge(KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS)}`
+
+  fastify.get('/.well-known/jwks.json', {
+    schema: {
+      tags: ['keys'],
+      summary: 'Public signing keys (JWKS)',
+      description: 'Every key that signs, will sign (published KEY_ROTATION_OVERLAP seconds ahead) or signed a ' +
+        'token that has not expired yet. `Cache-Control: max-age` is shorter than the overlap.',
+      response: { 200: Jwks }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', jwksCacheControl)
+    return fastify.keyRing?.jwks() ?? { keys: [] }
+  })
 
   fastify.get('/.well-known/oauth-authorization-server', {
     schema: {

@@ -5,7 +5,7 @@ import { clientView } from '../../src/clients.js'
 import { AppError } from '../../src/errors.js'
 import { errors, NoContent } from '../schemas.js'
 import {
-  ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, SessionList, SidParams, UserIdParams
+  ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
 
 const tags = ['admin']
@@ -120,6 +120,27 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!ended) throw new AppError('not_found', 'no such session')
     request.log.info({ sid: request.params.sid, by: request.principal?.sub }, 'session ended by an admin')
     return reply.code(204).send()
+  })
+
+  fastify.post('/keys/rotate', {
+    schema: {
+      tags: ['keys', 'admin'],
+      security,
+      summary: 'Rotate the signing key',
+      description: 'Publishes the next key in the JWKS now; it signs from KEY_ROTATION_OVERLAP seconds later on ' +
+        'every instance. The previous key stays published until every token it signed has expired. 409 with ' +
+        'JWT_ALGORITHM=HS256.',
+      response: {
+        200: RotatedKey,
+        ...errors({ ...guarded, 409: 'conflict: JWT_ALGORITHM is HS256, there is no key ring', ...storeDown })
+      }
+    }
+  }, async (request) => {
+    const ring = fastify.keyRing
+    if (ring === null) throw new AppError('conflict', 'key rotation needs JWT_ALGORITHM ES256, EdDSA or RS256')
+    const key = await ring.rotate()
+    request.log.info({ kid: key.kid, activatesAt: key.activatesAt, by: request.principal?.sub }, 'signing key rotated')
+    return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
   })
 }
 
