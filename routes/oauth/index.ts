@@ -45,9 +45,10 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (error instanceof OAuthError) return sendOAuthError(reply, error)
     if (error instanceof AppError) return sendOAuthError(reply, toOAuthError(error))
     const status = error.statusCode ?? 500
+    if (status === 429) return reply.code(429).send({ error: 'too_many_requests', error_description: error.message })
+    // Schema, media type, size and parse errors: RFC 6749 §5.2 calls all of them invalid_request (400).
     if (error.validation !== undefined || (status >= 400 && status < 500)) {
-      const code = status === 429 ? 'too_many_requests' : 'invalid_request'
-      return reply.code(error.validation !== undefined ? 400 : status).send({ error: code, error_description: error.message })
+      return reply.code(400).send({ error: 'invalid_request', error_description: error.message })
     }
     request.log.error({ err: error }, 'request failed')
     return reply.code(500).send({ error: 'server_error', error_description: 'internal server error' })

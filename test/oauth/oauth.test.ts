@@ -115,6 +115,13 @@ t.test('RFC 6749 §5.2 errors', async (t) => {
   t.equal(wrongType.statusCode, 400)
   t.equal(wrongType.json().error, 'invalid_request', 'schema errors are OAuth-shaped too')
 
+  const xml = await app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'text/xml' }, payload: '<a/>' })
+  t.equal(xml.statusCode, 400, 'unsupported media type')
+  t.equal(xml.json().error, 'invalid_request')
+  const badJson = await app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/json' }, payload: '{' })
+  t.equal(badJson.statusCode, 400)
+  t.equal(badJson.json().error, 'invalid_request')
+
   const malformedBasic = await tokenRequest(app, { grant_type: 'client_credentials' }, 'Basic !!!')
   t.equal(malformedBasic.statusCode, 401)
   t.equal(malformedBasic.json().error, 'invalid_client')
