@@ -5,17 +5,12 @@ import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../src/config.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { build, login, newSession, PASSWORD, TEST_ENV, validate } from '../helper.js'
+import { ADMIN_ENV, adminToken, createClient as createClientAs } from '../support/clients.js'
 
-const ADMIN = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'a-long-admin-password-for-tests' }
-
-async function adminToken (app: FastifyInstance): Promise<string> {
-  return (await login(app, ADMIN.ADMIN_USERNAME, ADMIN.ADMIN_PASSWORD)).access_token
-}
+const ADMIN = ADMIN_ENV
 
 async function createClient (app: FastifyInstance, token: string, payload: Record<string, unknown>): Promise<Record<string, any>> {
-  const res = await app.inject({ method: 'POST', url: '/admin/clients', headers: { authorization: `Bearer ${token}` }, payload })
-  if (res.statusCode !== 201) throw new Error(`create client failed: ${res.statusCode} ${res.body}`)
-  return res.json()
+  return createClientAs(app, payload, token)
 }
 
 const decode = (jwt: string): Record<string, any> => JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString())

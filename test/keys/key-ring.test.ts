@@ -8,6 +8,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose'
 import { KeyRing, openPrivateKey, symmetricKid } from '../../src/key-ring.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { build, login, newSession, TEST_ENV, validate } from '../helper.js'
+import { faultyStore } from '../support/faulty-store.js'
 import { ADMIN_ENV, adminToken } from '../support/clients.js'
 
 const part = (jwt: string, i: number): Record<string, any> => JSON.parse(Buffer.from(jwt.split('.')[i] ?? '', 'base64url').toString())
@@ -203,4 +204,22 @@ t.test('a retired key leaves the ring (and its tokens fail) once its tokens have
   t.same(ring.kids, [k2], 'the old key is gone once every token it signed has expired')
   t.same(ring.jwks().keys.map((k) => k.kid), [k2])
   t.throws(() => ring.codec.verify(old), { code: 'FAST_JWT_INVALID_SIGNATURE' })
+})
+
+t.test('the key ring keeps verifying with the keys it has while the store is down', async (t) => {
+  const inner = new MemoryStore()
+  t.teardown(() => inner.close())
+  const store = faultyStore(inner)
+  const lines: string[] = []
+  const logStream = { write: (line: string) => { lines.push(line) } }
+  const app = await build(t, { env: { JWT_ALGORITHM: 'ES256', KEY_RING_SYNC_INTERVAL_MS: '50' }, store, logStream })
+  const session = await newSession(app)
+  store.down = true
+  t.ok(await waitFor(async () => lines.some((l) => l.includes('key ring sync failed'))), 'the failure is logged')
+  t.equal((await validate(app, session.access_token)).valid, true, 'validate still verifies')
+  const jwks = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })
+  t.equal(jwks.json().keys.length, 1, 'and the JWKS is still served')
+  t.equal(lines.filter((l) => l.includes('key ring sync failed')).length, 1, 'logged once per outage')
+  store.down = false
+  t.ok(await waitFor(async () => lines.some((l) => l.includes('key ring sync recovered'))), 'recovery is logged')
 })
