@@ -275,3 +275,30 @@ t.test('RFC 8414 metadata', async (t) => {
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
   })
 })
+
+t.test('the token endpoint is rate limited per IP, answered in the OAuth shape', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_AUTH: '2' } })
+  const statuses: number[] = []
+  let last
+  for (let i = 0; i < 3; i++) {
+    last = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: 'garbage' })
+    statuses.push(last.statusCode)
+  }
+  t.same(statuses, [400, 400, 429])
+  t.equal(last?.json().error, 'too_many_requests')
+  t.type(last?.json().error_description, 'string')
+  t.ok(last?.headers['retry-after'] !== undefined, 'Retry-After')
+  t.equal(last?.headers['cache-control'], 'no-store')
+})
+
+t.test('a disabled client\'s refresh tokens introspect as inactive', async (t) => {
+  const { app, client, other } = await setup(t)
+  const user = await newSession(app)
+  const pair = (await tokenRequest(app, { grant_type: 'password', username: user.username, password: PASSWORD }, basic(client.id, client.secret))).json()
+  const introspect = async () => app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: { ...FORM, authorization: basic(other.id, other.secret) }, payload: form({ token: pair.refresh_token })
+  })
+  t.equal((await introspect()).json().active, true)
+  await disableClient(app, client.id)
+  t.equal((await introspect()).body, '{"active":false}')
+})
