@@ -8,6 +8,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import { ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens.js'
+import { symmetricKid } from '../src/key-ring.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -25,13 +26,13 @@ declare module 'fastify' {
 export const VERIFY_CACHE_SIZE = 20_000
 
 function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: string, issuer: string,
-  requiredClaims: string[], audience?: string): FastifyJWTOptions {
+  requiredClaims: string[], audience?: string, kid?: string): FastifyJWTOptions {
   return {
     namespace,
     secret,
     decoratorName: `${namespace}Claims`,
     // fast-jwt writes `typ` into the header; its option is missing from the type definitions.
-    sign: { algorithm: 'HS256', typ } as Partial<SignOptions>,
+    sign: { algorithm: 'HS256', typ, ...(kid !== undefined ? { kid } : {}) } as Partial<SignOptions>,
     verify: {
       algorithms: ['HS256'],
       checkTyp: typ,
@@ -50,7 +51,7 @@ function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: strin
 async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
   await fastify.register(fastifyJwt, jwtOptions('access', config.JWT_SECRET, ACCESS_TOKEN_TYPE, config.JWT_ISSUER,
-    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE))
+    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE, symmetricKid(config.JWT_SECRET)))
   await fastify.register(fastifyJwt, jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, REFRESH_TOKEN_TYPE,
     config.JWT_ISSUER, ['iss', 'sub', 'sid', 'exp', 'iat', 'jti']))
 
@@ -61,7 +62,9 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
       verify: (token) => jwt.verify<Record<string, unknown>>(token)
     }
   }
-  fastify.decorate('tokens', new TokenService(codec('access'), codec('refresh'), { issuer: config.JWT_ISSUER }))
+  // JWT_ALGORITHM ES256 / EdDSA / RS256: access tokens are signed and verified by the key ring.
+  const access = fastify.keyRing?.codec ?? codec('access')
+  fastify.decorate('tokens', new TokenService(access, codec('refresh'), { issuer: config.JWT_ISSUER }))
 }
 
-export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config'] })
+export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring'] })

@@ -25,7 +25,10 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
         { name: 'auth', description: 'Register, log in, refresh and log out' },
         { name: 'token', description: 'Validate and revoke tokens (the hot path)' },
         { name: 'gateway', description: 'Auth subrequests from API gateways' },
-        { name: 'ops', description: 'Health and readiness' }
+        { name: 'ops', description: 'Health and readiness' },
+        { name: 'admin', description: 'Clients and sessions (access token with the admin role)' },
+        { name: 'keys', description: 'Signing keys: JWKS and rotation' },
+        { name: 'oauth', description: 'OAuth 2.0 token, introspection, revocation and metadata (RFC 6749, 7662, 7009, 8414)' }
       ],
       components: {
         securitySchemes: {

@@ -5,7 +5,7 @@ import { AppError } from './errors.js'
 import type { PasswordHasher } from './passwords.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from './revocation-list.js'
-import type { RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
+import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
 import { newId, type AccessClaims, type TokenService } from './tokens.js'
 
 /** What a client (the service a token is for) contributes to the tokens it gets. */
@@ -15,6 +15,8 @@ export interface ClientProfile {
   scope: string
   accessTtl: number
   refreshTtl: number
+  /** Grants the client may use; undefined → any. */
+  grants?: GrantType[]
 }
 
 export interface AuthPolicy {
@@ -47,6 +49,14 @@ export interface AuthServiceDeps {
   now?: () => number
 }
 
+/** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
+export interface ServiceToken {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
+}
+
 export interface RevokeResult {
   revoked: boolean
 }
@@ -68,6 +78,9 @@ export class AuthService {
   async login (username: string, password: string, clientId?: string): Promise<TokenPair> {
     const { store, hasher, policy } = this.deps
     const client = await this.deps.resolveClient(clientId)
+    if (client.grants !== undefined && !client.grants.includes('password')) {
+      throw new AppError('invalid_request', 'this client may not use the password grant')
+    }
     const user = await store.users.findByUsername(username)
     const nowDate = new Date(this.now() * 1000)
     if (user !== null && user.lockedUntil !== null && user.lockedUntil > nowDate) {
@@ -136,7 +149,11 @@ export class AuthService {
     }
   }
 
-  async refresh (refreshToken: string): Promise<TokenPair> {
+  /**
+   * `clientId` (the OAuth token endpoint's authenticated client) must be the
+   * session's client (RFC 6749 §6); a mismatch is invalid_grant and ends nothing.
+   */
+  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -144,7 +161,7 @@ export class AuthService {
     const session = await store.sessions.find(sid)
     const now = this.now()
     if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
-      session.absoluteExpiresAt.getTime() <= now * 1000) {
+      session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
       throw invalidGrant()
     }
     if (session.currentJti === jti) {
@@ -153,7 +170,12 @@ export class AuthService {
         await this.endSession(sid, 'user_unavailable')
         throw invalidGrant()
       }
-      const client = await this.deps.resolveClient(session.clientId)
+      const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
+        if (err instanceof AppError && err.code === 'store_unavailable') throw err
+        // The client was disabled (or removed): its sessions end.
+        await this.endSession(sid, 'client_unavailable')
+        throw invalidGrant()
+      })
       const nextJti = newId()
       const refreshExp = Math.min(now + client.refreshTtl, Math.floor(session.absoluteExpiresAt.getTime() / 1000))
       const minted = this.mint(user, client, sid, nextJti, refreshExp)
@@ -183,6 +205,24 @@ export class AuthService {
     }
     await this.endSession(session.sid, 'refresh_token_reuse')
     throw invalidGrant()
+  }
+
+  /** client_credentials (RFC 6749 §4.4): sub = client_id, no session, no refresh token. */
+  issueServiceToken (client: ClientProfile): ServiceToken {
+    const access = this.deps.tokens.issueAccess({
+      sub: client.clientId,
+      clientId: client.clientId,
+      audience: client.audience,
+      scope: client.scope,
+      roles: [],
+      ttl: client.accessTtl
+    })
+    return {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, access.claims.exp - this.now()),
+      scope: client.scope
+    }
   }
 
   async logout (refreshToken: string): Promise<void> {

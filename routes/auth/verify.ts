@@ -59,7 +59,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const verified = tokens.verifyAccess(token)
     if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
     const claims = verified.claims
-    if (revocations.isRevoked(claims.jti, claims.sid)) {
+    if (revocations.isRevoked(claims.jti, claims.sid, claims.client_id)) {
       throw new AppError('invalid_token', 'the access token is not valid (revoked)')
     }
     const sid = claims.sid ?? ''

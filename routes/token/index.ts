@@ -16,7 +16,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const validate = (token: string): { valid: boolean, claims?: unknown, error?: string } => {
     const verified = tokens.verifyAccess(token)
     if (!verified.ok) return { valid: false, error: verified.error }
-    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid)) return { valid: false, error: 'revoked' }
+    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) return { valid: false, error: 'revoked' }
     return { valid: true, claims: verified.claims }
   }
 
