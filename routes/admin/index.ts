@@ -124,7 +124,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/keys/rotate', {
     schema: {
-      tags: ['keys', 'admin'],
+      tags: ['keys'],
       security,
       summary: 'Rotate the signing key',
       description: 'Publishes the next key in the JWKS now; it signs from KEY_ROTATION_OVERLAP seconds later on ' +
