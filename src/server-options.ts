@@ -1,9 +1,10 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import { loggedUrl } from './redact.js'
 
 /** Paths pino replaces with "[redacted]" wherever they appear in a log line. */
 export const REDACT_PATHS = [
@@ -28,7 +29,20 @@ export function serverOptions (
   return {
     logger: config.LOG_LEVEL === 'silent'
       ? false
-      : { level: config.LOG_LEVEL, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...(stream !== undefined ? { stream } : {}) },
+      : {
+          level: config.LOG_LEVEL,
+          redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+          serializers: {
+            req: (req: FastifyRequest) => ({
+              method: req.method,
+              url: loggedUrl(req.url),
+              host: req.host,
+              remoteAddress: req.ip,
+              remotePort: req.socket?.remotePort
+            })
+          },
+          ...(stream !== undefined ? { stream } : {})
+        },
     trustProxy: config.TRUST_PROXY,
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
