@@ -1,7 +1,8 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest, FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyHttpOptions, FastifyRequest } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { loggedUrl } from './redact.js'
@@ -25,7 +26,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** `stream` sends the log somewhere other than stdout (tests capture it). */
 export function serverOptions (
   config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream
-): FastifyServerOptions {
+): FastifyHttpOptions<Server> {
   return {
     logger: config.LOG_LEVEL === 'silent'
       ? false
@@ -44,6 +45,9 @@ export function serverOptions (
           ...(stream !== undefined ? { stream } : {})
         },
     trustProxy: config.TRUST_PROXY,
+    // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
+    // first one silently: an ambiguous Authorization is then refused, not guessed at.
+    http: { joinDuplicateHeaders: true },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
     requestIdHeader: 'x-request-id',
