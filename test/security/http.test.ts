@@ -4,7 +4,7 @@
 import { connect } from 'node:net'
 import t from 'tap'
 import { build, newSession } from '../helper.js'
-import { hostileClient } from './support.js'
+import { decodePart, hostileClient, signAccess } from './support.js'
 
 const JSON_ROUTES = ['/auth/register', '/auth/login', '/auth/refresh', '/auth/logout', '/token/validate', '/token/validate/batch', '/token/revoke']
 
@@ -212,4 +212,29 @@ t.test('through a real socket: duplicate, non-ASCII and control-character Author
   t.equal(crlf.status, 400, 'a bare CR (header smuggling) is refused by the parser')
   const huge = await raw(port, request([`Bearer ${'a'.repeat(20_000)}`]))
   t.equal(huge.status, 431, 'a header over Node\'s 16 kB limit: 431')
+})
+
+t.test('claims cannot inject response headers through the gateway endpoint', async (t) => {
+  // Even a token we signed (e.g. a client whose scope an admin typed badly) must
+  // not turn claim text into extra headers or split the response.
+  const app = await build(t)
+  const send = hostileClient(t, app)
+  const s = await newSession(app)
+  const base = decodePart(s.access_token, 1)
+  for (const [label, claims] of [
+    ['CRLF in scope', { ...base, scope: 'read\r\nX-Auth-Admin: true' }],
+    ['LF in sub', { ...base, sub: 'alice\nSet-Cookie: session=stolen' }],
+    ['NUL in client_id', { ...base, client_id: 'default\u0000evil' }],
+    ['non-ASCII in sub', { ...base, sub: 'al\u00efce\u2028' }],
+    ['very long scope', { ...base, scope: 'a'.repeat(5000) }]
+  ] as Array<[string, Record<string, unknown>]>) {
+    const res = await send({ method: 'GET', url: '/auth/verify', headers: { authorization: `Bearer ${signAccess(claims)}` } }, `verify ${label}`)
+    t.equal(res.statusCode, 401, `${label}: 401`)
+    t.equal(res.headers['x-auth-admin'], undefined, `${label}: no injected header`)
+    t.equal(res.headers['set-cookie'], undefined, `${label}: no injected cookie`)
+    t.equal(res.headers['x-auth-subject'], undefined, `${label}: no identity headers`)
+  }
+  const ok = await send({ method: 'GET', url: '/auth/verify', headers: { authorization: `Bearer ${signAccess({ ...base, scope: 'read write' })}` } })
+  t.equal(ok.statusCode, 200, 'control: plain printable claims are forwarded')
+  t.equal(ok.headers['x-auth-scope'], 'read write', 'control: X-Auth-Scope carries the scope')
 })
