@@ -13,9 +13,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(AutoLoad, {
     dir: join(root, 'routes'),
     options: opts,
-    ignorePattern: /^schemas\./,
-    // Every file is a plugin, index.ts included: by default a folder with an
-    // index.ts loads only that file, which silently dropped routes/auth/verify.ts.
-    indexPattern: /^$/
+    ignorePattern: /^schemas\./
   })
 }

@@ -30,8 +30,10 @@ export const ConfigSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' }
   ),
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
   TRUST_PROXY: Type.Boolean({ default: false }),
-  REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 })
+  REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+  SHUTDOWN_TIMEOUT: Seconds(10)
 })
 
 type RawConfig = Static<typeof ConfigSchema>

@@ -25,7 +25,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Validate an access token',
       description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 only when the body ' +
-        'itself is invalid. Never waits on the store.',
+        'itself is invalid. Never waits on the store: revocations are checked against the in-memory view that ' +
+        'follows the store (about a second behind at most). Not rate limited.',
       body: ValidateBody,
       response: { 200: ValidationResult, ...errors({ 400: 'The body does not match the schema' }) }
     }
@@ -35,7 +36,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Validate up to 100 access tokens',
-      description: 'One result per token, in the order given.',
+      description: 'One result per token, in the order given, each as `POST /token/validate` would answer it.',
       body: BatchValidateBody,
       response: { 200: BatchValidateResponse, ...errors({ 400: 'The body does not match the schema' }) }
     }
