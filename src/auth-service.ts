@@ -160,6 +160,11 @@ export class AuthService {
     const { store, policy } = this.deps
     const session = await store.sessions.find(sid)
     const now = this.now()
+    if (session !== null && session.revokedAt !== null && !this.deps.revocations.isSessionEnded(sid)) {
+      // Ended in the store but its revocation was never written (the store failed
+      // between the two writes): write it now so the session's access tokens stop too.
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry())
+    }
     if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
       session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
       throw invalidGrant()
@@ -232,9 +237,21 @@ export class AuthService {
   }
 
   async logoutAll (userId: string): Promise<number> {
-    const now = new Date(this.now() * 1000)
-    const sessions = await this.deps.store.sessions.revokeAllForUser(userId, 'logout_all', now)
-    for (const session of sessions) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+    const { store, revocations, policy } = this.deps
+    const now = this.now()
+    // Revocations first, then the sessions: if the store fails part-way, the
+    // sessions are still live in the store and a retry finds them again. (The
+    // other order left sessions revoked whose access tokens nothing stopped.)
+    // Sessions idle-expired less than an access-token lifetime ago may still have live access tokens.
+    const live = await store.sessions.listForUser(userId, new Date((now - policy.maxAccessTtl) * 1000))
+    for (const session of live) {
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+    }
+    const sessions = await store.sessions.revokeAllForUser(userId, 'logout_all', new Date(now * 1000))
+    // Sessions started between the two calls.
+    for (const session of sessions) {
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+    }
     return sessions.length
   }
 

@@ -1,9 +1,11 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest, FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyHttpOptions, FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import { redactTokens } from './redact.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -71,7 +73,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  */
 export function serverOptions (
   config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
-): FastifyServerOptions {
+): FastifyHttpOptions<Server> {
   return {
     logger: config.LOG_LEVEL === 'silent'
       ? false
@@ -80,12 +82,13 @@ export function serverOptions (
           redact: { paths: REDACT_PATHS, censor: '[redacted]' },
           serializers: {
             // Fastify's request serializer, with secret query values removed
-            // from the URL. Anything else logged as `req` is left to the redact paths.
+            // from the URL, and JWT-shaped text anywhere in it (a token in a
+            // path or an unknown parameter). Anything else logged as `req` is left to the redact paths.
             req: (req: FastifyRequest) => typeof req?.url !== 'string' || typeof req.method !== 'string'
               ? req as unknown as Record<string, unknown>
               : {
                   method: req.method,
-                  url: redactUrl(req.url),
+                  url: redactTokens(redactUrl(req.url)),
                   host: req.host,
                   remoteAddress: req.ip,
                   remotePort: req.socket?.remotePort
@@ -107,6 +110,9 @@ export function serverOptions (
     // refused with Fastify's own 503, whose body is not our `{error, message}`.
     // New connections are refused from the start of the shutdown.
     return503OnClosing: false,
+    // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
+    // first one silently: an ambiguous Authorization is then refused, not guessed at.
+    http: { joinDuplicateHeaders: true },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
