@@ -96,10 +96,12 @@ export function signRefresh (claims: Record<string, unknown>, header: Record<str
 export interface CountingStore extends Store {
   /** Calls per "area.method", e.g. "users.findByUsername". */
   readonly calls: Map<string, number>
-  /** Calls that reach users, sessions or revocations.add (the follower's `since` polls are not counted). */
+  /** Calls made for requests (the background polls, revocations.since and keys.list, are not counted). */
   total (): number
   reset (): void
 }
+
+const BACKGROUND_POLLS = new Set(['revocations.since', 'keys.list'])
 
 export function countingStore (inner: Store = new MemoryStore()): CountingStore {
   const calls = new Map<string, number>()
@@ -119,11 +121,13 @@ export function countingStore (inner: Store = new MemoryStore()): CountingStore 
     users: wrap('users', inner.users),
     sessions: wrap('sessions', inner.sessions),
     revocations: wrap('revocations', inner.revocations),
+    clients: wrap('clients', inner.clients),
+    keys: wrap('keys', inner.keys),
     init: () => inner.init(),
     ping: () => inner.ping(),
     close: () => inner.close(),
     calls,
-    total: () => [...calls].filter(([name]) => name !== 'revocations.since').reduce((sum, [, n]) => sum + n, 0),
+    total: () => [...calls].filter(([name]) => !BACKGROUND_POLLS.has(name)).reduce((sum, [, n]) => sum + n, 0),
     reset: () => calls.clear()
   }
 }
