@@ -2,7 +2,8 @@
 // (`fastify.authenticate`) that protected route folders add as a hook.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AuthService, type ClientProfile } from '../src/auth-service.js'
+import { AuthService } from '../src/auth-service.js'
+import { ClientService } from '../src/clients.js'
 import { AppError } from '../src/errors.js'
 import { PasswordHasher } from '../src/passwords.js'
 import type { AccessClaims } from '../src/tokens.js'
@@ -11,6 +12,8 @@ import { bearerToken } from '../src/bearer.js'
 declare module 'fastify' {
   interface FastifyInstance {
     auth: AuthService
+    /** Clients (SPEC 7): create, authenticate, resolve for login, disable. */
+    clients: ClientService
     passwords: PasswordHasher
     /** preHandler: requires a valid, unrevoked access token; sets request.principal. */
     authenticate: (request: FastifyRequest) => Promise<void>
@@ -21,7 +24,7 @@ declare module 'fastify' {
 }
 
 /** The client used when login names none: the service's own audience and TTLs. */
-export const DEFAULT_CLIENT_ID = 'default'
+export { DEFAULT_CLIENT_ID } from '../src/clients.js'
 
 async function authPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
@@ -30,13 +33,17 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM
   })
-  const defaultClient: ClientProfile = {
-    clientId: DEFAULT_CLIENT_ID,
-    audience: config.JWT_AUDIENCE,
-    scope: '',
-    accessTtl: config.ACCESS_TOKEN_TTL,
-    refreshTtl: config.REFRESH_TOKEN_TTL
-  }
+  const clients = new ClientService({
+    store: fastify.store,
+    hasher,
+    follower: fastify.revocationFollower,
+    policy: {
+      defaultAudience: config.JWT_AUDIENCE,
+      accessTtl: config.ACCESS_TOKEN_TTL,
+      refreshTtl: config.REFRESH_TOKEN_TTL,
+      sessionMaxLifetime: config.SESSION_MAX_LIFETIME
+    }
+  })
   const auth = new AuthService({
     store: fastify.store,
     tokens: fastify.tokens,
@@ -52,12 +59,10 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       maxAccessTtl: config.ACCESS_TOKEN_TTL
     },
     onEvent: (event) => fastify.serviceMetrics.authEvent(event),
-    resolveClient: async (clientId) => {
-      if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return defaultClient
-      throw new AppError('invalid_request', 'unknown client_id')
-    }
+    resolveClient: async (clientId) => clients.resolve(clientId)
   })
   fastify.decorate('passwords', hasher)
+  fastify.decorate('clients', clients)
   fastify.decorate('auth', auth)
   fastify.decorateRequest('principal', null)
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
@@ -65,7 +70,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     if (token === null) throw new AppError('invalid_token', 'a bearer access token is required')
     const verified = fastify.tokens.verifyAccess(token)
     if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
-    if (fastify.revocations.isRevoked(verified.claims.jti, verified.claims.sid)) {
+    if (fastify.revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
       throw new AppError('invalid_token', 'the access token is not valid (revoked)')
     }
     request.principal = verified.claims

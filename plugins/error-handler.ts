@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../src/errors.js'
+import { redactTokens } from '../src/redact.js'
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request',
@@ -50,7 +51,7 @@ async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
     return reply.code(status).send(body)
   })
   fastify.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
+    return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${redactTokens(request.url.split('?')[0] ?? '')}` })
   })
 }
 

@@ -11,6 +11,7 @@ import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/j
 import { createVerifier, type VerifierOptions } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import { ACCESS_CACHE_SIZE, ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens.js'
+import { symmetricKid } from '../src/key-ring.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -28,13 +29,13 @@ declare module 'fastify' {
 export const VERIFY_CACHE_SIZE = ACCESS_CACHE_SIZE
 
 function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: string, issuer: string,
-  requiredClaims: string[], audience?: string): FastifyJWTOptions {
+  requiredClaims: string[], audience?: string, kid?: string): FastifyJWTOptions {
   return {
     namespace,
     secret,
     decoratorName: `${namespace}Claims`,
     // fast-jwt writes `typ` into the header; its option is missing from the type definitions.
-    sign: { algorithm: 'HS256', typ } as Partial<SignOptions>,
+    sign: { algorithm: 'HS256', typ, ...(kid !== undefined ? { kid } : {}) } as Partial<SignOptions>,
     verify: {
       algorithms: ['HS256'],
       checkTyp: typ,
@@ -52,7 +53,7 @@ function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: strin
 async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
   const access = jwtOptions('access', config.JWT_SECRET, ACCESS_TOKEN_TYPE, config.JWT_ISSUER,
-    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE)
+    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE, symmetricKid(config.JWT_SECRET))
   const refresh = jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, REFRESH_TOKEN_TYPE,
     config.JWT_ISSUER, ['iss', 'sub', 'sid', 'exp', 'iat', 'jti'])
   await fastify.register(fastifyJwt, access)
@@ -66,11 +67,13 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
       verify: (token) => verifier(token) as Record<string, unknown>
     }
   }
+  // JWT_ALGORITHM ES256 / EdDSA / RS256: access tokens are signed and verified by the key ring.
+  // Either way TokenService keeps its verified-token cache in front of the codec.
   fastify.decorate('tokens', new TokenService(
-    codec('access', access, config.JWT_SECRET),
+    fastify.keyRing?.codec ?? codec('access', access, config.JWT_SECRET),
     codec('refresh', refresh, config.REFRESH_TOKEN_SECRET),
     { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE }
   ))
 }
 
-export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config'] })
+export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring'] })

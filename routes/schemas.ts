@@ -3,97 +3,212 @@
 // serializers, and turned into the OpenAPI document by @fastify/swagger.
 import { Type, type TSchema } from '@sinclair/typebox'
 
-export const ErrorResponse = Type.Object({
-  error: Type.String({ description: 'Machine-readable code', examples: ['invalid_request'] }),
-  message: Type.String({ description: 'Human-readable explanation' })
-}, { description: 'Error' })
+/**
+ * Realistic token examples for the OpenAPI document. They are well-formed and
+ * signed, but with example keys, so they validate as `invalid_signature` here.
+ */
+export const EXAMPLE_ACCESS_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJpc3MiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJhdWQiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJpYXQiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyNjUwMCwianRpIjoiWWszdjlRZE0yclQ4d0x6WDRuQjdwQSIsInNpZCI6ImtWMnBOOHJRNHRXNnlaMWJEM2ZHNWgiLCJjbGllbnRfaWQiOiJkZWZhdWx0Iiwic2NvcGUiOiIiLCJyb2xlcyI6W119.dkrCf8oJaJvCRgEjd9qLoWKb1wCWO8UF_5VoAfZPkpQ'
+export const EXAMPLE_REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.eyJpc3MiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJzaWQiOiJrVjJwTjhyUTR0VzZ5WjFiRDNmRzVoIiwianRpIjoiUW04Y1IyeFY1blQxa0w3ZEozZkg5dyIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxNzY4NDM1MjAwfQ.YcRDgn5oH8Hk3W7-vmGHd2eSapyzD4hrdmbyb9ogEeY'
+const EXAMPLE_USER_ID = '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11'
+const EXAMPLE_USERNAME = 'alice@example.com'
+const EXAMPLE_PASSWORD = 'correct horse battery staple'
 
-/** `{error, message}` responses for the given statuses, each with its description. */
-export function errors<S extends number> (statuses: Record<S, string>): Record<S, TSchema> {
+const errorShape = {
+  error: Type.String({ description: 'Machine-readable code', examples: ['invalid_request'] }),
+  message: Type.String({ description: 'Human-readable explanation', examples: ['body must have required property \'token\''] })
+}
+
+/** The `{error, message}` body, inline (for composing into other shapes). */
+export const ErrorResponse = Type.Object(errorShape, { description: 'Error' })
+
+/**
+ * The same body as a shared schema: plugins/schemas.ts registers it with
+ * `addSchema`, and every error response refers to it, so the OpenAPI document
+ * has one `components.schemas.ErrorResponse`.
+ */
+export const ErrorResponseSchema = Type.Object(errorShape, {
+  $id: 'ErrorResponse',
+  title: 'ErrorResponse',
+  description: 'Every error answer: a stable machine code and a human-readable message. No stack, driver error or token text.'
+})
+
+/** The example body most answers with this status carry (what the service really sends). */
+const EXAMPLE_BY_STATUS: Record<number, { error: string, message: string }> = {
+  400: { error: 'invalid_request', message: 'body must have required property \'token\'' },
+  401: { error: 'invalid_token', message: 'a bearer access token is required' },
+  403: { error: 'forbidden', message: 'forbidden' },
+  404: { error: 'not_found', message: 'not found' },
+  429: { error: 'too_many_requests', message: 'rate limit exceeded, retry in 42 s' },
+  500: { error: 'internal_error', message: 'internal server error' },
+  503: { error: 'store_unavailable', message: 'the token store is unavailable, try again later' }
+}
+
+/** The headers plugins/error-handler.ts (and the rate limiter) add to some errors. */
+function errorHeaders (status: number, code: string): { headers: Record<string, unknown> } | undefined {
+  if (status === 429) {
+    return { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } } }
+  }
+  if (status === 401 && code === 'invalid_token') {
+    return { headers: { 'www-authenticate': { type: 'string', description: '`Bearer error="invalid_token"`' } } }
+  }
+  return undefined
+}
+
+/** An error status: a description, or a description with the example body it answers. */
+export type ErrorDoc = string | { description: string, error: string, message: string }
+
+/**
+ * `{error, message}` responses for the given statuses, each referring to the
+ * shared ErrorResponse schema, with its own description and example.
+ */
+export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record<S, TSchema> {
   const out = {} as Record<S, TSchema>
-  for (const [status, description] of Object.entries(statuses) as Array<[string, string]>) {
-    out[Number(status) as S] = { ...ErrorResponse, description }
+  for (const [status, doc] of Object.entries(statuses) as Array<[string, ErrorDoc]>) {
+    const description = typeof doc === 'string' ? doc : doc.description
+    const example = typeof doc === 'string'
+      ? EXAMPLE_BY_STATUS[Number(status)] ?? { error: 'invalid_request', message: doc }
+      : { error: doc.error, message: doc.message }
+    // allOf rather than a bare $ref: OpenAPI 3.0 ignores (and @fastify/swagger
+    // drops) the siblings of a $ref, and the description and example are per status.
+    out[Number(status) as S] = Type.Unsafe({
+      allOf: [{ $ref: 'ErrorResponse#' }],
+      description,
+      examples: [example],
+      ...(errorHeaders(Number(status), example.error) ?? {})
+    })
   }
   return out
 }
 
 export const Username = Type.String({
-  minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', examples: ['alice@example.com']
+  minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', examples: [EXAMPLE_USERNAME]
 })
-export const NewPassword = Type.String({ minLength: 8, maxLength: 256, examples: ['correct horse battery staple'] })
+export const NewPassword = Type.String({ minLength: 8, maxLength: 256, examples: [EXAMPLE_PASSWORD] })
 /** At login the password is only compared, so no length rule beyond the upper bound is revealed. */
-export const Password = Type.String({ minLength: 1, maxLength: 256, examples: ['correct horse battery staple'] })
-export const Jwt = Type.String({
-  minLength: 1,
-  maxLength: 8192,
-  description: 'A compact JWT',
-  examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl']
+export const Password = Type.String({ minLength: 1, maxLength: 256, examples: [EXAMPLE_PASSWORD] })
+const jwtLimits = { minLength: 1, maxLength: 8192 }
+/** An access or a refresh token. */
+export const Jwt = Type.String({ ...jwtLimits, description: 'A compact JWT', examples: [EXAMPLE_ACCESS_TOKEN] })
+export const AccessToken = Type.String({
+  ...jwtLimits, description: 'An access token (compact JWT, `typ: at+jwt`)', examples: [EXAMPLE_ACCESS_TOKEN]
+})
+export const RefreshToken = Type.String({
+  ...jwtLimits, description: 'A refresh token (compact JWT, `typ: rt+jwt`)', examples: [EXAMPLE_REFRESH_TOKEN]
 })
 export const ClientId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', examples: ['default'] })
 
-export const RegisterBody = Type.Object({ username: Username, password: NewPassword }, { additionalProperties: false })
-export const UserResponse = Type.Object({
-  id: Type.String({ examples: ['6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11'] }),
-  username: Type.String({ examples: ['alice@example.com'] })
+export const RegisterBody = Type.Object({ username: Username, password: NewPassword }, {
+  additionalProperties: false,
+  examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD }]
 })
+export const UserResponse = Type.Object({
+  id: Type.String({ description: 'User id (the `sub` of its tokens)', examples: [EXAMPLE_USER_ID] }),
+  username: Type.String({ description: 'Lower-cased username', examples: [EXAMPLE_USERNAME] })
+}, { description: 'The new user', examples: [{ id: EXAMPLE_USER_ID, username: EXAMPLE_USERNAME }] })
 
 export const LoginBody = Type.Object({
   username: Username,
   password: Password,
-  client_id: Type.Optional(ClientId)
-}, { additionalProperties: false })
+  client_id: Type.Optional(Type.String({
+    ...ClientId, description: 'The client whose audience and token lifetimes apply; the service\'s own when absent'
+  }))
+}, {
+  additionalProperties: false,
+  examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD }]
+})
 
-export const RefreshTokenBody = Type.Object({ refresh_token: Jwt }, { additionalProperties: false })
+export const RefreshTokenBody = Type.Object({ refresh_token: RefreshToken }, {
+  additionalProperties: false,
+  examples: [{ refresh_token: EXAMPLE_REFRESH_TOKEN }]
+})
 
 export const TokenPairResponse = Type.Object({
-  access_token: Jwt,
-  refresh_token: Jwt,
+  access_token: AccessToken,
+  refresh_token: RefreshToken,
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires', examples: [1209600] })
-}, { description: 'A new access and refresh token pair' })
+}, {
+  description: 'A new access and refresh token pair',
+  examples: [{
+    access_token: EXAMPLE_ACCESS_TOKEN,
+    refresh_token: EXAMPLE_REFRESH_TOKEN,
+    token_type: 'Bearer',
+    expires_in: 900,
+    refresh_expires_in: 1209600
+  }]
+})
+
+const EXAMPLE_CLAIMS = {
+  iss: 'token-orchestrator',
+  sub: EXAMPLE_USER_ID,
+  aud: 'token-orchestrator',
+  iat: 1767225600,
+  exp: 1767226500,
+  jti: 'Yk3v9QdM2rT8wLzX4nB7pA',
+  sid: 'kV2pN8rQ4tW6yZ1bD3fG5h',
+  client_id: 'default',
+  scope: '',
+  roles: []
+}
 
 export const Claims = Type.Object({
-  iss: Type.String(),
-  sub: Type.String(),
-  aud: Type.Union([Type.String(), Type.Array(Type.String())]),
-  iat: Type.Integer(),
-  exp: Type.Integer(),
-  jti: Type.String(),
-  sid: Type.Optional(Type.String()),
-  client_id: Type.String(),
-  scope: Type.String(),
-  roles: Type.Array(Type.String())
+  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  sub: Type.String({ description: 'User id, or client id for service tokens' }),
+  aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
+  iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
+  exp: Type.Integer({ description: 'Expires at (seconds since the epoch)' }),
+  jti: Type.String({ description: 'Token id' }),
+  sid: Type.Optional(Type.String({ description: 'Session id; absent for service tokens' })),
+  client_id: Type.String({ description: 'The client the token was issued to' }),
+  scope: Type.String({ description: 'Space-separated scopes' }),
+  roles: Type.Array(Type.String(), { description: 'Roles of the subject' })
 }, { description: 'The verified claims of an access token' })
 
 export const ValidationError = Type.Union([
   Type.Literal('malformed'), Type.Literal('invalid_signature'), Type.Literal('expired'),
   Type.Literal('not_yet_valid'), Type.Literal('invalid_claims'), Type.Literal('wrong_token_type'),
   Type.Literal('revoked')
-])
+], { description: 'Why the token is not valid' })
 
-export const ValidateBody = Type.Object({ token: Jwt }, { additionalProperties: false })
+export const ValidateBody = Type.Object({ token: AccessToken }, {
+  additionalProperties: false,
+  examples: [{ token: EXAMPLE_ACCESS_TOKEN }]
+})
 export const ValidationResult = Type.Object({
   valid: Type.Boolean(),
   claims: Type.Optional(Claims),
   error: Type.Optional(ValidationError)
 }, {
   description: '`{valid: true, claims}` or `{valid: false, error}`',
-  examples: [{ valid: false, error: 'expired' }]
+  examples: [{ valid: true, claims: EXAMPLE_CLAIMS }, { valid: false, error: 'expired' }]
 })
 
 export const BatchValidateBody = Type.Object({
-  tokens: Type.Array(Jwt, { minItems: 1, maxItems: 100 })
-}, { additionalProperties: false })
-export const BatchValidateResponse = Type.Object({ results: Type.Array(ValidationResult) })
+  tokens: Type.Array(AccessToken, { minItems: 1, maxItems: 100 })
+}, {
+  additionalProperties: false,
+  examples: [{ tokens: [EXAMPLE_ACCESS_TOKEN, 'not-a-jwt'] }]
+})
+export const BatchValidateResponse = Type.Object({
+  results: Type.Array(ValidationResult, { description: 'One result per token, in the order given' })
+}, {
+  description: 'The results',
+  examples: [{ results: [{ valid: true, claims: EXAMPLE_CLAIMS }, { valid: false, error: 'malformed' }] }]
+})
 
 export const RevokeBody = Type.Object({
   token: Jwt,
-  token_type_hint: Type.Optional(Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')]))
-}, { additionalProperties: false })
+  token_type_hint: Type.Optional(Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')], {
+    description: 'Which kind of token this is, if known (RFC 7009)'
+  }))
+}, {
+  additionalProperties: false,
+  examples: [{ token: EXAMPLE_REFRESH_TOKEN, token_type_hint: 'refresh_token' }]
+})
 export const RevokeResponse = Type.Object({
   revoked: Type.Boolean({ description: 'true when the token was a live token of this service and is now revoked' })
-})
+}, { description: 'Whether anything was revoked', examples: [{ revoked: true }] })
 
 export const VerifyQuery = Type.Object({
   scope: Type.Optional(Type.String({

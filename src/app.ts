@@ -13,6 +13,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(AutoLoad, {
     dir: join(root, 'routes'),
     options: opts,
-    ignorePattern: /^schemas\./
+    ignorePattern: /^schemas\./,
+    // A folder's autohooks.ts guards every route in it (routes/admin: token + admin role).
+    autoHooks: true,
+    cascadeHooks: true
   })
 }

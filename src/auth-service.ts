@@ -5,7 +5,7 @@ import { AppError } from './errors.js'
 import type { PasswordHasher } from './passwords.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from './revocation-list.js'
-import type { RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
+import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
 import { newId, type AccessClaims, type TokenService } from './tokens.js'
 
 /** What a client (the service a token is for) contributes to the tokens it gets. */
@@ -15,6 +15,8 @@ export interface ClientProfile {
   scope: string
   accessTtl: number
   refreshTtl: number
+  /** Grants the client may use; undefined → any. */
+  grants?: GrantType[]
 }
 
 export interface AuthPolicy {
@@ -56,6 +58,14 @@ export interface AuthServiceDeps {
   resolveClient: (clientId: string | undefined) => Promise<ClientProfile>
   now?: () => number
   onEvent?: (event: AuthEvent) => void
+}
+
+/** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
+export interface ServiceToken {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
 }
 
 export interface RevokeResult {
@@ -102,6 +112,9 @@ export class AuthService {
   private async attemptLogin (username: string, password: string, clientId?: string): Promise<TokenPair> {
     const { store, hasher, policy } = this.deps
     const client = await this.deps.resolveClient(clientId)
+    if (client.grants !== undefined && !client.grants.includes('password')) {
+      throw new AppError('invalid_request', 'this client may not use the password grant')
+    }
     const user = await store.users.findByUsername(username)
     const nowDate = new Date(this.now() * 1000)
     if (user !== null && user.lockedUntil !== null && user.lockedUntil > nowDate) {
@@ -170,9 +183,9 @@ export class AuthService {
     }
   }
 
-  async refresh (refreshToken: string): Promise<TokenPair> {
+  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
     try {
-      const pair = await this.rotate(refreshToken)
+      const pair = await this.rotate(refreshToken, clientId)
       this.emit({ type: 'refresh', result: 'success' })
       return pair
     } catch (err) {
@@ -181,15 +194,24 @@ export class AuthService {
     }
   }
 
-  private async rotate (refreshToken: string): Promise<TokenPair> {
+  /**
+   * `clientId` (the OAuth token endpoint's authenticated client) must be the
+   * session's client (RFC 6749 §6); a mismatch is invalid_grant and ends nothing.
+   */
+  private async rotate (refreshToken: string, clientId?: string): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
     const { store, policy } = this.deps
     const session = await store.sessions.find(sid)
     const now = this.now()
+    if (session !== null && session.revokedAt !== null && !this.deps.revocations.isSessionEnded(sid)) {
+      // Ended in the store but its revocation was never written (the store failed
+      // between the two writes): write it now so the session's access tokens stop too.
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), session.revokedReason ?? 'revoked')
+    }
     if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
-      session.absoluteExpiresAt.getTime() <= now * 1000) {
+      session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
       throw invalidGrant()
     }
     if (session.currentJti === jti) {
@@ -198,7 +220,12 @@ export class AuthService {
         await this.endSession(sid, 'user_unavailable')
         throw invalidGrant()
       }
-      const client = await this.deps.resolveClient(session.clientId)
+      const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
+        if (err instanceof AppError && err.code === 'store_unavailable') throw err
+        // The client was disabled (or removed): its sessions end.
+        await this.endSession(sid, 'client_unavailable')
+        throw invalidGrant()
+      })
       const nextJti = newId()
       const refreshExp = Math.min(now + client.refreshTtl, Math.floor(session.absoluteExpiresAt.getTime() / 1000))
       const minted = this.mint(user, client, sid, nextJti, refreshExp)
@@ -231,6 +258,24 @@ export class AuthService {
     throw invalidGrant()
   }
 
+  /** client_credentials (RFC 6749 §4.4): sub = client_id, no session, no refresh token. */
+  issueServiceToken (client: ClientProfile): ServiceToken {
+    const access = this.deps.tokens.issueAccess({
+      sub: client.clientId,
+      clientId: client.clientId,
+      audience: client.audience,
+      scope: client.scope,
+      roles: [],
+      ttl: client.accessTtl
+    })
+    return {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, access.claims.exp - this.now()),
+      scope: client.scope
+    }
+  }
+
   async logout (refreshToken: string): Promise<void> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
@@ -238,10 +283,20 @@ export class AuthService {
   }
 
   async logoutAll (userId: string): Promise<number> {
-    const now = new Date(this.now() * 1000)
-    const sessions = await this.deps.store.sessions.revokeAllForUser(userId, 'logout_all', now)
+    const { store, revocations, policy } = this.deps
+    const now = this.now()
+    // Revocations first, then the sessions: if the store fails part-way, the
+    // sessions are still live in the store and a retry finds them again. (The
+    // other order left sessions revoked whose access tokens nothing stopped.)
+    // Sessions idle-expired less than an access-token lifetime ago may still have live access tokens.
+    const live = await store.sessions.listForUser(userId, new Date((now - policy.maxAccessTtl) * 1000))
+    for (const session of live) {
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
+    }
+    const sessions = await store.sessions.revokeAllForUser(userId, 'logout_all', new Date(now * 1000))
+    // Sessions started between the two calls.
     for (const session of sessions) {
-      await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
     }
     return sessions.length
   }

@@ -30,17 +30,33 @@ export const ConfigSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' }
   ),
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
   TRUST_PROXY: Type.Boolean({ default: false }),
-  REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 })
+  REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+  SHUTDOWN_TIMEOUT: Seconds(10),
+  JWT_ALGORITHM: Type.Union(['HS256', 'ES256', 'EdDSA', 'RS256'].map((a) => Type.Literal(a)), { default: 'HS256' }),
+  KEY_ROTATION_OVERLAP: Seconds(600),
+  KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
 
-/** Config after secrets are resolved: both keys are always present. */
-export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET'> & {
+export type JwtAlgorithm = 'HS256' | 'ES256' | 'EdDSA' | 'RS256'
+
+/** Config after secrets are resolved: both keys and the public URL are always present. */
+export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'JWT_ALGORITHM' | 'PUBLIC_URL'> & {
   JWT_SECRET: string
   REFRESH_TOKEN_SECRET: string
+  JWT_ALGORITHM: JwtAlgorithm
+  /** The issuer URL of the OAuth metadata, without a trailing slash. */
+  PUBLIC_URL: string
 }
+
+/** Length the bootstrap admin's password needs when NODE_ENV=production. */
+export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
 export class ConfigError extends Error {
   constructor (message: string) {
@@ -88,12 +104,37 @@ export function resolveConfig (raw: RawConfig, warn: Warn): Config {
     }
     return value
   }
-  const config: Config = { ...raw, JWT_SECRET: secret('JWT_SECRET'), REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET') }
+  const config: Config = {
+    ...raw,
+    JWT_ALGORITHM: raw.JWT_ALGORITHM as JwtAlgorithm,
+    PUBLIC_URL: (raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
+    JWT_SECRET: secret('JWT_SECRET'),
+    REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET')
+  }
   if (config.JWT_SECRET === config.REFRESH_TOKEN_SECRET) {
     throw new ConfigError('REFRESH_TOKEN_SECRET must differ from JWT_SECRET')
   }
   if (config.REFRESH_TOKEN_TTL > config.SESSION_MAX_LIFETIME) {
     throw new ConfigError('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_LIFETIME')
   }
+  if (config.JWT_ALGORITHM !== 'HS256' && config.KEY_RING_SYNC_INTERVAL_MS >= config.KEY_ROTATION_OVERLAP * 1000) {
+    // Otherwise an instance could meet tokens signed with a key it has not loaded yet.
+    throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
+  }
+  checkAdmin(config, production, warn)
   return config
+}
+
+function checkAdmin (config: Config, production: boolean, warn: Warn): void {
+  const { ADMIN_USERNAME: username, ADMIN_PASSWORD: password } = config
+  if ((username === undefined) !== (password === undefined)) {
+    throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
+  }
+  if (password === undefined) return
+  const weak = password.length < MIN_ADMIN_PASSWORD_LENGTH || password.toLowerCase() === username?.toLowerCase() ||
+    new Set(password).size < 6
+  if (!weak) return
+  const rule = `at least ${MIN_ADMIN_PASSWORD_LENGTH} characters, at least 6 distinct, not the username`
+  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production (${rule})`)
+  warn(`ADMIN_PASSWORD is weak (${rule}): acceptable only for development`)
 }

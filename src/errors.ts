@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'insufficient_scope'
   | 'forbidden'
   | 'not_found'
+  | 'conflict'
   | 'store_unavailable'
 
 const STATUS: Record<ErrorCode, number> = {
@@ -25,6 +26,7 @@ const STATUS: Record<ErrorCode, number> = {
   insufficient_scope: 403,
   forbidden: 403,
   not_found: 404,
+  conflict: 409,
   store_unavailable: 503
 }
 

@@ -1,22 +1,68 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyServerOptions } from 'fastify'
-import type { DestinationStream } from 'pino'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fastify'
+import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import { redactTokens } from './redact.js'
 
-/** Paths pino replaces with "[redacted]" wherever they appear in a log line. */
+/**
+ * Paths pino replaces with "[redacted]" wherever they appear in a log line.
+ * Fastify's own request lines carry no headers or bodies (see `req` below);
+ * these cover what code may log on purpose or by mistake: a request, its
+ * headers or body, a token pair, a client, the config.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["proxy-authorization"]',
+  'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
-  'password', '*.password',
-  'token', '*.token',
-  'access_token', '*.access_token',
-  'refresh_token', '*.refresh_token',
-  'client_secret', '*.client_secret'
+  'headers.authorization', 'headers.cookie', 'headers["proxy-authorization"]', 'headers["x-api-key"]',
+  '*.headers.authorization', '*.headers.cookie', '*.headers["proxy-authorization"]', '*.headers["x-api-key"]',
+  'authorization', '*.authorization',
+  'cookie', '*.cookie',
+  'password', '*.password', '*.*.password',
+  'token', '*.token', '*.*.token',
+  'tokens', '*.tokens',
+  'access_token', '*.access_token', '*.*.access_token',
+  'refresh_token', '*.refresh_token', '*.*.refresh_token',
+  'id_token', '*.id_token',
+  'client_secret', '*.client_secret', '*.*.client_secret',
+  'secret', '*.secret',
+  'JWT_SECRET', '*.JWT_SECRET',
+  'REFRESH_TOKEN_SECRET', '*.REFRESH_TOKEN_SECRET',
+  'ADMIN_PASSWORD', '*.ADMIN_PASSWORD',
+  'MONGODB_URL', '*.MONGODB_URL'
 ]
+
+/** Query parameters whose values never reach the log (a client may put a token in a URL by mistake). */
+const SECRET_QUERY_PARAMS = /^(access_token|refresh_token|id_token|token|password|client_secret|secret|code|assertion|api_key|apikey)$/i
+
+/** The URL as logged: values of secret-looking query parameters replaced. */
+export function redactUrl (url: string): string {
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const params = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    if (eq === -1) return pair
+    let name = pair.slice(0, eq)
+    try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch { /* keep it raw */ }
+    return SECRET_QUERY_PARAMS.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
+  })
+  return `${url.slice(0, q)}?${params.join('&')}`
+}
+
+/**
+ * How the log is written: `json` (one pino JSON object a line, for collectors),
+ * `pretty` (pino-pretty, for a person at a terminal), or `auto`: pretty only
+ * when stdout is a terminal and this is neither CI nor a test.
+ */
+export function prettyLogs (format: Config['LOG_FORMAT'], env: { isTTY: boolean, ci: boolean, nodeEnv: string }): boolean {
+  if (format !== 'auto') return format === 'pretty'
+  return env.isTTY && !env.ci && env.nodeEnv !== 'test'
+}
 
 /** Request ids taken from X-Request-Id only when they look like ids, so logs cannot be forged through them. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -43,19 +89,58 @@ function requestLogging (level: string): LogController {
   })
 }
 
-/** `stream` sends the log somewhere other than stdout (tests capture it). */
+/**
+ * `stream` sends the log somewhere other than stdout (tests capture it);
+ * `pretty` (server.ts decides, see prettyLogs) formats it with pino-pretty.
+ */
 export function serverOptions (
-  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream
-): FastifyServerOptions {
+  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
+): FastifyHttpOptions<Server> {
   return {
     logger: config.LOG_LEVEL === 'silent'
       ? false
-      : { level: config.LOG_LEVEL, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...(stream !== undefined ? { stream } : {}) },
+      : {
+          level: config.LOG_LEVEL,
+          redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+          serializers: {
+            // Fastify's request serializer, with secret query values removed
+            // from the URL, and JWT-shaped text anywhere in it (a token in a
+            // path or an unknown parameter). Anything else logged as `req` is left to the redact paths.
+            req: (req: FastifyRequest) => typeof req?.url !== 'string' || typeof req.method !== 'string'
+              ? req as unknown as Record<string, unknown>
+              : {
+                  method: req.method,
+                  url: redactTokens(redactUrl(req.url)),
+                  host: req.host,
+                  remoteAddress: req.ip,
+                  remotePort: req.socket?.remotePort
+                }
+          },
+          ...(stream !== undefined
+            ? { stream }
+            : opts.pretty === true
+              ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+              // Synchronous writes to stdout. pino's default writes asynchronously
+              // through libuv's thread pool, the one argon2 hashes on: under a
+              // burst of logins every log line waited behind the queued hashes
+              // (seconds), and what was queued was lost on a crash.
+              : { stream: pino.destination({ dest: 1, sync: true }) })
+        },
     logController: requestLogging(config.LOG_LEVEL),
     trustProxy: config.TRUST_PROXY,
+    // While closing, a request that still reaches us on an open keep-alive
+    // connection is served (its answer says `Connection: close`) rather than
+    // refused with Fastify's own 503, whose body is not our `{error, message}`.
+    // New connections are refused from the start of the shutdown.
+    return503OnClosing: false,
+    // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
+    // first one silently: an ambiguous Authorization is then refused, not guessed at.
+    http: { joinDuplicateHeaders: true },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
-    requestIdHeader: 'x-request-id',
+    // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
+    // as it comes and never call genReqId, which checks it first.
+    requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()

@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { serverOptions } from './server-options.js'
+import { prettyLogs, serverOptions } from './server-options.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
 
@@ -19,15 +19,32 @@ try {
   process.exit(1)
 }
 
-const server = Fastify(serverOptions(config))
+const pretty = prettyLogs(config.LOG_FORMAT, {
+  isTTY: process.stdout.isTTY === true,
+  ci: process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false',
+  nodeEnv: config.NODE_ENV
+})
+const server = Fastify(serverOptions(config, undefined, { pretty }))
 for (const warning of warnings) server.log.warn(warning)
 
 await server.register(app, { config })
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+// On SIGTERM/SIGINT: stop accepting connections, let the requests already
+// received finish, then close the store and exit 0. Past SHUTDOWN_TIMEOUT,
+// or on a second signal, exit 1. Keep-alive connections are the catch: Node
+// closes the idle ones when the server closes, but a connection busy at that
+// moment would stay open, idle, for the whole keep-alive timeout (72 s in
+// Fastify) after its answer, and hold the shutdown up; so the timeout drops
+// to 1 ms and each is closed as soon as its last answer is out.
+closeWithGrace({
+  delay: config.SHUTDOWN_TIMEOUT * 1000,
+  logger: { error: (msg: unknown) => server.log.error(msg instanceof Error ? { err: msg } : { detail: msg }, 'shutdown') }
+}, async ({ signal, err }) => {
   if (err !== undefined) server.log.error({ err }, 'closing after an error')
   else server.log.info({ signal }, 'closing: finishing in-flight requests')
+  server.server.keepAliveTimeout = 1
   await server.close()
+  server.log.info('closed')
 })
 
 try {

@@ -20,7 +20,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       count(verified.error)
       return { valid: false, error: verified.error }
     }
-    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid)) {
+    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
       count('revoked')
       return REVOKED
     }
@@ -33,7 +33,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Validate an access token',
       description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 only when the body ' +
-        'itself is invalid. Never waits on the store.',
+        'itself is invalid. Never waits on the store: revocations are checked against the in-memory view that ' +
+        'follows the store (about a second behind at most). Not rate limited.',
       body: ValidateBody,
       response: { 200: ValidationResult, ...errors({ 400: 'The body does not match the schema' }) }
     }
@@ -46,7 +47,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Validate up to 100 access tokens',
-      description: 'One result per token, in the order given.',
+      description: 'One result per token, in the order given, each as `POST /token/validate` would answer it.',
       body: BatchValidateBody,
       response: { 200: BatchValidateResponse, ...errors({ 400: 'The body does not match the schema' }) }
     }

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto'
 import { AppError } from '../errors.js'
 import type {
-  LockoutPolicy, NewUser, RevocationRecord, RevocationStore, Rotation, SessionRecord,
-  SessionStore, Store, UserRecord, UserStore
+  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationRecord, RevocationStore,
+  Rotation, SessionRecord, SessionStore, SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
 const copy = <T>(value: T): T => structuredClone(value)
@@ -165,11 +165,64 @@ class MemoryRevocations implements RevocationStore {
   }
 }
 
+class MemoryClients implements ClientStore {
+  private readonly byId = new Map<string, ClientRecord>()
+
+  async create (client: NewClient): Promise<ClientRecord> {
+    if (this.byId.has(client.clientId)) throw new AppError('conflict', 'that client_id already exists')
+    const record: ClientRecord = { ...copy(client), disabled: false, createdAt: new Date() }
+    this.byId.set(record.clientId, record)
+    return copy(record)
+  }
+
+  async find (clientId: string): Promise<ClientRecord | null> {
+    const client = this.byId.get(clientId)
+    return client === undefined ? null : copy(client)
+  }
+
+  async list (): Promise<ClientRecord[]> {
+    // Map order is insertion order: oldest first.
+    return [...this.byId.values()].map(copy)
+  }
+
+  async setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null> {
+    const client = this.byId.get(clientId)
+    if (client === undefined) return null
+    client.disabled = disabled
+    return copy(client)
+  }
+}
+
+class MemoryKeys implements KeyStore {
+  private keys: SigningKeyRecord[] = []
+
+  async add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord> {
+    if (this.keys.some((k) => k.kid === key.kid)) throw new AppError('conflict', 'that kid already exists')
+    const record: SigningKeyRecord = { ...copy(key), createdAt: new Date(), expiresAt: null }
+    for (const other of this.keys) other.expiresAt ??= new Date(retireExpiresAt)
+    this.keys.push(record)
+    return copy(record)
+  }
+
+  async list (now: Date): Promise<SigningKeyRecord[]> {
+    return this.keys
+      .filter((k) => k.expiresAt === null || k.expiresAt > now)
+      .sort((a, b) => a.activatesAt.getTime() - b.activatesAt.getTime())
+      .map(copy)
+  }
+
+  sweep (now: Date): void {
+    this.keys = this.keys.filter((k) => k.expiresAt === null || k.expiresAt > now)
+  }
+}
+
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   readonly users = new MemoryUsers()
   readonly sessions = new MemorySessions()
   readonly revocations = new MemoryRevocations()
+  readonly clients = new MemoryClients()
+  readonly keys = new MemoryKeys()
   private sweeper: NodeJS.Timeout | undefined
 
   async init (): Promise<void> {
@@ -179,6 +232,7 @@ export class MemoryStore implements Store {
       const now = new Date()
       this.sessions.sweep(now)
       this.revocations.sweep(now)
+      this.keys.sweep(now)
     }, 60_000)
     this.sweeper.unref()
   }

@@ -7,6 +7,10 @@
 //                on expiresAt also bounds the absolute lifetime.
 //   revocations  unique index on seq; TTL index on expiresAt.
 //   counters     { _id: 'revocations', seq } hands out revocation sequence numbers.
+//   clients      _id = client_id; index on createdAt (listing order).
+//   signing_keys _id = kid; index on activatesAt; TTL index on expiresAt (retired
+//                keys are forgotten once every token they signed has expired;
+//                the newest key has expiresAt null, which a TTL index never deletes).
 //
 // Documents are mapped to and from the record types field by field: no `_id` (or
 // any other storage detail) ever reaches callers, and nothing callers hold aliases
@@ -45,8 +49,9 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  LockoutPolicy, NewUser, RevocationKind, RevocationRecord, RevocationStore, RotatedFrom, Rotation,
-  SessionRecord, SessionStore, Store, UserRecord, UserStore
+  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
+  SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
 // ---------------------------------------------------------------------------
@@ -170,6 +175,29 @@ interface RevocationDoc {
   createdAt: Date
 }
 
+interface ClientDoc {
+  _id: string
+  name: string
+  secretHash: string
+  grants: GrantType[]
+  audiences: string[]
+  scopes: string[]
+  accessTokenTtl: number | null
+  refreshTokenTtl: number | null
+  disabled: boolean
+  createdAt: Date
+}
+
+interface SigningKeyDoc {
+  _id: string
+  alg: SigningAlgorithm
+  publicKey: string
+  privateKey: string
+  createdAt: Date
+  activatesAt: Date
+  expiresAt: Date | null
+}
+
 interface CounterDoc {
   _id: string
   seq: number
@@ -222,6 +250,33 @@ function toRevocation (doc: RevocationDoc): RevocationRecord {
     value: doc.value,
     expiresAt: date(doc.expiresAt),
     createdAt: date(doc.createdAt)
+  }
+}
+
+function toClient (doc: ClientDoc): ClientRecord {
+  return {
+    clientId: doc._id,
+    name: doc.name,
+    secretHash: doc.secretHash,
+    grants: [...(doc.grants ?? [])],
+    audiences: [...(doc.audiences ?? [])],
+    scopes: [...(doc.scopes ?? [])],
+    accessTokenTtl: doc.accessTokenTtl ?? null,
+    refreshTokenTtl: doc.refreshTokenTtl ?? null,
+    disabled: doc.disabled === true,
+    createdAt: date(doc.createdAt)
+  }
+}
+
+function toSigningKey (doc: SigningKeyDoc): SigningKeyRecord {
+  return {
+    kid: doc._id,
+    alg: doc.alg,
+    publicKey: doc.publicKey,
+    privateKey: doc.privateKey,
+    createdAt: date(doc.createdAt),
+    activatesAt: date(doc.activatesAt),
+    expiresAt: dateOrNull(doc.expiresAt)
   }
 }
 
@@ -453,6 +508,109 @@ class MongoRevocations implements RevocationStore {
 }
 
 // ---------------------------------------------------------------------------
+// Clients
+
+class MongoClients implements ClientStore {
+  constructor (private readonly clients: Collection<ClientDoc>) {}
+
+  async create (client: NewClient): Promise<ClientRecord> {
+    const doc: ClientDoc = {
+      _id: client.clientId,
+      name: client.name,
+      secretHash: client.secretHash,
+      grants: [...client.grants],
+      audiences: [...client.audiences],
+      scopes: [...client.scopes],
+      accessTokenTtl: client.accessTokenTtl,
+      refreshTokenTtl: client.refreshTokenTtl,
+      disabled: false,
+      createdAt: new Date()
+    }
+    return guard(async () => {
+      try {
+        await this.clients.insertOne(doc, { writeConcern: MAJORITY })
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new AppError('conflict', 'that client_id already exists')
+        throw err
+      }
+      return toClient(doc)
+    })
+  }
+
+  async find (clientId: string): Promise<ClientRecord | null> {
+    return guard(async () => {
+      const doc = await this.clients.findOne({ _id: clientId })
+      return doc === null ? null : toClient(doc)
+    })
+  }
+
+  async list (): Promise<ClientRecord[]> {
+    return guard(async () => {
+      const docs = await this.clients.find({}).sort({ createdAt: 1, _id: 1 }).toArray()
+      return docs.map(toClient)
+    })
+  }
+
+  async setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null> {
+    return guard(async () => {
+      // Majority: a disable must not be rolled back by a fail-over after its revocation was published.
+      const doc = await this.clients.findOneAndUpdate(
+        { _id: clientId },
+        { $set: { disabled } },
+        { returnDocument: 'after', writeConcern: MAJORITY }
+      )
+      return doc === null ? null : toClient(doc)
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys
+
+class MongoKeys implements KeyStore {
+  constructor (private readonly keys: Collection<SigningKeyDoc>) {}
+
+  async add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord> {
+    const doc: SigningKeyDoc = {
+      _id: key.kid,
+      alg: key.alg,
+      publicKey: key.publicKey,
+      privateKey: key.privateKey,
+      createdAt: new Date(),
+      activatesAt: date(key.activatesAt),
+      expiresAt: null
+    }
+    return guard(async () => {
+      // Insert first, then retire the others: if the second step fails, the older
+      // keys merely stay published longer (until the next rotation retires them);
+      // no key that signed a live token is ever dropped early.
+      try {
+        await this.keys.insertOne({ ...doc }, { writeConcern: MAJORITY })
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new AppError('conflict', 'that kid already exists')
+        throw err
+      }
+      await this.keys.updateMany(
+        { _id: { $ne: key.kid }, expiresAt: null },
+        { $set: { expiresAt: date(retireExpiresAt) } },
+        { writeConcern: MAJORITY }
+      )
+      return toSigningKey(doc)
+    })
+  }
+
+  async list (now: Date): Promise<SigningKeyRecord[]> {
+    return guard(async () => {
+      const docs = await this.keys
+        .find({ $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] })
+        .sort({ activatesAt: 1, _id: 1 })
+        .toArray()
+      return docs.map(toSigningKey)
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Store
 
 export class MongoStore implements Store {
@@ -460,11 +618,15 @@ export class MongoStore implements Store {
   readonly users: UserStore
   readonly sessions: SessionStore
   readonly revocations: RevocationStore
+  readonly clients: ClientStore
+  readonly keys: KeyStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
   private readonly revocationsCol: Collection<RevocationDoc>
   private readonly countersCol: Collection<CounterDoc>
+  private readonly clientsCol: Collection<ClientDoc>
+  private readonly keysCol: Collection<SigningKeyDoc>
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
   constructor (private readonly db: Db) {
@@ -472,9 +634,13 @@ export class MongoStore implements Store {
     this.sessionsCol = db.collection<SessionDoc>('sessions')
     this.revocationsCol = db.collection<RevocationDoc>('revocations')
     this.countersCol = db.collection<CounterDoc>('counters')
+    this.clientsCol = db.collection<ClientDoc>('clients')
+    this.keysCol = db.collection<SigningKeyDoc>('signing_keys')
     this.users = new MongoUsers(this.usersCol)
     this.sessions = new MongoSessions(this.sessionsCol)
     this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol)
+    this.clients = new MongoClients(this.clientsCol)
+    this.keys = new MongoKeys(this.keysCol)
   }
 
   async init (): Promise<void> {
@@ -486,6 +652,9 @@ export class MongoStore implements Store {
       await this.sessionsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       await this.revocationsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
       await this.revocationsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
+      await this.clientsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
+      await this.keysCol.createIndex({ activatesAt: 1 }, { name: 'activatesAt' })
+      await this.keysCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       // Create the counter up front so concurrent first add()s do not race on the upsert.
       await this.countersCol.updateOne(
         { _id: REVOCATION_COUNTER },

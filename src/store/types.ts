@@ -53,7 +53,8 @@ export interface Rotation {
   previous: RotatedFrom
 }
 
-export type RevocationKind = 'jti' | 'sid'
+/** jti: one access token; sid: every token of a session; client: every token of a disabled client. */
+export type RevocationKind = 'jti' | 'sid' | 'client'
 
 export interface RevocationRecord {
   /**
@@ -116,11 +117,72 @@ export interface RevocationStore {
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
 }
 
+export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
+
+/** A service that uses the orchestrator (SPEC 7). */
+export interface ClientRecord {
+  /** Random, URL-safe, unique. */
+  clientId: string
+  name: string
+  /** argon2id hash of the client secret; the secret itself is never stored. */
+  secretHash: string
+  grants: GrantType[]
+  audiences: string[]
+  scopes: string[]
+  /** Seconds; null → the service default. */
+  accessTokenTtl: number | null
+  refreshTokenTtl: number | null
+  disabled: boolean
+  createdAt: Date
+}
+
+export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt'>
+
+export interface ClientStore {
+  /** Throws AppError('conflict') when the client_id exists. */
+  create (client: NewClient): Promise<ClientRecord>
+  find (clientId: string): Promise<ClientRecord | null>
+  /** Every client, oldest first. */
+  list (): Promise<ClientRecord[]>
+  /** Sets the flag; returns the client as it is now, or null if unknown. */
+  setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null>
+}
+
+export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'
+
+/** One asymmetric signing key of the key ring (see src/key-ring.ts). */
+export interface SigningKeyRecord {
+  kid: string
+  alg: SigningAlgorithm
+  /** SPKI PEM. */
+  publicKey: string
+  /** PKCS8 PEM, sealed with a key derived from JWT_SECRET (src/key-ring.ts). */
+  privateKey: string
+  createdAt: Date
+  /** From then on (until a later key activates) this key signs; before, it is only published. */
+  activatesAt: Date
+  /** When every token it signed has expired; null while it is the newest key. The store may forget it after. */
+  expiresAt: Date | null
+}
+
+export interface KeyStore {
+  /**
+   * Adds a key and gives every other key that has no expiry yet `retireExpiresAt`
+   * (the new key's activation plus the longest access-token lifetime). Throws
+   * AppError('conflict') when the kid exists.
+   */
+  add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord>
+  /** Keys not expired at `now` (expiresAt null or > now), ascending by activatesAt. */
+  list (now: Date): Promise<SigningKeyRecord[]>
+}
+
 export interface Store {
   readonly kind: 'memory' | 'mongodb'
   readonly users: UserStore
   readonly sessions: SessionStore
   readonly revocations: RevocationStore
+  readonly clients: ClientStore
+  readonly keys: KeyStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */

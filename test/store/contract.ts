@@ -419,5 +419,105 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal((await store.revocations.since(0, new Date(base), 100)).length, 4, 'all four are live earlier')
       })
     })
+
+    await t.test('clients', async (t) => {
+      const newClient = (clientId: string = randomUUID()) => ({
+        clientId,
+        name: 'Orders service',
+        secretHash: '$argon2id$fake',
+        grants: ['client_credentials' as const, 'password' as const],
+        audiences: ['orders-api'],
+        scopes: ['orders:read', 'orders:write'],
+        accessTokenTtl: 300,
+        refreshTokenTtl: null
+      })
+
+      await withStore(t, 'create returns the record, find returns the same', async (t, store) => {
+        const before = Date.now()
+        const input = newClient()
+        const created = await store.clients.create(input)
+        t.same(created, { ...input, disabled: false, createdAt: created.createdAt })
+        t.ok(created.createdAt instanceof Date && created.createdAt.getTime() >= before - 1000)
+        t.notOk('_id' in created, 'no storage id leaks')
+        t.same(await store.clients.find(input.clientId), created)
+        t.equal(await store.clients.find('nobody'), null)
+
+        input.scopes.push('mutated')
+        created.grants.push('refresh_token')
+        t.same((await store.clients.find(input.clientId))?.scopes, ['orders:read', 'orders:write'], 'input is copied')
+        t.same((await store.clients.find(input.clientId))?.grants, ['client_credentials', 'password'], 'output is a copy')
+      })
+
+      await withStore(t, 'a duplicate client_id is a conflict', async (t, store) => {
+        const input = newClient('dup')
+        await store.clients.create(input)
+        const err = await store.clients.create({ ...input, name: 'other' }).then(() => undefined, (e: unknown) => e)
+        t.ok(err instanceof AppError)
+        t.equal((err as AppError).code, 'conflict')
+        t.equal((await store.clients.find('dup'))?.name, 'Orders service', 'the first one is untouched')
+      })
+
+      await withStore(t, 'list is oldest first; setDisabled flips the flag', async (t, store) => {
+        t.same(await store.clients.list(), [])
+        const a = await store.clients.create(newClient('a-client'))
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        const b = await store.clients.create(newClient('b-client'))
+        t.same((await store.clients.list()).map((c) => c.clientId), [a.clientId, b.clientId])
+
+        const disabled = await store.clients.setDisabled(a.clientId, true)
+        t.equal(disabled?.disabled, true, 'returns the client as it is now')
+        t.equal((await store.clients.find(a.clientId))?.disabled, true)
+        t.equal((await store.clients.find(b.clientId))?.disabled, false, 'others untouched')
+        t.equal((await store.clients.setDisabled(a.clientId, true))?.disabled, true, 'idempotent')
+        t.equal((await store.clients.setDisabled(a.clientId, false))?.disabled, false)
+        t.equal(await store.clients.setDisabled('nobody', true), null, 'unknown: null')
+      })
+    })
+
+    await t.test('signing keys', async (t) => {
+      const base = Date.now()
+      const key = (kid: string, activatesOffset = 0) => ({
+        kid,
+        alg: 'ES256' as const,
+        publicKey: `-----BEGIN PUBLIC KEY-----${kid}`,
+        privateKey: `sealed-${kid}`,
+        activatesAt: new Date(base + activatesOffset)
+      })
+
+      await withStore(t, 'add returns the key; the newest has no expiry, the older ones get one', async (t, store) => {
+        t.same(await store.keys.list(new Date(base)), [])
+        const first = await store.keys.add(key('k1'), new Date(base + HOUR))
+        t.same(first, { ...key('k1'), createdAt: first.createdAt, expiresAt: null })
+        t.notOk('_id' in first, 'no storage id leaks')
+        t.same(await store.keys.list(new Date(base)), [first])
+
+        const retireAt = new Date(base + 2 * HOUR)
+        const second = await store.keys.add(key('k2', 60_000), retireAt)
+        const listed = await store.keys.list(new Date(base))
+        t.same(listed.map((k) => k.kid), ['k1', 'k2'], 'ascending by activation')
+        t.equal(listed[0]?.expiresAt?.getTime(), retireAt.getTime(), 'the older key expires when told')
+        t.equal(listed[1]?.expiresAt, null, 'the newest has none')
+        t.same(listed[1], second)
+
+        await store.keys.add(key('k3', 120_000), new Date(base + 3 * HOUR))
+        const after = await store.keys.list(new Date(base))
+        t.equal(after[0]?.expiresAt?.getTime(), retireAt.getTime(), 'an expiry once set is kept')
+        t.equal(after[1]?.expiresAt?.getTime(), base + 3 * HOUR)
+        t.equal(after[2]?.expiresAt, null)
+      })
+
+      await withStore(t, 'list leaves out expired keys; duplicate kid is a conflict', async (t, store) => {
+        await store.keys.add(key('old'), new Date(base + HOUR))
+        await store.keys.add(key('new', 1000), new Date(base + HOUR))
+        t.same((await store.keys.list(new Date(base + HOUR))).map((k) => k.kid), ['new'], 'expiresAt === now is expired')
+        t.same((await store.keys.list(new Date(base + HOUR - 1))).map((k) => k.kid), ['old', 'new'])
+
+        const err = await store.keys.add(key('new'), new Date(base + 2 * HOUR)).then(() => undefined, (e: unknown) => e)
+        t.equal((err as AppError | undefined)?.code, 'conflict')
+        t.same((await store.keys.list(new Date(base))).map((k) => k.kid), ['old', 'new'], 'nothing changed')
+        const newest = (await store.keys.list(new Date(base)))[1]
+        t.equal(newest?.expiresAt, null, 'a refused add retires nothing')
+      })
+    })
   })
 }

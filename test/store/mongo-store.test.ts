@@ -55,7 +55,15 @@ await t.test('an unreachable server is reported as StoreUnavailableError', async
     ['sessions.revokeAllForUser', async () => store.sessions.revokeAllForUser('user', 'logout', now)],
     ['sessions.listForUser', async () => store.sessions.listForUser('user', now)],
     ['revocations.add', async () => store.revocations.add({ kind: 'jti', value: 'j', expiresAt: now })],
-    ['revocations.since', async () => store.revocations.since(0, now, 10)]
+    ['revocations.since', async () => store.revocations.since(0, now, 10)],
+    ['clients.create', async () => store.clients.create({
+      clientId: 'c', name: 'n', secretHash: 'h', grants: [], audiences: [], scopes: [], accessTokenTtl: null, refreshTokenTtl: null
+    })],
+    ['clients.find', async () => store.clients.find('c')],
+    ['clients.list', async () => store.clients.list()],
+    ['clients.setDisabled', async () => store.clients.setDisabled('c', true)],
+    ['keys.add', async () => store.keys.add({ kid: 'k', alg: 'ES256', publicKey: 'p', privateKey: 's', activatesAt: now }, now)],
+    ['keys.list', async () => store.keys.list(now)]
   ]
   for (const [name, call] of calls) {
     const err = await call().then(() => undefined, (e: unknown) => e)

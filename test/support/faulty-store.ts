@@ -33,6 +33,8 @@ export function faultyStore (inner: Store): FaultyStore {
     users: guard(inner.users, state),
     sessions: guard(inner.sessions, state),
     revocations: guard(inner.revocations, state),
+    clients: guard(inner.clients, state),
+    keys: guard(inner.keys, state),
     init: () => inner.init(),
     ping: () => state.down ? Promise.reject(new StoreUnavailableError()) : inner.ping(),
     close: () => inner.close(),

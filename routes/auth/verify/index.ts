@@ -72,9 +72,9 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           }
         },
         ...errors({
-          400: 'The query does not match the schema',
-          401: 'invalid_token: missing, malformed, invalid, expired or revoked',
-          403: 'insufficient_scope'
+          400: { description: 'The query does not match the schema', error: 'invalid_request', message: 'querystring/scope must NOT have more than 1024 characters' },
+          401: 'The bearer token is missing, malformed, invalid, expired or revoked',
+          403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
         })
       }
     }
@@ -87,7 +87,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       return invalidToken(reply, `the access token is not valid (${verified.error})`)
     }
     const claims = verified.claims
-    if (revocations.isRevoked(claims.jti, claims.sid)) {
+    if (revocations.isRevoked(claims.jti, claims.sid, claims.client_id)) {
       count('revoked')
       return invalidToken(reply, 'the access token is not valid (revoked)')
     }

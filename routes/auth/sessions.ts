@@ -1,4 +1,4 @@
-// /auth: the original service's endpoints. Credential routes are rate limited
+// /auth: the original service's endpoints (register, login, refresh, logout). Credential routes are rate limited
 // per client IP; every answer is `Cache-Control: no-store`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
@@ -8,7 +8,10 @@ import {
 const tags = ['auth']
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
 const badRequest = { 400: 'The body does not match the schema' }
-const limited = { 429: 'Too many requests from this client IP (see Retry-After)' }
+const limited = { 429: 'Too many requests from this client IP (see `Retry-After`)' }
+const badGrant = (description: string) => ({
+  401: { description, error: 'invalid_grant', message: 'the refresh token is invalid, expired or revoked' }
+})
 
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
@@ -21,11 +24,18 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Create a user',
-      description: 'Usernames are stored lower-cased and are unique. Closed when ALLOW_REGISTRATION=false.',
+      description: 'Usernames are stored lower-cased and are unique; the password is stored as an argon2id hash. ' +
+        'Closed (403 `registration_closed`) when ALLOW_REGISTRATION=false. Rate limited per client IP (RATE_LIMIT_AUTH).',
       body: RegisterBody,
       response: {
         201: UserResponse,
-        ...errors({ ...badRequest, 403: 'Registration is closed', 409: 'The username is taken', ...limited, ...storeDown })
+        ...errors({
+          ...badRequest,
+          403: { description: 'Registration is closed', error: 'registration_closed', message: 'registration is closed' },
+          409: { description: 'The username is taken', error: 'username_taken', message: 'that username is already taken' },
+          ...limited,
+          ...storeDown
+        })
       }
     }
   }, async (request, reply) => {
@@ -39,11 +49,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Log in with username and password',
       description: 'Starts a session and returns an access token and a refresh token. Unknown users and wrong ' +
-        'passwords get the same answer. Repeated failures lock the account for LOCKOUT_SECONDS.',
+        'passwords get the same answer. LOCKOUT_THRESHOLD failures in a row lock the account for LOCKOUT_SECONDS ' +
+        '(429 with `Retry-After`). Rate limited per client IP (RATE_LIMIT_AUTH).',
       body: LoginBody,
       response: {
         200: TokenPairResponse,
-        ...errors({ ...badRequest, 401: 'Invalid username or password', ...limited, ...storeDown })
+        ...errors({
+          400: { description: 'The body does not match the schema, or `client_id` names no known client', error: 'invalid_request', message: 'unknown client_id' },
+          401: { description: 'Unknown user or wrong password (the same answer for both)', error: 'invalid_credentials', message: 'invalid username or password' },
+          429: {
+            description: 'Too many requests from this client IP, or the account is locked (see `Retry-After`)',
+            error: 'too_many_requests',
+            message: 'too many failed logins for this account, try again later'
+          },
+          ...storeDown
+        })
       }
     }
   }, async (request) => {
@@ -57,11 +77,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Exchange a refresh token for a new pair (rotation)',
       description: 'Every refresh rotates. Presenting a refresh token that was already rotated ends the whole ' +
-        'session, unless it is a repeat within REFRESH_REUSE_INTERVAL, which returns the same pair.',
+        'session, unless it is a repeat within REFRESH_REUSE_INTERVAL, which returns the same pair. ' +
+        'Rate limited per client IP (RATE_LIMIT_AUTH).',
       body: RefreshTokenBody,
       response: {
         200: TokenPairResponse,
-        ...errors({ ...badRequest, 401: 'invalid_grant: invalid, expired, revoked or reused refresh token', ...limited, ...storeDown })
+        ...errors({ ...badRequest, ...badGrant('The refresh token is invalid, expired, revoked or reused'), ...limited, ...storeDown })
       }
     }
   }, async (request) => fastify.auth.refresh(request.body.refresh_token))
@@ -74,7 +95,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: RefreshTokenBody,
       response: {
         204: NoContent,
-        ...errors({ ...badRequest, 401: 'invalid_grant: not a refresh token of this service', ...storeDown })
+        ...errors({ ...badRequest, ...badGrant('Not a refresh token of this service'), ...storeDown })
       }
     }
   }, async (request, reply) => {
@@ -87,10 +108,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'End every session of the current user',
+      description: 'Needs the user\'s access token. Every session of that user ends: its refresh tokens and ' +
+        'access tokens are refused from then on, on every instance within about a second.',
       security: [{ bearerAuth: [] }],
       response: {
         204: NoContent,
-        ...errors({ 401: 'invalid_token: missing, invalid or revoked access token', ...storeDown })
+        ...errors({ 401: 'Missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)', ...storeDown })
       }
     }
   }, async (request, reply) => {

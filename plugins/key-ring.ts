@@ -1,0 +1,64 @@
+// The signing key ring (`fastify.keyRing`) when JWT_ALGORITHM is asymmetric:
+// loaded from the store at start (a first key is created when none can sign),
+// then re-read every KEY_RING_SYNC_INTERVAL_MS so rotations made by another
+// instance, the admin API or the CLI take effect without a restart.
+// With HS256 there is no ring: `fastify.keyRing` is null and the JWKS is empty.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { isAsymmetric, KeyRing } from '../src/key-ring.js'
+import { ACCESS_TOKEN_TYPE } from '../src/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    keyRing: KeyRing | null
+  }
+}
+
+async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
+  const { config } = fastify
+  const algorithm = config.JWT_ALGORITHM
+  if (!isAsymmetric(algorithm)) {
+    fastify.decorate('keyRing', null)
+    return
+  }
+  const ring = new KeyRing(fastify.store.keys, {
+    algorithm,
+    secret: config.JWT_SECRET,
+    overlapSeconds: config.KEY_ROTATION_OVERLAP,
+    maxAccessTtl: config.ACCESS_TOKEN_TTL,
+    verify: {
+      typ: ACCESS_TOKEN_TYPE,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
+    }
+  })
+  if (await ring.ensureSigningKey()) {
+    fastify.log.info({ kid: ring.currentKid, alg: algorithm }, 'no usable signing key in the store: created one')
+  }
+  fastify.decorate('keyRing', ring)
+
+  let failing = false
+  let running: Promise<void> | undefined
+  const tick = async (): Promise<void> => {
+    try {
+      await ring.load()
+      if (failing) fastify.log.info('key ring sync recovered')
+      failing = false
+    } catch (err) {
+      // Verification goes on with the keys already loaded.
+      if (!failing) fastify.log.error({ err }, 'key ring sync failed; using the keys loaded last')
+      failing = true
+    }
+  }
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => { running = undefined })
+  }, config.KEY_RING_SYNC_INTERVAL_MS)
+  timer.unref()
+  fastify.addHook('onClose', async () => {
+    clearInterval(timer)
+    await running
+  })
+}
+
+export default fp(keyRingPlugin, { name: 'key-ring', fastify: '5.x', dependencies: ['config', 'store'] })

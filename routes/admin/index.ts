@@ -1,0 +1,147 @@
+// /admin: clients, sessions and signing keys, for access tokens with the
+// `admin` role (enforced for the whole folder by ./autohooks.ts).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { clientView } from '../../src/clients.js'
+import { AppError } from '../../src/errors.js'
+import { errors, NoContent } from '../schemas.js'
+import {
+  ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
+} from './schemas.js'
+
+const tags = ['admin']
+const security = [{ bearerAuth: [] }]
+const guarded = {
+  401: 'invalid_token: missing, invalid or revoked access token',
+  403: 'forbidden: the token lacks the admin role'
+}
+const storeDown = { 503: 'The store is unreachable; nothing was written' }
+
+const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+
+  fastify.post('/clients', {
+    schema: {
+      tags,
+      security,
+      summary: 'Create a client',
+      description: 'Returns the client with its `client_secret`, which is shown this once (only its argon2id hash ' +
+        'is stored). Lifetime overrides may shorten, not lengthen, the service defaults.',
+      body: NewClientBody,
+      response: {
+        201: NewClientResponse,
+        ...errors({ 400: 'The body does not match the schema', ...guarded, ...storeDown })
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const { client, secret } = await fastify.clients.create({
+      name: body.name,
+      ...(body.grants !== undefined ? { grants: body.grants } : {}),
+      ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
+      ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
+      ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
+      ...(body.refresh_token_ttl !== undefined ? { refreshTokenTtl: body.refresh_token_ttl } : {})
+    })
+    request.log.info({ clientId: client.clientId, by: request.principal?.sub }, 'client created')
+    return reply.code(201).send({ ...clientView(client), client_secret: secret })
+  })
+
+  fastify.get('/clients', {
+    schema: {
+      tags,
+      security,
+      summary: 'List clients',
+      response: { 200: ClientList, ...errors({ ...guarded, ...storeDown }) }
+    }
+  }, async () => ({ clients: (await fastify.clients.list()).map(clientView) }))
+
+  fastify.post('/clients/:id/disable', {
+    schema: {
+      tags,
+      security,
+      summary: 'Disable a client',
+      description: 'The client can no longer log in, refresh or get tokens, and every token it holds stops ' +
+        'validating on every instance within about a second. Idempotent.',
+      params: ClientIdParams,
+      response: {
+        200: Client,
+        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such client', ...storeDown })
+      }
+    }
+  }, async (request) => {
+    const client = await fastify.clients.disable(request.params.id)
+    request.log.info({ clientId: client.clientId, by: request.principal?.sub }, 'client disabled')
+    return clientView(client)
+  })
+
+  fastify.get('/users/:id/sessions', {
+    schema: {
+      tags,
+      security,
+      summary: 'List a user\'s live sessions',
+      params: UserIdParams,
+      response: {
+        200: SessionList,
+        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such user', ...storeDown })
+      }
+    }
+  }, async (request) => {
+    const user = await fastify.store.users.findById(request.params.id)
+    if (user === null) throw new AppError('not_found', 'no such user')
+    const sessions = await fastify.store.sessions.listForUser(user.id, new Date())
+    return {
+      sessions: sessions.map((s) => ({
+        sid: s.sid,
+        client_id: s.clientId,
+        created_at: s.createdAt.toISOString(),
+        expires_at: s.expiresAt.toISOString(),
+        absolute_expires_at: s.absoluteExpiresAt.toISOString()
+      }))
+    }
+  })
+
+  fastify.delete('/sessions/:sid', {
+    schema: {
+      tags,
+      security,
+      summary: 'End a session',
+      description: 'Its refresh token and every access token carrying its `sid` are refused from then on, on every ' +
+        'instance within about a second. Idempotent for a known session.',
+      params: SidParams,
+      response: {
+        204: NoContent,
+        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such session', ...storeDown })
+      }
+    }
+  }, async (request, reply) => {
+    const ended = await fastify.auth.endSession(request.params.sid, 'admin')
+    if (!ended) throw new AppError('not_found', 'no such session')
+    request.log.info({ sid: request.params.sid, by: request.principal?.sub }, 'session ended by an admin')
+    return reply.code(204).send()
+  })
+
+  fastify.post('/keys/rotate', {
+    schema: {
+      tags: ['keys'],
+      security,
+      summary: 'Rotate the signing key',
+      description: 'Publishes the next key in the JWKS now; it signs from KEY_ROTATION_OVERLAP seconds later on ' +
+        'every instance. The previous key stays published until every token it signed has expired. 409 with ' +
+        'JWT_ALGORITHM=HS256.',
+      response: {
+        200: RotatedKey,
+        ...errors({ ...guarded, 409: 'conflict: JWT_ALGORITHM is HS256, there is no key ring', ...storeDown })
+      }
+    }
+  }, async (request) => {
+    const ring = fastify.keyRing
+    if (ring === null) throw new AppError('conflict', 'key rotation needs JWT_ALGORITHM ES256, EdDSA or RS256')
+    const key = await ring.rotate()
+    request.log.info({ kid: key.kid, activatesAt: key.activatesAt, by: request.principal?.sub }, 'signing key rotated')
+    return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
+  })
+}
+
+export default adminRoutes

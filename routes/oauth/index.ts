@@ -1,0 +1,141 @@
+// /oauth: RFC 6749 token endpoint, RFC 7662 introspection, RFC 7009 revocation.
+// Bodies may be application/x-www-form-urlencoded (what OAuth clients send) or
+// JSON. Errors in this folder are RFC 6749 §5.2 `{error, error_description}`
+// (this plugin's own error handler), deliberately unlike the service's
+// `{error, message}`, because OAuth client libraries parse that shape.
+import type { FastifyError, FastifyReply } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError } from '../../src/errors.js'
+import { OAuthError, presentedClient, toOAuthError } from '../../src/oauth.js'
+import { NoContent } from '../schemas.js'
+import { IntrospectionResponse, oauthErrors, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
+
+const tags = ['oauth']
+const clientAuth = [{ clientBasic: [] }]
+const REALM = 'Basic realm="token-orchestrator", charset="UTF-8"'
+
+function sendOAuthError (reply: FastifyReply, err: OAuthError): FastifyReply {
+  if (err.statusCode === 401 && err.basic) reply.header('www-authenticate', REALM)
+  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  return reply.code(err.statusCode).send({ error: err.code, error_description: err.message })
+}
+
+const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Form bodies, parsed here only (this plugin's scope). RFC 6749 §3.2: a
+  // parameter given twice is an invalid request.
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const out: Record<string, string> = {}
+    for (const [key, value] of new URLSearchParams(body as string)) {
+      if (Object.hasOwn(out, key)) {
+        const err = new OAuthError('invalid_request', `parameter ${key.slice(0, 64)} is repeated`)
+        done(err, undefined)
+        return
+      }
+      out[key] = value
+    }
+    done(null, out)
+  })
+
+  fastify.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('pragma', 'no-cache')
+  })
+
+  fastify.setErrorHandler((error: FastifyError | AppError | OAuthError, request, reply) => {
+    if (error instanceof OAuthError) return sendOAuthError(reply, error)
+    if (error instanceof AppError) return sendOAuthError(reply, toOAuthError(error))
+    const status = error.statusCode ?? 500
+    if (status === 429) return reply.code(429).send({ error: 'too_many_requests', error_description: error.message })
+    // Schema, media type, size and parse errors: RFC 6749 §5.2 calls all of them invalid_request (400).
+    if (error.validation !== undefined || (status >= 400 && status < 500)) {
+      return reply.code(400).send({ error: 'invalid_request', error_description: error.message })
+    }
+    request.log.error({ err: error }, 'request failed')
+    return reply.code(500).send({ error: 'server_error', error_description: 'internal server error' })
+  })
+
+  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
+
+  fastify.post('/token', {
+    config: { rateLimit },
+    schema: {
+      tags,
+      summary: 'Token endpoint (RFC 6749)',
+      description: 'Grants `password`, `refresh_token` (same rotation and reuse rules as /auth/refresh) and ' +
+        '`client_credentials` (sub = client_id, no refresh token, scope = the requested scopes, all of which the ' +
+        'client must be allowed). Client authentication by HTTP Basic (id and secret form-urlencoded) or ' +
+        '`client_id` / `client_secret` in the body; the built-in `default` client is public (no secret) and may ' +
+        'use `password` and `refresh_token`. Form-encoded or JSON body. Errors are RFC 6749 §5.2 ' +
+        '`{error, error_description}`.',
+      security: [{ clientBasic: [] }, {}],
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
+      body: TokenRequestBody,
+      response: {
+        200: TokenResponse,
+        ...oauthErrors({
+          400: 'invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope',
+          401: 'invalid_client (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
+          429: 'too_many_requests: rate limit or account lockout (see Retry-After)',
+          503: 'temporarily_unavailable: the store is unreachable'
+        })
+      }
+    }
+  }, async (request) => {
+    const body = request.body
+    const presented = presentedClient(request.headers.authorization, body)
+    return fastify.oauth.token(body, presented)
+  })
+
+  fastify.post('/introspect', {
+    schema: {
+      tags,
+      summary: 'Token introspection (RFC 7662)',
+      description: 'Client authentication required. An active access token answers `{active: true, ...claims, ' +
+        'token_type: "Bearer"}`, an active refresh token `{active: true, ..., token_type: "refresh_token"}`; ' +
+        'anything else exactly `{"active": false}`.',
+      security: clientAuth,
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
+      body: TokenParamBody,
+      response: {
+        200: IntrospectionResponse,
+        ...oauthErrors({
+          400: 'invalid_request: no token',
+          401: 'invalid_client',
+          503: 'temporarily_unavailable: the store is unreachable'
+        })
+      }
+    }
+  }, async (request) => {
+    const body = request.body
+    const presented = presentedClient(request.headers.authorization, body)
+    return fastify.oauth.introspect(body.token, body.token_type_hint, presented) as never
+  })
+
+  fastify.post('/revoke', {
+    schema: {
+      tags,
+      summary: 'Token revocation (RFC 7009)',
+      description: 'Client authentication required. Revokes an access token (by jti) or a refresh token (its whole ' +
+        'session) issued to the calling client. Unknown, invalid or expired tokens, and tokens of other clients, ' +
+        'answer 200 without effect.',
+      security: clientAuth,
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
+      body: TokenParamBody,
+      response: {
+        200: { ...NoContent, description: 'Revoked, or nothing to revoke' },
+        ...oauthErrors({
+          400: 'invalid_request: no token',
+          401: 'invalid_client',
+          503: 'temporarily_unavailable: the store is unreachable'
+        })
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const presented = presentedClient(request.headers.authorization, body)
+    await fastify.oauth.revoke(body.token, body.token_type_hint, presented)
+    return reply.code(200).send()
+  })
+}
+
+export default oauthRoutes

@@ -1,0 +1,72 @@
+// /.well-known: the JWKS (public keys of the key ring, for gateways and
+// services that verify access tokens themselves) and RFC 8414 authorization
+// server metadata, so OAuth clients can discover the endpoints from PUBLIC_URL.
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { jwksMaxAge } from '../src/key-ring.js'
+import { ServerMetadata } from './oauth/schemas.js'
+
+const Jwk = Type.Object({
+  kty: Type.String({ examples: ['EC'] }),
+  crv: Type.Optional(Type.String({ examples: ['P-256'] })),
+  x: Type.Optional(Type.String()),
+  y: Type.Optional(Type.String()),
+  n: Type.Optional(Type.String()),
+  e: Type.Optional(Type.String()),
+  kid: Type.String(),
+  alg: Type.String({ examples: ['ES256'] }),
+  use: Type.Literal('sig')
+})
+const Jwks = Type.Object({ keys: Type.Array(Jwk) }, {
+  description: 'RFC 7517 JWK set: public members only. Empty with JWT_ALGORITHM=HS256.'
+})
+
+const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const base = fastify.config.PUBLIC_URL
+  const clientAuthMethods = ['client_secret_basic', 'client_secret_post']
+  const metadata = {
+    issuer: base,
+    token_endpoint: `${base}/oauth/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    introspection_endpoint: `${base}/oauth/introspect`,
+    revocation_endpoint: `${base}/oauth/revoke`,
+    grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+    // No authorization endpoint: no response types.
+    response_types_supported: [],
+    // `none` is the built-in public `default` client (password and refresh_token only).
+    token_endpoint_auth_methods_supported: [...clientAuthMethods, 'none'],
+    introspection_endpoint_auth_methods_supported: clientAuthMethods,
+    revocation_endpoint_auth_methods_supported: clientAuthMethods
+  }
+
+  const { KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS } = fastify.config
+  // Shorter than the overlap: a cached JWKS always holds a new key before it signs.
+  const jwksCacheControl = `public, max-age=${jwksMaxAge(KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS)}`
+
+  fastify.get('/.well-known/jwks.json', {
+    schema: {
+      tags: ['keys'],
+      summary: 'Public signing keys (JWKS)',
+      description: 'Every key that signs, will sign (published KEY_ROTATION_OVERLAP seconds ahead) or signed a ' +
+        'token that has not expired yet. `Cache-Control: max-age` is shorter than the overlap.',
+      response: { 200: Jwks }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', jwksCacheControl)
+    return fastify.keyRing?.jwks() ?? { keys: [] }
+  })
+
+  fastify.get('/.well-known/oauth-authorization-server', {
+    schema: {
+      tags: ['oauth'],
+      summary: 'Authorization server metadata (RFC 8414)',
+      description: 'URLs are built from PUBLIC_URL.',
+      response: { 200: ServerMetadata }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600')
+    return metadata
+  })
+}
+
+export default wellKnownRoutes

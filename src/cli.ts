@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+// The operator's command line (the package's `bin`): create users and clients
+// and rotate signing keys against the same configuration (environment and
+// .env, read by loadConfig) and the same store (MONGODB_URL) as the service.
+// Results go to stdout as JSON; messages to stderr. Exit 0 on success, 1 when
+// the command failed, 2 on a usage error.
+import { existsSync } from 'node:fs'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { MongoClient } from 'mongodb'
+import { ClientService, clientView, GRANT_TYPES } from './clients.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { AppError } from './errors.js'
+import { isAsymmetric, rotateKeys } from './key-ring.js'
+import { MAX_PASSWORD_LENGTH, PasswordHasher } from './passwords.js'
+import { RevocationFollower, RevocationList } from './revocation-list.js'
+import { MemoryStore } from './store/memory-store.js'
+import { isUnavailableError, MongoStore } from './store/mongo-store.js'
+import type { GrantType, Store } from './store/types.js'
+
+const NAME = 'token-orchestrator'
+
+const MAIN_HELP = `Usage: ${NAME} <command> [options]
+
+Commands:
+  user create     Create a user (optionally an admin)
+  client create   Create a client; prints its secret once
+  keys rotate     Publish the next signing key (ES256, EdDSA, RS256)
+
+Run "${NAME} <command> --help" for a command's options.
+Configuration comes from the environment and .env, as for the service:
+MONGODB_URL selects the store (without it, a throw-away in-memory store).`
+
+class UsageError extends Error {}
+
+interface Command {
+  help: string
+  options: NonNullable<ParseArgsConfig['options']>
+  run: (values: Record<string, string | boolean | string[] | undefined>, ctx: Context) => Promise<unknown>
+}
+
+interface Context {
+  config: Config
+  store: Store
+  env: Record<string, string | undefined>
+  readStdin: () => Promise<string>
+}
+
+const USERNAME = /^[A-Za-z0-9._@-]{3,64}$/
+
+const commands: Record<string, Command> = {
+  'user create': {
+    help: `Usage: ${NAME} user create --username <name> (--password <pw> | --password-stdin) [--admin] [--role <role>]...
+
+Creates a user. Usernames are 3-64 characters of [A-Za-z0-9._@-], stored lower-cased.
+Passwords are 8-${MAX_PASSWORD_LENGTH} characters; prefer --password-stdin (a password in
+the arguments can be seen by other users of the machine).
+
+Options:
+  --username <name>    the username (required)
+  --password <pw>      the password
+  --password-stdin     read the password from the first line of standard input
+  --admin              give the user the admin role (the /admin API)
+  --role <role>        another role (repeatable)
+  -h, --help           show this help`,
+    options: {
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      admin: { type: 'boolean' },
+      role: { type: 'string', multiple: true }
+    },
+    run: async (values, ctx) => {
+      const username = values.username
+      if (typeof username !== 'string') throw new UsageError('--username is required')
+      if (!USERNAME.test(username)) throw new UsageError('--username must be 3-64 characters of [A-Za-z0-9._@-]')
+      let password = values.password
+      if (values['password-stdin'] === true) {
+        if (password !== undefined) throw new UsageError('give --password or --password-stdin, not both')
+        password = (await ctx.readStdin()).split(/\r?\n/)[0]
+      }
+      if (typeof password !== 'string') throw new UsageError('--password or --password-stdin is required')
+      if (password.length < 8 || password.length > MAX_PASSWORD_LENGTH) {
+        throw new UsageError(`the password must be 8-${MAX_PASSWORD_LENGTH} characters`)
+      }
+      const roles = [...new Set([...(values.admin === true ? ['admin'] : []), ...((values.role as string[] | undefined) ?? [])])]
+      const hasher = hasherFor(ctx.config)
+      const user = await ctx.store.users.create({ username, passwordHash: await hasher.hash(password), roles })
+      return { id: user.id, username: user.username, roles: user.roles }
+    }
+  },
+
+  'client create': {
+    help: `Usage: ${NAME} client create --name <name> [--grant <grant>]... [--audience <aud>]... [--scope <scope>]...
+       [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>]
+
+Creates a client and prints it with its client_secret. The secret is shown this
+once: only its argon2id hash is stored.
+
+Options:
+  --name <name>                  a name for people (required)
+  --grant <grant>                ${GRANT_TYPES.join(', ')} (repeatable; default client_credentials)
+  --audience <aud>               added to the aud of the client's tokens (repeatable)
+  --scope <scope>                a scope the client may be granted (repeatable)
+  --access-token-ttl <seconds>   at most ACCESS_TOKEN_TTL (default: that)
+  --refresh-token-ttl <seconds>  at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)
+  -h, --help                     show this help`,
+    options: {
+      name: { type: 'string' },
+      grant: { type: 'string', multiple: true },
+      audience: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      'access-token-ttl': { type: 'string' },
+      'refresh-token-ttl': { type: 'string' }
+    },
+    run: async (values, ctx) => {
+      if (typeof values.name !== 'string') throw new UsageError('--name is required')
+      const grants = (values.grant as string[] | undefined)
+      const unknown = grants?.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g)) ?? []
+      if (unknown.length > 0) throw new UsageError(`unknown grant ${unknown.join(', ')}: use ${GRANT_TYPES.join(', ')}`)
+      const ttl = (flag: string): number | undefined => {
+        const raw = values[flag]
+        if (raw === undefined) return undefined
+        if (typeof raw !== 'string' || !/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError(`--${flag} must be a positive whole number of seconds`)
+        return Number(raw)
+      }
+      const accessTokenTtl = ttl('access-token-ttl')
+      const refreshTokenTtl = ttl('refresh-token-ttl')
+      const { config, store } = ctx
+      const clients = new ClientService({
+        store,
+        hasher: hasherFor(config),
+        // Only disable() uses it; the CLI never disables.
+        follower: new RevocationFollower(new RevocationList(), store.revocations, { intervalMs: 1000 }),
+        policy: {
+          defaultAudience: config.JWT_AUDIENCE,
+          accessTtl: config.ACCESS_TOKEN_TTL,
+          refreshTtl: config.REFRESH_TOKEN_TTL,
+          sessionMaxLifetime: config.SESSION_MAX_LIFETIME
+        }
+      })
+      const { client, secret } = await clients.create({
+        name: values.name,
+        ...(grants !== undefined ? { grants: grants as GrantType[] } : {}),
+        ...(values.audience !== undefined ? { audiences: values.audience as string[] } : {}),
+        ...(values.scope !== undefined ? { scopes: values.scope as string[] } : {}),
+        ...(accessTokenTtl !== undefined ? { accessTokenTtl } : {}),
+        ...(refreshTokenTtl !== undefined ? { refreshTokenTtl } : {})
+      })
+      return { ...clientView(client), client_secret: secret }
+    }
+  },
+
+  'keys rotate': {
+    help: `Usage: ${NAME} keys rotate
+
+Publishes the next signing key of JWT_ALGORITHM (ES256, EdDSA or RS256). Every
+instance serves it in /.well-known/jwks.json within KEY_RING_SYNC_INTERVAL_MS and
+signs with it KEY_ROTATION_OVERLAP seconds from now; the previous key stays
+published until every token it signed has expired. Needs the service's
+JWT_SECRET (the private key is sealed with it) and its MONGODB_URL.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    run: async (_values, ctx) => {
+      const { config } = ctx
+      const algorithm = config.JWT_ALGORITHM
+      if (!isAsymmetric(algorithm)) {
+        throw new AppError('conflict', `keys rotate needs JWT_ALGORITHM ES256, EdDSA or RS256 (it is ${algorithm}); HS256 has no key ring`)
+      }
+      if (ctx.env.JWT_SECRET === undefined) {
+        throw new AppError('invalid_request', 'JWT_SECRET must be set to the service\'s value: the new private key is sealed with it')
+      }
+      const key = await rotateKeys(ctx.store.keys, {
+        algorithm,
+        secret: config.JWT_SECRET,
+        overlapSeconds: config.KEY_ROTATION_OVERLAP,
+        maxAccessTtl: config.ACCESS_TOKEN_TTL
+      })
+      return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
+    }
+  }
+}
+
+function hasherFor (config: Config): PasswordHasher {
+  return new PasswordHasher({
+    memoryCost: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM
+  })
+}
+
+async function readStdin (): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer)
+    if (Buffer.concat(chunks).includes(10)) break
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function openStore (config: Config, warn: (msg: string) => void): Promise<{ store: Store, close: () => Promise<void> }> {
+  if (config.MONGODB_URL === undefined) {
+    warn('MONGODB_URL is not set: using a throw-away in-memory store. What this command creates VANISHES when it ' +
+      'exits and is NOT seen by a running service; set MONGODB_URL to the service\'s database.')
+    const store = new MemoryStore()
+    await store.init()
+    return { store, close: async () => store.close() }
+  }
+  const client = new MongoClient(config.MONGODB_URL, { serverSelectionTimeoutMS: 5000 })
+  try {
+    await client.connect()
+    const store = new MongoStore(client.db())
+    await store.init()
+    return { store, close: async () => { await store.close(); await client.close() } }
+  } catch (err) {
+    await client.close().catch(() => {})
+    throw err
+  }
+}
+
+async function main (argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const out = (value: unknown): void => { process.stdout.write(JSON.stringify(value, null, 2) + '\n') }
+  const err = (msg: string): void => { process.stderr.write(`${NAME}: ${msg}\n`) }
+  const [first, second, ...rest] = argv
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(MAIN_HELP + '\n')
+    return first === undefined ? 2 : 0
+  }
+  const command = commands[`${first} ${second ?? ''}`]
+  if (command === undefined) {
+    err(`unknown command "${[first, second].filter((s) => s !== undefined).join(' ')}"\n\n${MAIN_HELP}`)
+    return 2
+  }
+  let values: Record<string, string | boolean | string[] | undefined>
+  try {
+    values = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+      strict: true
+    }).values
+  } catch (e) {
+    err(`${(e as Error).message}\n\n${command.help}`)
+    return 2
+  }
+  if (values.help === true) {
+    process.stdout.write(command.help + '\n')
+    return 0
+  }
+
+  let config: Config
+  try {
+    config = loadConfig(env, (msg) => err(`warning: ${msg}`))
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      err(e.message)
+      return 1
+    }
+    throw e
+  }
+  let opened: Awaited<ReturnType<typeof openStore>> | undefined
+  try {
+    opened = await openStore(config, (msg) => err(`warning: ${msg}`))
+    out(await command.run(values, { config, store: opened.store, env, readStdin }))
+    return 0
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`${e.message}\n\n${command.help}`)
+      return 2
+    }
+    if ((e instanceof AppError && e.code === 'store_unavailable') || isUnavailableError(e)) {
+      err('the store (MONGODB_URL) is unreachable')
+      return 1
+    }
+    if (e instanceof AppError) {
+      err(`${e.code}: ${e.message}`)
+      return 1
+    }
+    err(`failed: ${(e as Error).message}`)
+    return 1
+  } finally {
+    await opened?.close()
+  }
+}
+
+if (existsSync('.env')) process.loadEnvFile('.env')
+process.exitCode = await main(process.argv.slice(2), process.env)

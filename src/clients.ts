@@ -1,0 +1,181 @@
+// Clients: the services that use the orchestrator (SPEC 7). Creating one
+// (random client_id, 256-bit secret kept only as an argon2id hash and shown
+// once), authenticating one by its secret, turning one into the profile its
+// tokens get, and disabling one, which ends every token it holds on every
+// instance through the revocation list. HTTP-free: the admin routes, the OAuth
+// routes and the CLI call this.
+import { randomBytes } from 'node:crypto'
+import { AppError } from './errors.js'
+import type { ClientProfile } from './auth-service.js'
+import type { PasswordHasher } from './passwords.js'
+import type { RevocationFollower } from './revocation-list.js'
+import type { ClientRecord, GrantType, Store } from './store/types.js'
+
+export const GRANT_TYPES: readonly GrantType[] = ['password', 'refresh_token', 'client_credentials']
+/** What a client gets when it names no grants: a confidential service client. */
+export const DEFAULT_GRANTS: readonly GrantType[] = ['client_credentials']
+/** The built-in client used when login names none (no secret, no record in the store). */
+export const DEFAULT_CLIENT_ID = 'default'
+/** RFC 6749 §3.3 scope-token. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/
+
+export interface ClientInput {
+  name: string
+  grants?: GrantType[]
+  audiences?: string[]
+  scopes?: string[]
+  accessTokenTtl?: number
+  refreshTokenTtl?: number
+}
+
+export interface ClientPolicy {
+  /** JWT_AUDIENCE: every access token carries it, so this service's own verifiers accept it. */
+  defaultAudience: string
+  accessTtl: number
+  refreshTtl: number
+  sessionMaxLifetime: number
+}
+
+export interface ClientServiceDeps {
+  store: Store
+  hasher: PasswordHasher
+  follower: RevocationFollower
+  policy: ClientPolicy
+  now?: () => number
+}
+
+/** A client as the admin API and the CLI show it: never the secret or its hash. */
+export interface ClientView {
+  client_id: string
+  name: string
+  grants: GrantType[]
+  audiences: string[]
+  scopes: string[]
+  access_token_ttl: number | null
+  refresh_token_ttl: number | null
+  disabled: boolean
+  created_at: string
+}
+
+export function clientView (client: ClientRecord): ClientView {
+  return {
+    client_id: client.clientId,
+    name: client.name,
+    grants: [...client.grants],
+    audiences: [...client.audiences],
+    scopes: [...client.scopes],
+    access_token_ttl: client.accessTokenTtl,
+    refresh_token_ttl: client.refreshTokenTtl,
+    disabled: client.disabled,
+    created_at: client.createdAt.toISOString()
+  }
+}
+
+/** Splits an RFC 6749 scope parameter; null when it holds something that is not a scope-token. */
+export function parseScope (scope: string): string[] | null {
+  const parts = scope.split(' ').filter((s) => s !== '')
+  return parts.every((s) => SCOPE_TOKEN.test(s)) ? [...new Set(parts)] : null
+}
+
+const unique = <T>(values: readonly T[]): T[] => [...new Set(values)]
+
+export class ClientService {
+  private readonly now: () => number
+  readonly defaultProfile: ClientProfile
+
+  constructor (private readonly deps: ClientServiceDeps) {
+    this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    const { policy } = deps
+    this.defaultProfile = {
+      clientId: DEFAULT_CLIENT_ID,
+      audience: policy.defaultAudience,
+      scope: '',
+      accessTtl: policy.accessTtl,
+      refreshTtl: policy.refreshTtl,
+      grants: ['password', 'refresh_token']
+    }
+  }
+
+  /** Creates a client; the secret is returned this once and only its hash is stored. */
+  async create (input: ClientInput): Promise<{ client: ClientRecord, secret: string }> {
+    const { policy } = this.deps
+    const grants = unique(input.grants ?? DEFAULT_GRANTS)
+    if (grants.length === 0 || !grants.every((g) => GRANT_TYPES.includes(g))) {
+      throw new AppError('invalid_request', `grants must be a non-empty list of ${GRANT_TYPES.join(', ')}`)
+    }
+    const scopes = unique(input.scopes ?? [])
+    if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw new AppError('invalid_request', 'a scope holds a character RFC 6749 does not allow')
+    const name = input.name.trim()
+    if (name === '') throw new AppError('invalid_request', 'name must not be blank')
+    // Overrides may shorten lifetimes, never lengthen them: how long revocations and
+    // retired signing keys are kept is bounded by ACCESS_TOKEN_TTL.
+    if (input.accessTokenTtl !== undefined && !(input.accessTokenTtl >= 1 && input.accessTokenTtl <= policy.accessTtl)) {
+      throw new AppError('invalid_request', `access_token_ttl must be between 1 and ACCESS_TOKEN_TTL (${policy.accessTtl})`)
+    }
+    if (input.refreshTokenTtl !== undefined &&
+      !(input.refreshTokenTtl >= 1 && input.refreshTokenTtl <= policy.sessionMaxLifetime)) {
+      throw new AppError('invalid_request', `refresh_token_ttl must be between 1 and SESSION_MAX_LIFETIME (${policy.sessionMaxLifetime})`)
+    }
+    const secret = randomBytes(32).toString('base64url')
+    const client = await this.deps.store.clients.create({
+      clientId: randomBytes(16).toString('base64url'),
+      name,
+      secretHash: await this.deps.hasher.hash(secret),
+      grants,
+      audiences: unique(input.audiences ?? []),
+      scopes,
+      accessTokenTtl: input.accessTokenTtl ?? null,
+      refreshTokenTtl: input.refreshTokenTtl ?? null
+    })
+    return { client, secret }
+  }
+
+  async list (): Promise<ClientRecord[]> {
+    return this.deps.store.clients.list()
+  }
+
+  /**
+   * Disables a client: store first, then a 'client' revocation that every
+   * instance applies within a sync interval. It covers every token the client
+   * holds until the longest one has expired; no new ones are issued.
+   */
+  async disable (clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.setDisabled(clientId, true)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
+    const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
+    this.deps.follower.applyLocal(record)
+    return client
+  }
+
+  /**
+   * Checks a client's secret. Unknown clients cost the same argon2 time; unknown,
+   * disabled and wrong secret all give null.
+   */
+  async authenticate (clientId: string, secret: string): Promise<ClientRecord | null> {
+    const client = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
+    const ok = await this.deps.hasher.verify(client?.secretHash ?? null, secret)
+    return ok && client !== null && !client.disabled ? client : null
+  }
+
+  /** The profile login's client_id picks: undefined or `default` is the built-in client. */
+  async resolve (clientId: string | undefined): Promise<ClientProfile> {
+    if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return this.defaultProfile
+    const client = await this.deps.store.clients.find(clientId)
+    if (client === null || client.disabled) throw new AppError('invalid_request', 'unknown or disabled client_id')
+    return this.profile(client)
+  }
+
+  profile (client: ClientRecord, scope: string[] = client.scopes): ClientProfile {
+    const { policy } = this.deps
+    const audiences = unique([policy.defaultAudience, ...client.audiences])
+    return {
+      clientId: client.clientId,
+      audience: audiences.length === 1 ? policy.defaultAudience : audiences,
+      scope: scope.join(' '),
+      accessTtl: client.accessTokenTtl ?? policy.accessTtl,
+      refreshTtl: client.refreshTokenTtl ?? policy.refreshTtl,
+      grants: [...client.grants]
+    }
+  }
+}

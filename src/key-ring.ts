@@ -1,0 +1,292 @@
+// The signing key ring for asymmetric access tokens (JWT_ALGORITHM ES256,
+// EdDSA or RS256). Keys live in the store; each instance loads them and
+// follows changes by polling, so a rotation reaches every instance without a
+// restart.
+//
+// Staged rotation: a new key is published (JWKS) at once but only signs from
+// `activatesAt` = now + KEY_ROTATION_OVERLAP, so verifiers that cache the JWKS
+// learn it before they meet tokens signed with it. The key it supersedes stays
+// published until every token it signed has expired (activation of the new key
+// plus the longest access-token lifetime), then the store forgets it.
+//
+// Verification is synchronous: one verifier per key, built once when the key is
+// loaded, with that key's algorithm pinned; the token's `kid` picks it. Unknown
+// or missing `kid` is invalid_signature; `jku`, `x5u` and `jwk` headers are
+// never looked at. A public key is never used as an HMAC secret: each verifier
+// accepts only its key's asymmetric algorithm.
+//
+// Private keys are stored as PKCS8 PEM sealed with AES-256-GCM under a key
+// derived (HKDF-SHA256) from JWT_SECRET, so a copy of the store alone does not
+// yield a signing key. The service and the CLI must share JWT_SECRET.
+import {
+  createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, generateKeyPairSync, hkdfSync,
+  randomBytes, type JsonWebKey
+} from 'node:crypto'
+import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import { AppError } from './errors.js'
+import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from './store/types.js'
+import type { JwtCodec } from './tokens.js'
+
+export const ASYMMETRIC_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
+
+export function isAsymmetric (alg: string): alg is SigningAlgorithm {
+  return (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)
+}
+
+/** The `kid` of HS256 access tokens: derived from the secret, revealing nothing about it. */
+export function symmetricKid (secret: string): string {
+  return 'hs-' + createHmac('sha256', secret).update('token-orchestrator access kid').digest('base64url').slice(0, 16)
+}
+
+// ---------------------------------------------------------------------------
+// Private keys at rest
+
+const SEAL_VERSION = 'v1'
+
+function sealKey (secret: string, kid: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, kid, 'token-orchestrator signing key', 32))
+}
+
+export function sealPrivateKey (pem: string, secret: string, kid: string): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', sealKey(secret, kid), iv)
+  const body = Buffer.concat([cipher.update(pem, 'utf8'), cipher.final()])
+  return [SEAL_VERSION, ...[iv, cipher.getAuthTag(), body].map((b) => b.toString('base64url'))].join('.')
+}
+
+/** The PEM, or null when it was sealed under another JWT_SECRET (or tampered with). */
+export function openPrivateKey (sealed: string, secret: string, kid: string): string | null {
+  const [version, ...parts] = sealed.split('.')
+  const [iv, tag, body] = parts.map((p) => Buffer.from(p, 'base64url'))
+  if (version !== SEAL_VERSION || iv === undefined || tag === undefined || body === undefined) return null
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', sealKey(secret, kid), iv)
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
+  } catch {
+    return null
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Keys and JWKs
+
+export interface PublicJwk {
+  kty: string
+  crv?: string
+  x?: string
+  y?: string
+  n?: string
+  e?: string
+  kid: string
+  alg: SigningAlgorithm
+  use: 'sig'
+}
+
+/** Public members only: whatever node:crypto exports, nothing private can pass. */
+export function publicJwk (publicKeyPem: string, kid: string, alg: SigningAlgorithm): PublicJwk {
+  const jwk = createPublicKey(publicKeyPem).export({ format: 'jwk' }) as JsonWebKey
+  const out: PublicJwk = { kty: String(jwk.kty), kid, alg, use: 'sig' }
+  for (const member of ['crv', 'x', 'y', 'n', 'e'] as const) {
+    const value = jwk[member]
+    if (typeof value === 'string') out[member] = value
+  }
+  return out
+}
+
+/** RFC 7638 JWK thumbprint (SHA-256): a stable kid that names the key itself. */
+function thumbprint (jwk: JsonWebKey): string {
+  const required = jwk.kty === 'EC'
+    ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+    : jwk.kty === 'OKP'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
+      : { e: jwk.e, kty: jwk.kty, n: jwk.n }
+  return createHash('sha256').update(JSON.stringify(required)).digest('base64url')
+}
+
+export function generateSigningKey (alg: SigningAlgorithm, secret: string, activatesAt: Date): Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'> {
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const
+  const { publicKey, privateKey } = alg === 'ES256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding, privateKeyEncoding })
+    : alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding })
+      : generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding, privateKeyEncoding })
+  const kid = thumbprint(createPublicKey(publicKey).export({ format: 'jwk' }))
+  return { kid, alg, publicKey, privateKey: sealPrivateKey(privateKey, secret, kid), activatesAt }
+}
+
+export interface RotationPolicy {
+  algorithm: SigningAlgorithm
+  /** JWT_SECRET: seals the private key. */
+  secret: string
+  overlapSeconds: number
+  /** ACCESS_TOKEN_TTL: the longest any access token lives (client overrides can only shorten it). */
+  maxAccessTtl: number
+}
+
+/**
+ * Adds the next signing key: published now, signing after the overlap. Every
+ * older key is kept until the tokens it can still sign have all expired.
+ * Used by POST /admin/keys/rotate and the CLI.
+ */
+export async function rotateKeys (keys: KeyStore, policy: RotationPolicy, nowMs = Date.now()): Promise<SigningKeyRecord> {
+  const activatesAt = new Date(nowMs + policy.overlapSeconds * 1000)
+  const key = generateSigningKey(policy.algorithm, policy.secret, activatesAt)
+  return keys.add(key, new Date(activatesAt.getTime() + policy.maxAccessTtl * 1000))
+}
+
+// ---------------------------------------------------------------------------
+// The ring as one instance sees it
+
+export interface AccessVerifyOptions {
+  typ: string
+  issuer: string
+  audience: string
+  requiredClaims: string[]
+}
+
+export interface KeyRingOptions extends RotationPolicy {
+  verify: AccessVerifyOptions
+  now?: () => number
+}
+
+interface LoadedKey {
+  record: SigningKeyRecord
+  verify: (token: string) => Record<string, unknown>
+  /** Built on first use; null when the private key cannot be opened with this JWT_SECRET. */
+  sign?: ((payload: Record<string, unknown>) => string) | null
+}
+
+function headerKid (token: string): string | undefined {
+  const dot = token.indexOf('.')
+  if (dot <= 0) throw new TokenError(TokenError.codes.malformed, 'The token is malformed.')
+  let header: unknown
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'))
+  } catch {
+    throw new TokenError(TokenError.codes.malformed, 'The token header is not a valid base64url serialized JSON.')
+  }
+  if (header === null || typeof header !== 'object') throw new TokenError(TokenError.codes.malformed, 'The token header is not an object.')
+  const kid = (header as { kid?: unknown }).kid
+  return typeof kid === 'string' ? kid : undefined
+}
+
+export class KeyRing {
+  private keys = new Map<string, LoadedKey>()
+  /** Ascending by activation. */
+  private ordered: LoadedKey[] = []
+  private jwksBody: { keys: PublicJwk[] } = { keys: [] }
+  private readonly now: () => number
+
+  constructor (private readonly store: KeyStore, private readonly options: KeyRingOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  /** The access-token codec: signs with the current key, verifies with the key the `kid` names. */
+  readonly codec: JwtCodec = {
+    sign: (payload) => this.currentSigner().sign(payload),
+    verify: (token) => {
+      const kid = headerKid(token)
+      const key = kid === undefined ? undefined : this.keys.get(kid)
+      if (key === undefined) throw new TokenError(TokenError.codes.invalidSignature, 'Unknown or missing kid.')
+      return key.verify(token)
+    }
+  }
+
+  /** `{keys: [...]}`: every published key (pending, current and retired but not yet expired). */
+  jwks (): { keys: PublicJwk[] } {
+    return this.jwksBody
+  }
+
+  get kids (): string[] {
+    return this.ordered.map((k) => k.record.kid)
+  }
+
+  /** The kid that signs now. */
+  get currentKid (): string {
+    return this.currentSigner().kid
+  }
+
+  /** Publishes the next key (see rotateKeys) and loads the ring at once. */
+  async rotate (): Promise<SigningKeyRecord> {
+    const key = await rotateKeys(this.store, this.options, this.now())
+    await this.load()
+    return key
+  }
+
+  /** Reads the ring from the store; keys already loaded keep their verifier. Throws when the store fails. */
+  async load (): Promise<void> {
+    const records = await this.store.list(new Date(this.now()))
+    const next = new Map<string, LoadedKey>()
+    for (const record of records) {
+      const known = this.keys.get(record.kid)
+      // expiresAt changes when a later key retires this one; the verifier stays.
+      next.set(record.kid, known !== undefined ? { ...known, record } : { record, verify: this.buildVerifier(record) })
+    }
+    this.keys = next
+    this.ordered = [...next.values()]
+    this.jwksBody = { keys: this.ordered.map((k) => publicJwk(k.record.publicKey, k.record.kid, k.record.alg)) }
+  }
+
+  /**
+   * Loads the ring and makes sure a key of the configured algorithm can sign
+   * now; creates one (active at once) when none can, e.g. on first start or
+   * after JWT_ALGORITHM changed. Returns true when it created one.
+   */
+  async ensureSigningKey (): Promise<boolean> {
+    await this.load()
+    if (this.findSigner() !== undefined) return false
+    const nowMs = this.now()
+    const key = generateSigningKey(this.options.algorithm, this.options.secret, new Date(nowMs))
+    await this.store.add(key, new Date(nowMs + this.options.maxAccessTtl * 1000))
+    await this.load()
+    return true
+  }
+
+  private buildVerifier (record: SigningKeyRecord): (token: string) => Record<string, unknown> {
+    const { verify } = this.options
+    return createVerifier({
+      key: record.publicKey,
+      algorithms: [record.alg],
+      checkTyp: verify.typ,
+      allowedIss: verify.issuer,
+      allowedAud: verify.audience,
+      requiredClaims: verify.requiredClaims,
+      clockTolerance: 0,
+      // TokenService caches verified access tokens itself.
+      cache: false
+    }) as (token: string) => Record<string, unknown>
+  }
+
+  /** The newest key of the configured algorithm that is active and whose private key opens. */
+  private findSigner (): { kid: string, sign: (payload: Record<string, unknown>) => string } | undefined {
+    const nowMs = this.now()
+    for (let i = this.ordered.length - 1; i >= 0; i--) {
+      const key = this.ordered[i]
+      if (key === undefined || key.record.alg !== this.options.algorithm || key.record.activatesAt.getTime() > nowMs) continue
+      if (key.sign === undefined) {
+        const pem = openPrivateKey(key.record.privateKey, this.options.secret, key.record.kid)
+        key.sign = pem === null
+          ? null
+          // fast-jwt's `typ` option is missing from its type definitions.
+          : createSigner({ key: pem, algorithm: key.record.alg, kid: key.record.kid, typ: this.options.verify.typ } as
+            unknown as Parameters<typeof createSigner>[0]) as unknown as (payload: Record<string, unknown>) => string
+      }
+      if (key.sign !== null) return { kid: key.record.kid, sign: key.sign }
+    }
+    return undefined
+  }
+
+  private currentSigner (): { kid: string, sign: (payload: Record<string, unknown>) => string } {
+    const signer = this.findSigner()
+    // Only when the ring changed under us to keys this JWT_SECRET cannot open.
+    if (signer === undefined) throw new AppError('store_unavailable', 'no usable signing key')
+    return signer
+  }
+}
+
+/** Seconds a JWKS answer may be cached: well inside the overlap, so no cache misses a key that signs. */
+export function jwksMaxAge (overlapSeconds: number, syncIntervalMs: number): number {
+  return Math.max(0, Math.min(300, Math.floor((overlapSeconds - syncIntervalMs / 1000) / 2)))
+}

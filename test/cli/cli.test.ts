@@ -1,0 +1,154 @@
+// The CLI (the package's bin), spawned as an operator would run it: help and
+// usage errors, user create, client create, keys rotate, config and store errors.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { MongoClient } from 'mongodb'
+import { MongoStore } from '../../src/store/mongo-store.js'
+import { build, TEST_ENV } from '../helper.js'
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js')
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs the CLI in an empty directory (no .env) with exactly `env` (plus PATH). */
+function cli (args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('error', reject)
+    const timer = setTimeout(() => child.kill(), 30_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(stdin ?? '')
+  })
+}
+
+// Cheap argon2 and fixed secrets, as in the other tests.
+const ENV = {
+  JWT_SECRET: TEST_ENV.JWT_SECRET ?? '',
+  REFRESH_TOKEN_SECRET: TEST_ENV.REFRESH_TOKEN_SECRET ?? '',
+  ARGON2_MEMORY_KIB: '8192',
+  ARGON2_TIME_COST: '1'
+}
+
+t.test('help and usage errors', async (t) => {
+  const none = await cli([])
+  t.equal(none.code, 2, 'no command: usage error')
+  t.match(none.stdout, /Usage: token-orchestrator <command>/)
+  const help = await cli(['--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /user create[\s\S]*client create[\s\S]*keys rotate/)
+
+  for (const command of [['user', 'create'], ['client', 'create'], ['keys', 'rotate']]) {
+    const res = await cli([...command, '--help'])
+    t.equal(res.code, 0, `${command.join(' ')} --help`)
+    t.match(res.stdout, new RegExp(`^Usage: token-orchestrator ${command.join(' ')}`))
+    t.equal(res.stderr, '', 'nothing else is done')
+  }
+
+  const unknown = await cli(['users', 'add'])
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /unknown command "users add"/)
+  const badOption = await cli(['user', 'create', '--nope'], ENV)
+  t.equal(badOption.code, 2)
+  t.match(badOption.stderr, /Unknown option '--nope'/)
+  t.match(badOption.stderr, /Usage: token-orchestrator user create/, 'with the command\'s help')
+  const missing = await cli(['user', 'create', '--password', 'long enough'], ENV)
+  t.equal(missing.code, 2)
+  t.match(missing.stderr, /--username is required/)
+  const shortPw = await cli(['user', 'create', '--username', 'alice', '--password', 'short'], ENV)
+  t.equal(shortPw.code, 2)
+  t.match(shortPw.stderr, /the password must be 8-256 characters/)
+  const badGrant = await cli(['client', 'create', '--name', 'x', '--grant', 'implicit'], ENV)
+  t.equal(badGrant.code, 2)
+  t.match(badGrant.stderr, /unknown grant implicit/)
+  const badTtl = await cli(['client', 'create', '--name', 'x', '--access-token-ttl', '-5'], ENV)
+  t.equal(badTtl.code, 2)
+})
+
+t.test('user create and client create on the embedded store say their work vanishes', async (t) => {
+  const user = await cli(['user', 'create', '--username', 'Root', '--password-stdin', '--admin', '--role', 'ops'], ENV,
+    'a-long-admin-password\nignored second line\n')
+  t.equal(user.code, 0, user.stderr)
+  const created = JSON.parse(user.stdout)
+  t.equal(created.username, 'root')
+  t.same(created.roles, ['admin', 'ops'])
+  t.type(created.id, 'string')
+  t.match(user.stderr, /MONGODB_URL is not set[\s\S]*VANISHES when it exits/)
+
+  const client = await cli(['client', 'create', '--name', 'Orders', '--grant', 'client_credentials', '--grant', 'password',
+    '--scope', 'orders:read', '--audience', 'orders-api', '--access-token-ttl', '60'], ENV)
+  t.equal(client.code, 0, client.stderr)
+  const body = JSON.parse(client.stdout)
+  t.match(body, { name: 'Orders', grants: ['client_credentials', 'password'], scopes: ['orders:read'], audiences: ['orders-api'], access_token_ttl: 60 })
+  t.match(body.client_secret, /^[A-Za-z0-9_-]{43}$/)
+
+  const tooLong = await cli(['client', 'create', '--name', 'x', '--access-token-ttl', '100000'], ENV)
+  t.equal(tooLong.code, 1)
+  t.match(tooLong.stderr, /invalid_request: access_token_ttl must be between 1 and ACCESS_TOKEN_TTL/)
+})
+
+t.test('keys rotate', async (t) => {
+  const hs = await cli(['keys', 'rotate'], ENV)
+  t.equal(hs.code, 1)
+  t.match(hs.stderr, /keys rotate needs JWT_ALGORITHM ES256, EdDSA or RS256 \(it is HS256\)/)
+
+  const noSecret = await cli(['keys', 'rotate'], { JWT_ALGORITHM: 'ES256' })
+  t.equal(noSecret.code, 1)
+  t.match(noSecret.stderr, /JWT_SECRET must be set/)
+
+  const ok = await cli(['keys', 'rotate'], { ...ENV, JWT_ALGORITHM: 'RS256', KEY_ROTATION_OVERLAP: '120' })
+  t.equal(ok.code, 0, ok.stderr)
+  const key = JSON.parse(ok.stdout)
+  t.equal(key.alg, 'RS256')
+  t.type(key.kid, 'string')
+  const lead = Date.parse(key.activates_at) - Date.parse(key.published_at)
+  t.ok(lead > 110_000 && lead <= 120_000, 'activates KEY_ROTATION_OVERLAP after it is published')
+})
+
+t.test('configuration and store errors', async (t) => {
+  const badConfig = await cli(['client', 'create', '--name', 'x'], { ...ENV, PORT: 'abc' })
+  t.equal(badConfig.code, 1)
+  t.match(badConfig.stderr, /invalid configuration: PORT must be integer/)
+
+  const unreachable = await cli(['client', 'create', '--name', 'x'], {
+    ...ENV, MONGODB_URL: 'mongodb://127.0.0.1:1/cli_test?directConnection=true'
+  })
+  t.equal(unreachable.code, 1)
+  t.match(unreachable.stderr, /the store \(MONGODB_URL\) is unreachable/)
+  t.notMatch(unreachable.stderr, /ECONNREFUSED/, 'no driver noise')
+})
+
+const url = process.env.MONGODB_URL
+t.test('against MongoDB: a client created by the CLI gets tokens from the service', { skip: url === undefined || url === '' ? 'MONGODB_URL is not set' : false }, async (t) => {
+  const dbUrl = new URL(url ?? '')
+  dbUrl.pathname = `/token_orchestrator_cli_${randomUUID()}`
+  const mongo = new MongoClient(dbUrl.toString())
+  await mongo.connect()
+  t.teardown(async () => {
+    await mongo.db().dropDatabase()
+    await mongo.close()
+  })
+  const created = await cli(['client', 'create', '--name', 'svc'], { ...ENV, MONGODB_URL: dbUrl.toString() })
+  t.equal(created.code, 0, created.stderr)
+  t.notMatch(created.stderr, /VANISHES/)
+  const { client_id: id, client_secret: secret } = JSON.parse(created.stdout)
+  const app = await build(t, { store: new MongoStore(mongo.db()) })
+  const res = await app.inject({
+    method: 'POST', url: '/oauth/token', payload: { grant_type: 'client_credentials', client_id: id, client_secret: secret }
+  })
+  t.equal(res.statusCode, 200)
+})

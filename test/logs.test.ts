@@ -1,0 +1,157 @@
+// The log: pino JSON, one object a line, every request line tagged with its
+// request id, and no password, token, secret or cookie in it, whatever the
+// flow (register, login, refresh, validate, verify, logout, a store outage).
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { build, PASSWORD, uniqueName } from './helper.js'
+import { MemoryStore } from '../src/store/memory-store.js'
+import { faultyStore } from './support/faulty-store.js'
+import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/server-options.js'
+
+function capture (): { stream: Writable, lines: () => string[], text: () => string, mark: () => void, sinceMark: () => string[] } {
+  const chunks: string[] = []
+  let mark = 0
+  const stream = new Writable({
+    write (chunk: Buffer | string, _encoding, callback) {
+      chunks.push(chunk.toString())
+      callback()
+    }
+  })
+  const lines = (): string[] => chunks.join('').split('\n').filter((l) => l !== '')
+  return {
+    stream,
+    lines,
+    text: () => chunks.join(''),
+    mark: () => { mark = lines().length },
+    sinceMark: () => lines().slice(mark)
+  }
+}
+
+t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
+  const log = capture()
+  const store = faultyStore(new MemoryStore())
+  const app = await build(t, { logStream: log.stream, store })
+  log.mark()
+
+  const username = uniqueName('logged')
+  const secrets: string[] = [PASSWORD]
+  const post = async (url: string, payload: unknown, headers: Record<string, string> = {}): Promise<{ statusCode: number, json: () => Record<string, string> }> =>
+    app.inject({ method: 'POST', url, payload: payload as Record<string, unknown>, headers: { cookie: 'session=cookie-secret-value', ...headers } })
+
+  t.equal((await post('/auth/register', { username, password: PASSWORD })).statusCode, 201)
+  const wrong = await post('/auth/login', { username, password: 'wrong-password-not-logged' })
+  t.equal(wrong.statusCode, 401)
+  secrets.push('wrong-password-not-logged', 'cookie-secret-value')
+  const first = (await post('/auth/login', { username, password: PASSWORD })).json()
+  secrets.push(first.access_token!, first.refresh_token!)
+  const refreshed = await post('/auth/refresh', { refresh_token: first.refresh_token })
+  t.equal(refreshed.statusCode, 200)
+  const pair = refreshed.json()
+  secrets.push(pair.access_token!, pair.refresh_token!)
+
+  t.equal((await post('/token/validate', { token: pair.access_token })).statusCode, 200)
+  t.equal((await post('/token/validate/batch', { tokens: [pair.access_token, first.access_token] })).statusCode, 200)
+  const verify = await app.inject({
+    method: 'GET',
+    // A client that puts its token in the URL by mistake.
+    url: `/auth/verify?scope=&access_token=${pair.access_token!}`,
+    headers: { authorization: `Bearer ${pair.access_token!}`, 'x-api-key': 'api-key-secret' }
+  })
+  t.equal(verify.statusCode, 200)
+  secrets.push('api-key-secret')
+  // The reuse of a rotated refresh token is a 401 and must not echo it either.
+  t.equal((await post('/auth/refresh', { refresh_token: first.refresh_token })).statusCode, 401)
+
+  // A store outage: a 503 whose error is logged in full, without the token.
+  const second = (await post('/auth/login', { username, password: PASSWORD })).json()
+  secrets.push(second.access_token!, second.refresh_token!)
+  store.down = true
+  t.equal((await post('/auth/logout', { refresh_token: second.refresh_token })).statusCode, 503)
+  store.down = false
+  t.equal((await post('/auth/logout', { refresh_token: second.refresh_token })).statusCode, 204)
+  t.equal((await post('/auth/logout-all', {}, { authorization: `Bearer ${second.access_token!}` })).statusCode, 401,
+    'the ended session\'s access token is refused')
+
+  const lines = log.sinceMark()
+  t.ok(lines.length >= 20, `the requests were logged (${lines.length} lines)`)
+  const text = lines.join('\n')
+  for (const secret of secrets) {
+    t.notOk(text.includes(secret), `the log does not contain ${secret.slice(0, 12)}…`)
+    // A JWT's signature alone would let nobody forge anything, but its payload names the session.
+    const parts = secret.split('.')
+    if (parts.length === 3) t.notOk(text.includes(parts[2]!), 'nor its signature')
+  }
+  const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+  for (const entry of entries) {
+    t.type(entry.reqId, 'string', `"${String(entry.msg)}" has a reqId`)
+    t.type(entry.level, 'number')
+    t.type(entry.time, 'number')
+  }
+  const failed = entries.find((e) => e.level === 50)
+  t.ok(failed, 'the 503 was logged as an error')
+  t.match(failed, { msg: 'request failed', err: { type: 'StoreUnavailableError' } })
+  t.ok(entries.some((e) => typeof e.req === 'object' && String((e.req as { url: string }).url) === '/auth/verify?scope=&access_token=[redacted]'),
+    'a token in the URL is redacted from the logged URL')
+})
+
+t.test('X-Request-Id: kept when well formed, replaced when not, always echoed', async (t) => {
+  const log = capture()
+  const app = await build(t, { logStream: log.stream })
+  log.mark()
+  const kept = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'lb-4f2a.91:7' } })
+  t.equal(kept.headers['x-request-id'], 'lb-4f2a.91:7', 'a well-formed id is kept and echoed')
+
+  const forged = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'x"}{"level":60,"msg":"forged' } })
+  const replaced = String(forged.headers['x-request-id'])
+  t.match(replaced, /^[0-9a-f-]{36}$/, 'an ill-formed id is replaced by a UUID')
+
+  const none = await app.inject({ method: 'GET', url: '/health' })
+  t.match(String(none.headers['x-request-id']), /^[0-9a-f-]{36}$/, 'one is generated when none is sent')
+  const notFound = await app.inject({ method: 'GET', url: '/nowhere' })
+  t.ok(notFound.headers['x-request-id'], 'error answers carry it too')
+
+  const entries = log.sinceMark().map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.ok(entries.some((e) => e.reqId === 'lb-4f2a.91:7'), 'the kept id tags the log lines')
+  t.ok(entries.some((e) => e.reqId === replaced), 'the replacement tags the log lines')
+  t.notOk(log.text().includes('forged'), 'the ill-formed id is not logged')
+})
+
+t.test('what code might log on purpose is redacted too', async (t) => {
+  const log = capture()
+  const app = await build(t, { logStream: log.stream })
+  log.mark()
+  app.log.info({
+    req: { headers: { authorization: 'Bearer aaa.bbb.ccc', cookie: 'c=secret-1' } },
+    headers: { authorization: 'Basic c2VjcmV0LTI=', 'x-api-key': 'secret-3' },
+    body: { username: 'alice', password: 'secret-4', client_secret: 'secret-5' },
+    pair: { access_token: 'secret-6', refresh_token: 'secret-7' },
+    client: { client_id: 'c1', client_secret: 'secret-8' },
+    config: { JWT_SECRET: 'secret-9', REFRESH_TOKEN_SECRET: 'secret-10', MONGODB_URL: 'mongodb://u:secret-11@db/x' },
+    nested: { body: { password: 'secret-12', token: 'secret-13' } }
+  }, 'something happened')
+  const [line] = log.sinceMark()
+  t.ok(line, 'logged')
+  t.notMatch(line!, /secret-|aaa\.bbb|c2VjcmV0/, 'every secret is redacted')
+  t.match(JSON.parse(line!), { body: { username: 'alice', password: '[redacted]' }, client: { client_id: 'c1' } },
+    'the rest is kept')
+  t.ok(REDACT_PATHS.includes('req.headers.authorization'))
+})
+
+t.test('redactUrl', async (t) => {
+  t.equal(redactUrl('/auth/verify'), '/auth/verify')
+  t.equal(redactUrl('/auth/verify?scope=a%20b'), '/auth/verify?scope=a%20b')
+  t.equal(redactUrl('/x?token=abc&scope=read&access%5Ftoken=def&flag'), '/x?token=[redacted]&scope=read&access%5Ftoken=[redacted]&flag')
+  t.equal(redactUrl('/x?Refresh_Token=a&client_secret=b&code=c&password=d'),
+    '/x?Refresh_Token=[redacted]&client_secret=[redacted]&code=[redacted]&password=[redacted]')
+  t.equal(redactUrl('/x?%E0%A4%A=1'), '/x?%E0%A4%A=1', 'a name that does not decode is kept raw')
+})
+
+t.test('pretty output only for a person at a terminal', async (t) => {
+  const tty = { isTTY: true, ci: false, nodeEnv: 'development' }
+  t.equal(prettyLogs('auto', tty), true, 'a terminal')
+  t.equal(prettyLogs('auto', { ...tty, isTTY: false }), false, 'a pipe or file')
+  t.equal(prettyLogs('auto', { ...tty, ci: true }), false, 'CI')
+  t.equal(prettyLogs('auto', { ...tty, nodeEnv: 'test' }), false, 'tests')
+  t.equal(prettyLogs('json', tty), false, 'LOG_FORMAT=json wins')
+  t.equal(prettyLogs('pretty', { ...tty, isTTY: false }), true, 'LOG_FORMAT=pretty wins')
+})
