@@ -119,6 +119,8 @@ export function countingStore (inner: Store = new MemoryStore()): CountingStore 
     users: wrap('users', inner.users),
     sessions: wrap('sessions', inner.sessions),
     revocations: wrap('revocations', inner.revocations),
+    clients: wrap('clients', inner.clients),
+    keys: wrap('keys', inner.keys),
     init: () => inner.init(),
     ping: () => inner.ping(),
     close: () => inner.close(),
