@@ -17,7 +17,9 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
         title: 'Token Orchestrator',
         description: 'Issues, refreshes, validates and revokes JWTs for many clients and services.\n\n' +
           'Every error is `{"error": "<machine_code>", "message": "<text>"}` with the matching status ' +
-          '(the `ErrorResponse` schema). Token answers carry `Cache-Control: no-store`. Every answer carries ' +
+          '(the `ErrorResponse` schema), except under /oauth, where errors are RFC 6749 §5.2 ' +
+          '`{"error": "<code>", "error_description": "<text>"}` (the `OAuthError` schema), which OAuth client ' +
+          'libraries parse. Token answers carry `Cache-Control: no-store`. Every answer carries ' +
           'its request id in `X-Request-Id`, the `reqId` of its log lines; a well-formed incoming `X-Request-Id` is kept.',
         version: '0.1.0'
       },

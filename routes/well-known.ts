@@ -7,18 +7,25 @@ import { jwksMaxAge } from '../src/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
 
 const Jwk = Type.Object({
-  kty: Type.String({ examples: ['EC'] }),
-  crv: Type.Optional(Type.String({ examples: ['P-256'] })),
-  x: Type.Optional(Type.String()),
-  y: Type.Optional(Type.String()),
-  n: Type.Optional(Type.String()),
-  e: Type.Optional(Type.String()),
-  kid: Type.String(),
+  kty: Type.String({ description: '`EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256)', examples: ['EC'] }),
+  crv: Type.Optional(Type.String({ description: 'EC and OKP: `P-256` or `Ed25519`', examples: ['P-256'] })),
+  x: Type.Optional(Type.String({ description: 'EC and OKP public key' })),
+  y: Type.Optional(Type.String({ description: 'EC public key' })),
+  n: Type.Optional(Type.String({ description: 'RSA modulus' })),
+  e: Type.Optional(Type.String({ description: 'RSA exponent' })),
+  kid: Type.String({ description: 'RFC 7638 thumbprint; the `kid` header of the tokens this key signs' }),
   alg: Type.String({ examples: ['ES256'] }),
   use: Type.Literal('sig')
 })
 const Jwks = Type.Object({ keys: Type.Array(Jwk) }, {
-  description: 'RFC 7517 JWK set: public members only. Empty with JWT_ALGORITHM=HS256.'
+  description: 'RFC 7517 JWK set: public members only. Empty with JWT_ALGORITHM=HS256.',
+  examples: [{
+    // The signing key, and the next one published ahead of its activation.
+    keys: [
+      { kty: 'EC', crv: 'P-256', x: 'h3a3Xzoioo_8vS6hLcaxis-Hl1QRpDeDuRkRocMs0oo', y: 'KQCxLYZNb5BShbJv5izrhw5KBAnBSUnNAXAqRbEbL9c', kid: 'Pzs6Dncpobh9aPFJ8TJEHyheKrO2NRkGvUkrb8FhS0g', alg: 'ES256', use: 'sig' },
+      { kty: 'EC', crv: 'P-256', x: '9DVcNfQOIe1B0WmPdQZ-mzsdmwwc2XUWbBUEAgriShc', y: 'xYAeXscwPdeUbkXy1Pxt8GHsmuPE9XWaydlQFQ7UWjA', kid: 'hQGukHYQ94ZNua0gOijz4tcDdD5Q9UHfsH-XCxy616U', alg: 'ES256', use: 'sig' }
+    ]
+  }]
 })
 
 const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -60,7 +67,9 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['oauth'],
       summary: 'Authorization server metadata (RFC 8414)',
-      description: 'URLs are built from PUBLIC_URL.',
+      description: 'Where OAuth clients find the token, introspection and revocation endpoints and the JWKS, and ' +
+        'which grants and client authentication methods they accept. URLs are built from PUBLIC_URL. ' +
+        '`Cache-Control: public, max-age=3600`.',
       response: { 200: ServerMetadata }
     }
   }, async (_request, reply) => {

@@ -11,9 +11,15 @@ import {
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
 const guarded = {
-  401: 'invalid_token: missing, invalid or revoked access token',
-  403: 'forbidden: the token lacks the admin role'
+  401: 'invalid_token: missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)',
+  403: { description: 'forbidden: the token lacks the admin role', error: 'forbidden', message: 'the admin role is required' }
 }
+const badPath = (param: string) => ({
+  400: { description: 'The path does not match the schema', error: 'invalid_request', message: `params/${param} must NOT have more than 128 characters` }
+})
+const notFound = (what: string) => ({
+  404: { description: `No such ${what}`, error: 'not_found', message: `no such ${what}` }
+})
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -31,7 +37,15 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: NewClientBody,
       response: {
         201: NewClientResponse,
-        ...errors({ 400: 'The body does not match the schema', ...guarded, ...storeDown })
+        ...errors({
+          400: {
+            description: 'The body does not match the schema, or a lifetime exceeds the service default',
+            error: 'invalid_request',
+            message: 'access_token_ttl must be between 1 and ACCESS_TOKEN_TTL (900)'
+          },
+          ...guarded,
+          ...storeDown
+        })
       }
     }
   }, async (request, reply) => {
@@ -53,6 +67,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security,
       summary: 'List clients',
+      description: 'Every client, disabled ones included, without secrets (only their hashes are stored).',
       response: { 200: ClientList, ...errors({ ...guarded, ...storeDown }) }
     }
   }, async () => ({ clients: (await fastify.clients.list()).map(clientView) }))
@@ -67,7 +82,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: ClientIdParams,
       response: {
         200: Client,
-        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such client', ...storeDown })
+        ...errors({ ...badPath('id'), ...guarded, ...notFound('client'), ...storeDown })
       }
     }
   }, async (request) => {
@@ -81,10 +96,12 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security,
       summary: 'List a user\'s live sessions',
+      description: 'Sessions that have neither ended nor expired, newest first, with the client each was started ' +
+        'for. End one with `DELETE /admin/sessions/{sid}`.',
       params: UserIdParams,
       response: {
         200: SessionList,
-        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such user', ...storeDown })
+        ...errors({ ...badPath('id'), ...guarded, ...notFound('user'), ...storeDown })
       }
     }
   }, async (request) => {
@@ -112,7 +129,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: SidParams,
       response: {
         204: NoContent,
-        ...errors({ 400: 'The path does not match the schema', ...guarded, 404: 'No such session', ...storeDown })
+        ...errors({ ...badPath('sid'), ...guarded, ...notFound('session'), ...storeDown })
       }
     }
   }, async (request, reply) => {
@@ -132,7 +149,15 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'JWT_ALGORITHM=HS256.',
       response: {
         200: RotatedKey,
-        ...errors({ ...guarded, 409: 'conflict: JWT_ALGORITHM is HS256, there is no key ring', ...storeDown })
+        ...errors({
+          ...guarded,
+          409: {
+            description: 'conflict: JWT_ALGORITHM is HS256, there is no key ring',
+            error: 'conflict',
+            message: 'key rotation needs JWT_ALGORITHM ES256, EdDSA or RS256'
+          },
+          ...storeDown
+        })
       }
     }
   }, async (request) => {

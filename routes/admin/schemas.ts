@@ -1,6 +1,21 @@
 // Request and response schemas of the admin API (routes/admin).
 import { Type } from '@sinclair/typebox'
 
+const EXAMPLE_CLIENT_ID = 'Hk3n7Qd0bX1vJm9Lq2cP4w'
+const EXAMPLE_USER_ID = '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11'
+const EXAMPLE_SID = 'kV2pN8rQ4tW6yZ1bD3fG5h'
+const EXAMPLE_CLIENT = {
+  client_id: EXAMPLE_CLIENT_ID,
+  name: 'Orders service',
+  grants: ['client_credentials'],
+  audiences: ['orders-api'],
+  scopes: ['orders:read'],
+  access_token_ttl: 300,
+  refresh_token_ttl: null,
+  disabled: false,
+  created_at: '2026-11-23T09:12:44.507Z'
+}
+
 const Ttl = Type.Integer({ minimum: 1, maximum: 315_360_000 })
 export const GrantType = Type.Union(
   [Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('client_credentials')]
@@ -21,43 +36,107 @@ export const NewClientBody = Type.Object({
   scopes: Type.Optional(Type.Array(Scope, { maxItems: 100, description: 'Scopes the client may be granted' })),
   access_token_ttl: Type.Optional({ ...Ttl, description: 'Seconds; at most ACCESS_TOKEN_TTL (default: that)' }),
   refresh_token_ttl: Type.Optional({ ...Ttl, description: 'Seconds; at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)' })
-}, { additionalProperties: false })
+}, {
+  additionalProperties: false,
+  examples: [
+    { name: 'Orders service', grants: ['client_credentials'], audiences: ['orders-api'], scopes: ['orders:read'], access_token_ttl: 300 },
+    { name: 'Web shop', grants: ['password', 'refresh_token'], audiences: ['shop-api'], scopes: ['orders:read', 'orders:write'] }
+  ]
+})
 
 const clientProperties = {
-  client_id: Type.String({ examples: ['Hk3n7Qd0bX1vJm9Lq2cP4w'] }),
-  name: Type.String(),
-  grants: Type.Array(GrantType),
-  audiences: Type.Array(Type.String()),
-  scopes: Type.Array(Type.String()),
-  access_token_ttl: Type.Union([Type.Integer(), Type.Null()]),
-  refresh_token_ttl: Type.Union([Type.Integer(), Type.Null()]),
-  disabled: Type.Boolean(),
+  client_id: Type.String({ description: 'Random, 128 bits, URL-safe', examples: [EXAMPLE_CLIENT_ID] }),
+  name: Type.String({ examples: ['Orders service'] }),
+  grants: Type.Array(GrantType, { description: 'Grants the client may use' }),
+  audiences: Type.Array(Type.String(), { description: 'Added to JWT_AUDIENCE in the `aud` of its tokens' }),
+  scopes: Type.Array(Type.String(), { description: 'Scopes the client may be granted' }),
+  access_token_ttl: Type.Union([Type.Integer(), Type.Null()], { description: 'Seconds; null: ACCESS_TOKEN_TTL' }),
+  refresh_token_ttl: Type.Union([Type.Integer(), Type.Null()], { description: 'Seconds; null: REFRESH_TOKEN_TTL' }),
+  disabled: Type.Boolean({ description: 'A disabled client gets no tokens and its tokens are refused' }),
   created_at: Type.String({ format: 'date-time' })
 }
 
-export const Client = Type.Object(clientProperties, { description: 'A client (never its secret)' })
+export const Client = Type.Object(clientProperties, {
+  description: 'A client (never its secret)',
+  examples: [{ ...EXAMPLE_CLIENT, disabled: true }]
+})
 export const NewClientResponse = Type.Object({
   ...clientProperties,
   client_secret: Type.String({ description: 'Shown this once; only its argon2id hash is stored' })
-}, { description: 'The new client with its secret' })
-export const ClientList = Type.Object({ clients: Type.Array(Client) })
-export const ClientIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
+}, {
+  description: 'The new client with its secret',
+  examples: [{ ...EXAMPLE_CLIENT, client_secret: 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms' }]
+})
+export const ClientList = Type.Object({ clients: Type.Array(Client) }, {
+  description: 'Every client, without secrets',
+  examples: [{
+    clients: [
+      EXAMPLE_CLIENT,
+      {
+        client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
+        name: 'Web shop',
+        grants: ['password', 'refresh_token'],
+        audiences: ['shop-api'],
+        scopes: ['orders:read', 'orders:write'],
+        access_token_ttl: null,
+        refresh_token_ttl: null,
+        disabled: false,
+        created_at: '2026-11-20T14:03:09.118Z'
+      }
+    ]
+  }]
+})
+export const ClientIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128, description: 'The client_id', examples: [EXAMPLE_CLIENT_ID] })
+})
 
-export const UserIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
-export const SidParams = Type.Object({ sid: Type.String({ minLength: 1, maxLength: 128 }) })
+export const UserIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128, description: 'The user id (`sub`)', examples: [EXAMPLE_USER_ID] })
+})
+export const SidParams = Type.Object({
+  sid: Type.String({ minLength: 1, maxLength: 128, description: 'The session id (`sid` claim)', examples: [EXAMPLE_SID] })
+})
 export const SessionList = Type.Object({
   sessions: Type.Array(Type.Object({
-    sid: Type.String(),
-    client_id: Type.String(),
+    sid: Type.String({ description: 'Session id (the `sid` claim of its tokens)' }),
+    client_id: Type.String({ description: 'The client the session was started for' }),
     created_at: Type.String({ format: 'date-time' }),
     expires_at: Type.String({ format: 'date-time', description: 'Idle expiry (the current refresh token\'s exp)' }),
-    absolute_expires_at: Type.String({ format: 'date-time' })
+    absolute_expires_at: Type.String({ format: 'date-time', description: 'Ends then at the latest (SESSION_MAX_LIFETIME)' })
   }))
-}, { description: 'The user\'s live sessions, newest first' })
+}, {
+  description: 'The user\'s live sessions, newest first',
+  examples: [{
+    sessions: [
+      {
+        sid: EXAMPLE_SID,
+        client_id: 'default',
+        created_at: '2026-11-23T08:30:00.000Z',
+        expires_at: '2026-12-07T08:45:00.000Z',
+        absolute_expires_at: '2026-12-23T08:30:00.000Z'
+      },
+      {
+        sid: 'Tg4hY7uJ2kL9mN3bV6cX8z',
+        client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
+        created_at: '2026-11-21T17:02:11.000Z',
+        expires_at: '2026-12-05T17:02:11.000Z',
+        absolute_expires_at: '2026-12-21T17:02:11.000Z'
+      }
+    ]
+  }]
+})
 
 export const RotatedKey = Type.Object({
-  kid: Type.String(),
-  alg: Type.String({ examples: ['ES256'] }),
+  kid: Type.String({ description: 'RFC 7638 thumbprint of the public key; the `kid` of the tokens it signs' }),
+  alg: Type.String({ description: 'JWT_ALGORITHM', examples: ['ES256'] }),
   published_at: Type.String({ format: 'date-time', description: 'In the JWKS from now on' }),
   activates_at: Type.String({ format: 'date-time', description: 'Signs from then on (now + KEY_ROTATION_OVERLAP)' })
-}, { description: 'The next signing key' })
+}, {
+  description: 'The next signing key',
+  examples: [{
+    kid: 'hQGukHYQ94ZNua0gOijz4tcDdD5Q9UHfsH-XCxy616U',
+    alg: 'ES256',
+    published_at: '2026-11-23T09:00:00.000Z',
+    activates_at: '2026-11-23T09:10:00.000Z'
+  }]
+})

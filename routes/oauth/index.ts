@@ -73,10 +73,26 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: TokenResponse,
         ...oauthErrors({
-          400: 'invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope',
-          401: 'invalid_client (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
-          429: 'too_many_requests: rate limit or account lockout (see Retry-After)',
-          503: 'temporarily_unavailable: the store is unreachable'
+          400: {
+            description: '`invalid_request` (missing parameter, body not form or JSON, several client authentication ' +
+              'methods), `invalid_grant` (wrong username or password; bad, expired, revoked or reused refresh token), ' +
+              '`unauthorized_client` (grant not allowed for this client), `unsupported_grant_type` or `invalid_scope`',
+            error: 'invalid_grant',
+            error_description: 'invalid username or password'
+          },
+          401: {
+            description: '`invalid_client`: unknown or disabled client, wrong secret, or a confidential client without ' +
+              'its secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
+            error: 'invalid_client',
+            error_description: 'client authentication failed'
+          },
+          429: {
+            description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or the ' +
+              'account is locked after failed password grants (see `Retry-After`)',
+            error: 'too_many_requests',
+            error_description: 'rate limit exceeded, retry in 42 s'
+          },
+          503: '`temporarily_unavailable`: the store is unreachable; nothing was issued'
         })
       }
     }
@@ -99,9 +115,15 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: IntrospectionResponse,
         ...oauthErrors({
-          400: 'invalid_request: no token',
-          401: 'invalid_client',
-          503: 'temporarily_unavailable: the store is unreachable'
+          400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
+            'authentication methods',
+          401: {
+            description: '`invalid_client`: no client authentication, an unknown or disabled client, or a wrong ' +
+              'secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
+            error: 'invalid_client',
+            error_description: 'client authentication is required'
+          },
+          503: '`temporarily_unavailable`: the store is unreachable'
         })
       }
     }
@@ -122,11 +144,17 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: TokenParamBody,
       response: {
-        200: { ...NoContent, description: 'Revoked, or nothing to revoke' },
+        200: { ...NoContent, description: 'Revoked, or nothing to revoke (RFC 7009 §2.2: an empty body)' },
         ...oauthErrors({
-          400: 'invalid_request: no token',
-          401: 'invalid_client',
-          503: 'temporarily_unavailable: the store is unreachable'
+          400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
+            'authentication methods',
+          401: {
+            description: '`invalid_client`: no client authentication, an unknown or disabled client, or a wrong ' +
+              'secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
+            error: 'invalid_client',
+            error_description: 'client authentication is required'
+          },
+          503: '`temporarily_unavailable`: the store is unreachable; nothing was revoked'
         })
       }
     }

@@ -2,19 +2,85 @@
 // Errors here are RFC 6749 §5.2 `{error, error_description}`, not the service's
 // `{error, message}`: OAuth client libraries parse that shape.
 import { Type, type TSchema } from '@sinclair/typebox'
+import { EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
 
-export const OAuthErrorResponse = Type.Object({
-  error: Type.String({ description: 'RFC 6749 §5.2 error code', examples: ['invalid_client'] }),
-  error_description: Type.Optional(Type.String({ description: 'Human-readable explanation' }))
-}, { description: 'OAuth error' })
+/** A client_credentials access token (ES256, signed with an example key, so it does not verify here). */
+export const EXAMPLE_SERVICE_TOKEN = 'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6IlB6czZEbmNwb2JoOWFQRko4VEpFSHloZUtyTzJOUmtHdlVrcmI4RmhTMGcifQ.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjQwMDAiLCJzdWIiOiJIazNuN1FkMGJYMXZKbTlMcTJjUDR3IiwiYXVkIjpbInRva2VuLW9yY2hlc3RyYXRvciIsIm9yZGVycy1hcGkiXSwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjY1MDAsImp0aSI6IlpyNXRXOHlCMWRGNGhKN2tNMG5RM3MiLCJjbGllbnRfaWQiOiJIazNuN1FkMGJYMXZKbTlMcTJjUDR3Iiwic2NvcGUiOiJvcmRlcnM6cmVhZCIsInJvbGVzIjpbXX0.MUzyAvSLyrViaCkiZlC0g3Mg1y3bxJwFNfmy8-hBd3MRsRgHrcYIMIdmWba-uPxPmo0QsDS6Xqwby1cG9l9pvg'
+const EXAMPLE_CLIENT_ID = 'Hk3n7Qd0bX1vJm9Lq2cP4w'
+const EXAMPLE_CLIENT_SECRET = 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms'
 
-/** `{error, error_description}` responses for the given statuses. */
-export function oauthErrors<S extends number> (statuses: Record<S, string>): Record<S, TSchema> {
+const oauthErrorShape = {
+  error: Type.String({
+    description: 'RFC 6749 §5.2 code: invalid_request, invalid_client, invalid_grant, unauthorized_client, ' +
+      'unsupported_grant_type, invalid_scope, too_many_requests, temporarily_unavailable or server_error',
+    examples: ['invalid_client']
+  }),
+  error_description: Type.String({ description: 'Human-readable explanation', examples: ['client authentication failed'] })
+}
+
+/**
+ * The RFC 6749 §5.2 error body as a shared schema: plugins/schemas.ts
+ * registers it with `addSchema`, and every /oauth error response refers to it,
+ * so the OpenAPI document has one `components.schemas.OAuthError`.
+ */
+export const OAuthErrorSchema = Type.Object(oauthErrorShape, {
+  $id: 'OAuthError',
+  title: 'OAuthError',
+  description: 'Every error answer under /oauth (RFC 6749 §5.2), which OAuth client libraries parse: a code and ' +
+    'a human-readable explanation. No stack, driver error or token text.'
+})
+
+/** The example body most /oauth answers with this status carry (what the service really sends). */
+const OAUTH_EXAMPLE_BY_STATUS: Record<number, { error: string, error_description: string }> = {
+  400: { error: 'invalid_request', error_description: 'token is required' },
+  401: { error: 'invalid_client', error_description: 'client authentication failed' },
+  429: { error: 'too_many_requests', error_description: 'rate limit exceeded, retry in 42 s' },
+  500: { error: 'server_error', error_description: 'internal server error' },
+  503: { error: 'temporarily_unavailable', error_description: 'the token store is unavailable, try again later' }
+}
+
+/** The headers routes/oauth's error handler (and the rate limiter) add to some errors. */
+function oauthErrorHeaders (status: number): { headers: Record<string, unknown> } | undefined {
+  if (status === 429) {
+    return { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } } }
+  }
+  if (status === 401) {
+    return {
+      headers: {
+        'www-authenticate': {
+          type: 'string',
+          description: '`Basic realm="token-orchestrator", charset="UTF-8"` when the client used HTTP Basic'
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+/** An /oauth error status: a description, or a description with the example body it answers. */
+export type OAuthErrorDoc = string | { description: string, error: string, error_description: string }
+
+/**
+ * `{error, error_description}` responses for the given statuses, each
+ * referring to the shared OAuthError schema, with its own description and example.
+ */
+export function oauthErrors<S extends number> (statuses: Record<S, OAuthErrorDoc>): Record<S, TSchema> {
   const out = {} as Record<S, TSchema>
-  for (const [status, description] of Object.entries(statuses) as Array<[string, string]>) {
-    out[Number(status) as S] = { ...OAuthErrorResponse, description }
+  for (const [status, doc] of Object.entries(statuses) as Array<[string, OAuthErrorDoc]>) {
+    const description = typeof doc === 'string' ? doc : doc.description
+    const example = typeof doc === 'string'
+      ? OAUTH_EXAMPLE_BY_STATUS[Number(status)] ?? { error: 'invalid_request', error_description: doc }
+      : { error: doc.error, error_description: doc.error_description }
+    // allOf rather than a bare $ref, as in routes/schemas.ts errors(): the
+    // description and example are per status.
+    out[Number(status) as S] = Type.Unsafe({
+      allOf: [{ $ref: 'OAuthError#' }],
+      description,
+      examples: [example],
+      ...(oauthErrorHeaders(Number(status)) ?? {})
+    })
   }
   return out
 }
@@ -32,39 +98,117 @@ export const TokenRequestBody = Type.Object({
   refresh_token: Param(8192, 'refresh_token grant'),
   scope: Param(4096, 'Space-separated; must be within the client\'s scopes'),
   ...clientParams
-}, { examples: [{ grant_type: 'client_credentials', scope: 'orders:read' }] })
+}, {
+  description: 'Form-encoded (`application/x-www-form-urlencoded`, what OAuth clients send) or JSON',
+  examples: [
+    // client_credentials with HTTP Basic client authentication (the id and secret in `Authorization`).
+    { grant_type: 'client_credentials', scope: 'orders:read' },
+    // client_credentials with client_secret_post.
+    { grant_type: 'client_credentials', scope: 'orders:read', client_id: EXAMPLE_CLIENT_ID, client_secret: EXAMPLE_CLIENT_SECRET },
+    // password grant for the built-in public client.
+    { grant_type: 'password', username: 'alice@example.com', password: 'correct horse battery staple', client_id: 'default' },
+    { grant_type: 'refresh_token', refresh_token: EXAMPLE_REFRESH_TOKEN }
+  ]
+})
 
 export const TokenResponse = Type.Object({
-  access_token: Type.String(),
+  access_token: Type.String({ description: 'An access token (compact JWT, `typ: at+jwt`)' }),
   token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ examples: [900] }),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_token: Type.Optional(Type.String({ description: 'Not for client_credentials' })),
-  refresh_expires_in: Type.Optional(Type.Integer()),
+  refresh_expires_in: Type.Optional(Type.Integer({ description: 'Seconds until the refresh token expires' })),
   scope: Type.String({ description: 'The granted scope (may be empty)' })
-}, { description: 'RFC 6749 §5.1 token response' })
+}, {
+  description: 'RFC 6749 §5.1 token response',
+  examples: [
+    { access_token: EXAMPLE_SERVICE_TOKEN, token_type: 'Bearer', expires_in: 900, scope: 'orders:read' },
+    {
+      access_token: EXAMPLE_ACCESS_TOKEN,
+      token_type: 'Bearer',
+      expires_in: 900,
+      refresh_token: EXAMPLE_REFRESH_TOKEN,
+      refresh_expires_in: 1209600,
+      scope: ''
+    }
+  ]
+})
 
 export const TokenParamBody = Type.Object({
   token: Param(8192, 'The token'),
   token_type_hint: Param(64, '`access_token` or `refresh_token`'),
   ...clientParams
+}, {
+  description: 'Form-encoded (`application/x-www-form-urlencoded`, what OAuth clients send) or JSON',
+  examples: [
+    // With HTTP Basic client authentication.
+    { token: EXAMPLE_SERVICE_TOKEN, token_type_hint: 'access_token' },
+    // With client_secret_post.
+    { token: EXAMPLE_SERVICE_TOKEN, client_id: EXAMPLE_CLIENT_ID, client_secret: EXAMPLE_CLIENT_SECRET }
+  ]
 })
 
-export const IntrospectionResponse = Type.Object({
-  active: Type.Boolean(),
-  token_type: Type.Optional(Type.String({ description: '`Bearer` (access token) or `refresh_token`' })),
-  iss: Type.Optional(Type.String()),
-  sub: Type.Optional(Type.String()),
-  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
-  iat: Type.Optional(Type.Integer()),
-  exp: Type.Optional(Type.Integer()),
-  jti: Type.Optional(Type.String()),
-  sid: Type.Optional(Type.String()),
-  client_id: Type.Optional(Type.String()),
-  scope: Type.Optional(Type.String()),
-  roles: Type.Optional(Type.Array(Type.String()))
-}, {
+const ActiveAccessToken = Type.Object({
+  active: Type.Literal(true),
+  token_type: Type.Literal('Bearer'),
+  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  sub: Type.String({ description: 'User id, or client id for client_credentials tokens' }),
+  aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
+  iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
+  exp: Type.Integer({ description: 'Expires at (seconds since the epoch)' }),
+  jti: Type.String({ description: 'Token id' }),
+  sid: Type.Optional(Type.String({ description: 'Session id; absent for client_credentials tokens' })),
+  client_id: Type.String({ description: 'The client the token was issued to' }),
+  scope: Type.String({ description: 'Space-separated scopes' }),
+  roles: Type.Array(Type.String(), { description: 'Roles of the subject' })
+}, { title: 'Active access token', description: 'An active access token and its claims' })
+
+const ActiveRefreshToken = Type.Object({
+  active: Type.Literal(true),
+  token_type: Type.Literal('refresh_token'),
+  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  sub: Type.String({ description: 'User id' }),
+  iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
+  exp: Type.Integer({ description: 'Expires at (seconds since the epoch)' }),
+  jti: Type.String({ description: 'Token id' }),
+  sid: Type.String({ description: 'Session id' }),
+  client_id: Type.String({ description: 'The client of the session' })
+}, { title: 'Active refresh token', description: 'The current refresh token of a live session, and its claims' })
+
+const InactiveToken = Type.Object({ active: Type.Literal(false) }, {
+  additionalProperties: false,
+  title: 'Inactive token',
+  description: 'Invalid, expired, revoked, unknown or not this service\'s: nothing more is said'
+})
+
+export const IntrospectionResponse = Type.Union([ActiveAccessToken, ActiveRefreshToken, InactiveToken], {
   description: 'RFC 7662 §2.2: the claims of an active token; exactly `{"active": false}` otherwise',
-  examples: [{ active: false }]
+  examples: [
+    {
+      active: true,
+      token_type: 'Bearer',
+      iss: 'http://localhost:4000',
+      sub: EXAMPLE_CLIENT_ID,
+      aud: ['token-orchestrator', 'orders-api'],
+      iat: 1767225600,
+      exp: 1767226500,
+      jti: 'Zr5tW8yB1dF4hJ7kM0nQ3s',
+      client_id: EXAMPLE_CLIENT_ID,
+      scope: 'orders:read',
+      roles: []
+    },
+    {
+      active: true,
+      token_type: 'refresh_token',
+      iss: 'token-orchestrator',
+      sub: '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11',
+      iat: 1767225600,
+      exp: 1768435200,
+      jti: 'Qm8cR2xV5nT1kL7dJ3fH9w',
+      sid: 'kV2pN8rQ4tW6yZ1bD3fG5h',
+      client_id: 'default'
+    },
+    { active: false }
+  ]
 })
 
 export const ServerMetadata = Type.Object({
@@ -78,4 +222,18 @@ export const ServerMetadata = Type.Object({
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String())
-}, { description: 'RFC 8414 authorization server metadata' })
+}, {
+  description: 'RFC 8414 authorization server metadata',
+  examples: [{
+    issuer: 'http://localhost:4000',
+    token_endpoint: 'http://localhost:4000/oauth/token',
+    jwks_uri: 'http://localhost:4000/.well-known/jwks.json',
+    introspection_endpoint: 'http://localhost:4000/oauth/introspect',
+    revocation_endpoint: 'http://localhost:4000/oauth/revoke',
+    grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+  }]
+})

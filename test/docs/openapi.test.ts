@@ -89,6 +89,7 @@ t.test('every operation is documented for operators', async (t) => {
   t.match(schemes.bearerAuth, { type: 'http', scheme: 'bearer' }, 'bearerAuth scheme')
   t.match(schemes.clientBasic, { type: 'http', scheme: 'basic' }, 'clientBasic scheme')
   t.ok(doc.components.schemas?.ErrorResponse, 'one shared ErrorResponse schema')
+  t.ok(doc.components.schemas?.OAuthError, 'one shared OAuthError schema (RFC 6749 §5.2, for /oauth)')
 
   for (const { id, method, path, op } of ops) {
     t.test(id, async (t) => {
@@ -108,19 +109,25 @@ t.test('every operation is documented for operators', async (t) => {
       // refused; /health and /ready take none, so they declare no 4xx.
       const takesInput = op.requestBody !== undefined || (op.parameters ?? []).length > 0 || (op.security ?? []).length > 0
       if (takesInput) t.ok(statuses.some((s) => /^4\d\d$/.test(s)), 'declares a 4xx answer')
+      // /oauth answers errors as RFC 6749 §5.2 `{error, error_description}`
+      // (OAuthError); everything else as `{error, message}` (ErrorResponse).
+      const [errorSchema, otherErrorSchema] = path.startsWith('/oauth/')
+        ? ['OAuthError', 'ErrorResponse']
+        : ['ErrorResponse', 'OAuthError']
       for (const [status, response] of Object.entries(op.responses)) {
         t.ok(response.description !== undefined && response.description !== 'Default Response',
           `${status} has its own description`)
         if (status !== '204' && response.content === undefined) {
-          // Only the gateway's 200 and 204s answer with an empty body.
-          t.ok(path === '/auth/verify' && status === '200', `${status} declares a body schema`)
+          // Only the gateway's 200, RFC 7009 revocation's 200 and 204s answer with an empty body.
+          t.ok((path === '/auth/verify' || id === 'post /oauth/revoke') && status === '200', `${status} declares a body schema`)
         }
         for (const media of Object.values(response.content ?? {})) {
           t.ok(media.schema, `${status} has a schema`)
           t.ok(examplesOf(media).length > 0, `${status} has an example`)
         }
         if (/^4|^5/.test(status)) {
-          t.match(JSON.stringify(response.content), /#\/components\/schemas\/ErrorResponse/, `${status} uses ErrorResponse`)
+          t.match(JSON.stringify(response.content), `"#/components/schemas/${errorSchema}"`, `${status} uses ${errorSchema}`)
+          t.notMatch(JSON.stringify(response.content), `"#/components/schemas/${otherErrorSchema}"`, `${status} does not use ${otherErrorSchema}`)
         }
       }
       if (op.requestBody !== undefined) {
