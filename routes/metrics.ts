@@ -14,7 +14,15 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'revocations, revocation cache size and sync lag, and the process metrics of prom-client.',
       produces: ['text/plain'],
       response: {
-        200: Type.String({ description: 'Prometheus text exposition format 0.0.4' })
+        200: Type.String({
+          description: 'Prometheus text exposition format 0.0.4',
+          examples: [
+            '# HELP token_orchestrator_validations_total Token validations (validate, batch validate, gateway verify) by result\n' +
+            '# TYPE token_orchestrator_validations_total counter\n' +
+            'token_orchestrator_validations_total{result="valid"} 1042\n' +
+            'token_orchestrator_validations_total{result="expired"} 3\n'
+          ]
+        })
       }
     }
   }, async (_request, reply) => {
