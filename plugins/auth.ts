@@ -58,6 +58,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       lockoutSeconds: config.LOCKOUT_SECONDS,
       maxAccessTtl: config.ACCESS_TOKEN_TTL
     },
+    onEvent: (event) => fastify.serviceMetrics.authEvent(event),
     resolveClient: async (clientId) => clients.resolve(clientId)
   })
   fastify.decorate('passwords', hasher)
@@ -81,5 +82,5 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 export default fp(authPlugin, {
   name: 'auth',
   fastify: '5.x',
-  dependencies: ['config', 'store', 'jwt', 'revocation']
+  dependencies: ['config', 'store', 'jwt', 'revocation', 'metrics']
 })

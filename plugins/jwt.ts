@@ -1,13 +1,16 @@
 // Token signing and verification. @fastify/jwt is registered twice, once per
 // token kind with its own key and `typ`, so an access token can never pass as
-// a refresh token or the other way round. Verifiers are built once at start
-// with the algorithm pinned and a verified-token cache (fast-jwt's LRU, whose
-// entries never outlive the token's exp). The domain-facing TokenService is
-// decorated as `fastify.tokens`.
+// a refresh token or the other way round. Verification calls fast-jwt
+// verifiers built once at start from the same options (algorithm pinned, typ,
+// iss, aud, required claims): @fastify/jwt's `verify()` copies and merges its
+// options on every call, which the hot path does not need. Verified access
+// tokens are remembered by TokenService (src/verified-token-cache.ts), never
+// past their exp. The domain-facing TokenService is decorated as `fastify.tokens`.
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/jwt'
+import { createVerifier, type VerifierOptions } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
-import { ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens.js'
+import { ACCESS_CACHE_SIZE, ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens.js'
 import { symmetricKid } from '../src/key-ring.js'
 
 declare module '@fastify/jwt' {
@@ -22,8 +25,8 @@ declare module 'fastify' {
   }
 }
 
-/** Verified tokens remembered by each verifier; sized for the hot path's working set. */
-export const VERIFY_CACHE_SIZE = 20_000
+/** Verified access tokens remembered; sized for the hot path's working set (≥ 10,000 distinct tokens). */
+export const VERIFY_CACHE_SIZE = ACCESS_CACHE_SIZE
 
 function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: string, issuer: string,
   requiredClaims: string[], audience?: string, kid?: string): FastifyJWTOptions {
@@ -40,31 +43,37 @@ function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: strin
       ...(audience !== undefined ? { allowedAud: audience } : {}),
       requiredClaims,
       clockTolerance: 0,
-      cache: VERIFY_CACHE_SIZE,
-      cacheTTL: 600_000,
-      // Failures are cheap to recompute and some (nbf) change with time: do not cache them.
-      errorCacheTTL: -1
+      // TokenService keeps its own cache of verified access tokens (keyed by the token
+      // itself, so no per-call hashing); fast-jwt's own cache would only add a hash per call.
+      cache: false
     }
   }
 }
 
 async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
-  await fastify.register(fastifyJwt, jwtOptions('access', config.JWT_SECRET, ACCESS_TOKEN_TYPE, config.JWT_ISSUER,
-    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE, symmetricKid(config.JWT_SECRET)))
-  await fastify.register(fastifyJwt, jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, REFRESH_TOKEN_TYPE,
-    config.JWT_ISSUER, ['iss', 'sub', 'sid', 'exp', 'iat', 'jti']))
+  const access = jwtOptions('access', config.JWT_SECRET, ACCESS_TOKEN_TYPE, config.JWT_ISSUER,
+    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE, symmetricKid(config.JWT_SECRET))
+  const refresh = jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, REFRESH_TOKEN_TYPE,
+    config.JWT_ISSUER, ['iss', 'sub', 'sid', 'exp', 'iat', 'jti'])
+  await fastify.register(fastifyJwt, access)
+  await fastify.register(fastifyJwt, refresh)
 
-  const codec = (ns: 'access' | 'refresh'): JwtCodec => {
+  const codec = (ns: 'access' | 'refresh', opts: FastifyJWTOptions, secret: string): JwtCodec => {
     const jwt = fastify.jwt[ns]
+    const verifier = createVerifier({ ...(opts.verify as Partial<VerifierOptions>), key: secret })
     return {
       sign: (payload) => jwt.sign(payload),
-      verify: (token) => jwt.verify<Record<string, unknown>>(token)
+      verify: (token) => verifier(token) as Record<string, unknown>
     }
   }
   // JWT_ALGORITHM ES256 / EdDSA / RS256: access tokens are signed and verified by the key ring.
-  const access = fastify.keyRing?.codec ?? codec('access')
-  fastify.decorate('tokens', new TokenService(access, codec('refresh'), { issuer: config.JWT_ISSUER }))
+  // Either way TokenService keeps its verified-token cache in front of the codec.
+  fastify.decorate('tokens', new TokenService(
+    fastify.keyRing?.codec ?? codec('access', access, config.JWT_SECRET),
+    codec('refresh', refresh, config.REFRESH_TOKEN_SECRET),
+    { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE }
+  ))
 }
 
 export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring'] })

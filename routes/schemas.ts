@@ -210,5 +210,13 @@ export const RevokeResponse = Type.Object({
   revoked: Type.Boolean({ description: 'true when the token was a live token of this service and is now revoked' })
 }, { description: 'Whether anything was revoked', examples: [{ revoked: true }] })
 
+export const VerifyQuery = Type.Object({
+  scope: Type.Optional(Type.String({
+    maxLength: 1024,
+    description: 'Space-separated scopes the token must all have',
+    examples: ['orders:read orders:write']
+  }))
+})
+
 /** An empty body (204, and the gateway's 200). */
 export const NoContent = Type.Unsafe<undefined>({ type: 'null', description: 'Done; no body' })

@@ -37,6 +37,16 @@ export interface TokenPair {
   refresh_expires_in: number
 }
 
+/**
+ * What happened, for observers (metrics). Emitted after the outcome is known;
+ * an observer that throws is ignored, it never changes an answer.
+ */
+export type AuthEvent =
+  | { type: 'login', result: 'success' | 'invalid_credentials' | 'locked' }
+  | { type: 'refresh', result: 'success' | 'invalid_grant' }
+  | { type: 'refresh_reuse' }
+  | { type: 'revocation', kind: RevocationKind, reason: string }
+
 export interface AuthServiceDeps {
   store: Store
   tokens: TokenService
@@ -47,6 +57,7 @@ export interface AuthServiceDeps {
   /** Resolves login's client_id (undefined → the default client); throws AppError for unknown ones. */
   resolveClient: (clientId: string | undefined) => Promise<ClientProfile>
   now?: () => number
+  onEvent?: (event: AuthEvent) => void
 }
 
 /** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
@@ -75,7 +86,30 @@ export class AuthService {
     return { id: user.id, username: user.username }
   }
 
+  private emit (event: AuthEvent): void {
+    try {
+      this.deps.onEvent?.(event)
+    } catch {
+      // Observing must never change the outcome.
+    }
+  }
+
   async login (username: string, password: string, clientId?: string): Promise<TokenPair> {
+    try {
+      const pair = await this.attemptLogin(username, password, clientId)
+      this.emit({ type: 'login', result: 'success' })
+      return pair
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') {
+        this.emit({ type: 'login', result: 'invalid_credentials' })
+      } else if (err instanceof AppError && err.code === 'too_many_requests') {
+        this.emit({ type: 'login', result: 'locked' })
+      }
+      throw err
+    }
+  }
+
+  private async attemptLogin (username: string, password: string, clientId?: string): Promise<TokenPair> {
     const { store, hasher, policy } = this.deps
     const client = await this.deps.resolveClient(clientId)
     if (client.grants !== undefined && !client.grants.includes('password')) {
@@ -149,11 +183,22 @@ export class AuthService {
     }
   }
 
+  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
+    try {
+      const pair = await this.rotate(refreshToken, clientId)
+      this.emit({ type: 'refresh', result: 'success' })
+      return pair
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_grant') this.emit({ type: 'refresh', result: 'invalid_grant' })
+      throw err
+    }
+  }
+
   /**
    * `clientId` (the OAuth token endpoint's authenticated client) must be the
    * session's client (RFC 6749 §6); a mismatch is invalid_grant and ends nothing.
    */
-  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
+  private async rotate (refreshToken: string, clientId?: string): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -163,7 +208,7 @@ export class AuthService {
     if (session !== null && session.revokedAt !== null && !this.deps.revocations.isSessionEnded(sid)) {
       // Ended in the store but its revocation was never written (the store failed
       // between the two writes): write it now so the session's access tokens stop too.
-      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry())
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), session.revokedReason ?? 'revoked')
     }
     if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
       session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
@@ -208,6 +253,7 @@ export class AuthService {
       const sealed = openSuccessor(refreshToken, session.sid, previous.successor)
       if (sealed !== null) return this.pair(sealed)
     }
+    this.emit({ type: 'refresh_reuse' })
     await this.endSession(session.sid, 'refresh_token_reuse')
     throw invalidGrant()
   }
@@ -245,12 +291,12 @@ export class AuthService {
     // Sessions idle-expired less than an access-token lifetime ago may still have live access tokens.
     const live = await store.sessions.listForUser(userId, new Date((now - policy.maxAccessTtl) * 1000))
     for (const session of live) {
-      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
     }
     const sessions = await store.sessions.revokeAllForUser(userId, 'logout_all', new Date(now * 1000))
     // Sessions started between the two calls.
     for (const session of sessions) {
-      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry())
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
     }
     return sessions.length
   }
@@ -260,7 +306,7 @@ export class AuthService {
     const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
     if (before === null) return false
     if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {
-      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry())
+      await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), reason)
     }
     return true
   }
@@ -285,7 +331,7 @@ export class AuthService {
 
   private async revokeAccess (claims: AccessClaims): Promise<boolean> {
     if (!this.deps.revocations.isRevoked(claims.jti, undefined)) {
-      await this.recordRevocation('jti', claims.jti, claims.exp)
+      await this.recordRevocation('jti', claims.jti, claims.exp, 'revoked')
     }
     return true
   }
@@ -294,9 +340,10 @@ export class AuthService {
     return this.now() + this.deps.policy.maxAccessTtl
   }
 
-  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number): Promise<void> {
+  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number, reason: string): Promise<void> {
     const record = await this.deps.store.revocations.add({ kind, value, expiresAt: new Date(expSeconds * 1000) })
     this.deps.follower.applyLocal(record)
+    this.emit({ type: 'revocation', kind, reason })
   }
 }
 

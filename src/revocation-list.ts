@@ -36,6 +36,18 @@ export class RevocationList {
     return this.jtis.size + this.sids.size + this.clients.size
   }
 
+  get jtiCount (): number {
+    return this.jtis.size
+  }
+
+  get sidCount (): number {
+    return this.sids.size
+  }
+
+  get clientCount (): number {
+    return this.clients.size
+  }
+
   /** Forgets entries whose tokens have all expired. */
   sweep (nowSec: number): void {
     for (const map of [this.jtis, this.sids, this.clients]) {
@@ -51,8 +63,13 @@ export class RevocationList {
  */
 export const SEQUENCE_OVERLAP = 256
 
+/** How often the follower forgets expired entries. */
+export const SWEEP_INTERVAL_MS = 30_000
+
 export interface FollowerOptions {
   intervalMs: number
+  /** Minimum time between sweeps of expired entries (default SWEEP_INTERVAL_MS). */
+  sweepIntervalMs?: number
   batchSize?: number
   now?: () => Date
   /** Called on the first failure of a streak, not on every poll. */
@@ -72,6 +89,7 @@ export class RevocationFollower {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private failing = false
+  private lastSweepAt = 0
   private readonly now: () => Date
 
   constructor (
@@ -111,7 +129,13 @@ export class RevocationFollower {
       cursor = this.lastSeq
     }
     this.lastSyncAt = this.now()
-    this.list.sweep(Math.floor(this.lastSyncAt.getTime() / 1000))
+    // Sweeping walks every entry; expired entries are harmless (they cover only
+    // tokens that fail their exp check first), so it runs now and then, not on every poll.
+    const nowMs = this.lastSyncAt.getTime()
+    if (nowMs - this.lastSweepAt >= (this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS)) {
+      this.lastSweepAt = nowMs
+      this.list.sweep(Math.floor(nowMs / 1000))
+    }
   }
 
   /** One round that never throws: failures are reported once per streak. */

@@ -2,7 +2,7 @@
 // the server exactly as production does.
 import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
-import type { FastifyHttpOptions, FastifyRequest } from 'fastify'
+import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
@@ -68,6 +68,28 @@ export function prettyLogs (format: Config['LOG_FORMAT'], env: { isTTY: boolean,
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
+ * The hot routes: they answer thousands of times a second. Their per-request
+ * "incoming request" / "request completed" lines are off unless LOG_LEVEL is
+ * debug or trace (two JSON lines would cost more than the answer itself; see
+ * docs/issue3.md), and their latency is recorded by a cheaper histogram (see
+ * plugins/metrics.ts). Their failures (5xx) are still logged by the error handler.
+ */
+export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
+
+function requestLogging (level: string): LogController {
+  if (level === 'debug' || level === 'trace') return new LogController()
+  return new LogController({
+    // Runs twice per request: the path from the raw URL, not request.routeOptions (a getter that builds an object).
+    disableRequestLogging: (req) => {
+      const url = req.url
+      const query = url.indexOf('?')
+      const path = query === -1 ? url : url.slice(0, query)
+      return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
+    }
+  })
+}
+
+/**
  * `stream` sends the log somewhere other than stdout (tests capture it);
  * `pretty` (server.ts decides, see prettyLogs) formats it with pino-pretty.
  */
@@ -104,6 +126,7 @@ export function serverOptions (
               // (seconds), and what was queued was lost on a crash.
               : { stream: pino.destination({ dest: 1, sync: true }) })
         },
+    logController: requestLogging(config.LOG_LEVEL),
     trustProxy: config.TRUST_PROXY,
     // While closing, a request that still reaches us on an open keep-alive
     // connection is served (its answer says `Connection: close`) rather than

@@ -4,6 +4,7 @@
 // stays free of Fastify and of key handling.
 import { randomBytes } from 'node:crypto'
 import { createDecoder, TokenError } from 'fast-jwt'
+import { VerifiedTokenCache } from './verified-token-cache.js'
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
 export const REFRESH_TOKEN_TYPE = 'rt+jwt'
@@ -103,17 +104,27 @@ function isStringArray (value: unknown): value is string[] {
 export interface TokenServiceOptions {
   issuer: string
   now?: () => number
+  /** Verified access tokens remembered (by exact token string) until their exp; 0 turns the cache off. */
+  accessCacheSize?: number
 }
+
+/** Default size of the verified access-token cache: the hot path's working set. */
+export const ACCESS_CACHE_SIZE = 20_000
 
 export class TokenService {
   private readonly now: () => number
+  private readonly nowMs: () => number
+  private readonly accessCache: VerifiedTokenCache<Verified<AccessClaims>>
 
   constructor (
     private readonly access: JwtCodec,
     private readonly refresh: JwtCodec,
     private readonly options: TokenServiceOptions
   ) {
-    this.now = options.now ?? nowSeconds
+    const now = options.now
+    this.now = now ?? nowSeconds
+    this.nowMs = now !== undefined ? () => now() * 1000 : Date.now
+    this.accessCache = new VerifiedTokenCache(options.accessCacheSize ?? ACCESS_CACHE_SIZE)
   }
 
   issueAccess (grant: AccessGrant): { token: string, claims: AccessClaims } {
@@ -138,10 +149,19 @@ export class TokenService {
     return this.refresh.sign({ ...claims })
   }
 
+  /**
+   * The hot path. A token seen before answers from the cache (one Map lookup and
+   * a clock read, no hashing, no allocation); the caller still checks revocation.
+   */
   verifyAccess (token: string): Verified<AccessClaims> {
-    return this.verifyWith(this.access, ACCESS_TOKEN_TYPE, token, (p) =>
+    const cached = this.accessCache.get(token, this.nowMs())
+    if (cached !== undefined) return cached
+    const result = this.verifyWith<AccessClaims>(this.access, ACCESS_TOKEN_TYPE, token, (p) =>
       typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
       (p.sid === undefined || typeof p.sid === 'string'))
+    // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
+    if (result.ok) this.accessCache.set(token, result, result.claims.exp)
+    return result
   }
 
   verifyRefresh (token: string): Verified<RefreshClaims> {
@@ -160,7 +180,8 @@ export class TokenService {
     // fast-jwt checks exp and nbf; a future iat is ours to refuse.
     if (typeof payload.iat !== 'number') return { ok: false, error: 'invalid_claims' }
     if (payload.iat > this.now() + IAT_LEEWAY_SECONDS) return { ok: false, error: 'not_yet_valid' }
-    if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || !hasShape(payload)) {
+    if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' ||
+      !hasShape(payload)) {
       return { ok: false, error: 'invalid_claims' }
     }
     return { ok: true, claims: payload as unknown as T }

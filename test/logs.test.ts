@@ -30,7 +30,8 @@ function capture (): { stream: Writable, lines: () => string[], text: () => stri
 t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
   const log = capture()
   const store = faultyStore(new MemoryStore())
-  const app = await build(t, { logStream: log.stream, store })
+  // debug: the hot routes (validate, batch, verify) log their request lines only at debug and trace.
+  const app = await build(t, { logStream: log.stream, store, env: { LOG_LEVEL: 'debug' } })
   log.mark()
 
   const username = uniqueName('logged')
@@ -154,4 +155,19 @@ t.test('pretty output only for a person at a terminal', async (t) => {
   t.equal(prettyLogs('auto', { ...tty, nodeEnv: 'test' }), false, 'tests')
   t.equal(prettyLogs('json', tty), false, 'LOG_FORMAT=json wins')
   t.equal(prettyLogs('pretty', { ...tty, isTTY: false }), true, 'LOG_FORMAT=pretty wins')
+})
+
+t.test('at info, the hot routes log no per-request lines; the other routes do', async (t) => {
+  const log = capture()
+  const app = await build(t, { logStream: log.stream })
+  log.mark()
+  await app.inject({ method: 'POST', url: '/token/validate', payload: { token: 'garbage' } })
+  await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: ['garbage'] } })
+  await app.inject({ url: '/auth/verify?scope=a' })
+  await app.inject({ url: '/auth/verify/orders/1' })
+  const hot = log.sinceMark()
+  t.same(hot, [], 'validate, batch and verify wrote nothing')
+  await app.inject({ url: '/health' })
+  const urls = log.sinceMark().map((line) => (JSON.parse(line) as { req?: { url?: string } }).req?.url).filter(Boolean)
+  t.same(urls, ['/health'], 'other routes log their incoming request line')
 })

@@ -143,9 +143,18 @@ class MemoryRevocations implements RevocationStore {
 
   async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {
     const out: RevocationRecord[] = []
-    for (const entry of this.entries) {
-      if (out.length >= limit) break
-      if (entry.seq <= afterSeq || entry.expiresAt <= now) continue
+    // Entries are in seq order: start at the first one after afterSeq (followers poll
+    // every few hundred ms; a scan from the start would grow with every revocation).
+    let lo = 0
+    let hi = this.entries.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.entries[mid]!.seq <= afterSeq) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < this.entries.length && out.length < limit; i++) {
+      const entry = this.entries[i]!
+      if (entry.expiresAt <= now) continue
       out.push(copy(entry))
     }
     return out

@@ -1,0 +1,177 @@
+// Prometheus metrics. fastify-metrics (over prom-client) records the request
+// count and latency of every route; the service's own counters and gauges sit
+// beside them in one registry per app instance (tests run several instances in
+// one process, and the global registry would mix them). routes/metrics.ts serves it.
+//
+// The hot routes (HOT_ROUTES: validate, batch validate, gateway verify) are
+// measured differently, because fastify-metrics costs about as much as the
+// validation itself there (an onRequest and an onResponse hook, a timer and a
+// label-object hash per request; see docs/issue3.md): one route-level
+// onResponse hook feeds a RouteLatency (src/route-latency.ts) from
+// reply.elapsedTime, and its series are emitted in the same
+// http_request_duration_seconds family, so dashboards see one metric.
+// Validation results are plain numbers copied into their counter at scrape
+// time. Auth events are rare and use prom-client counters directly.
+import fp from 'fastify-plugin'
+import fastifyMetricsModule from 'fastify-metrics'
+import promClient, { Counter, Gauge, Registry, type Metric } from 'prom-client'
+import type { FastifyInstance, onResponseHookHandler, RouteOptions } from 'fastify'
+import type { AuthEvent } from '../src/auth-service.js'
+import { RouteLatency } from '../src/route-latency.js'
+import { HOT_ROUTES } from '../src/server-options.js'
+import type { TokenErrorCode } from '../src/tokens.js'
+
+// fastify-metrics is CommonJS with `exports.default`: from ESM the plugin is the module's `default`.
+const fastifyMetrics = fastifyMetricsModule.default
+
+export type ValidationOutcome = 'valid' | TokenErrorCode
+
+export const VALIDATION_OUTCOMES: readonly ValidationOutcome[] = [
+  'valid', 'malformed', 'invalid_signature', 'expired', 'not_yet_valid', 'invalid_claims', 'wrong_token_type', 'revoked'
+]
+
+/** Latency buckets (seconds) reaching down to the sub-millisecond answers of the hot path. */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export const METRICS_PREFIX = 'token_orchestrator_'
+export const ROUTE_HISTOGRAM = 'http_request_duration_seconds'
+const ROUTE_HISTOGRAM_HELP = 'request duration in seconds'
+
+export interface ServiceMetrics {
+  readonly registry: Registry
+  /** Counts one validation result (validate, batch, gateway verify). Costs one property increment. */
+  validation: (outcome: ValidationOutcome) => void
+  /** Records an AuthService event (login, refresh, reuse, revocation). */
+  authEvent: (event: AuthEvent) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    serviceMetrics: ServiceMetrics
+  }
+}
+
+async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
+  const registry = new Registry()
+  // fastify-metrics' route histogram lives here and is re-exported, merged with the hot routes' series.
+  const routeRegistry = new Registry()
+  await fastify.register(fastifyMetrics, {
+    endpoint: null,
+    promClient,
+    defaultMetrics: { enabled: true, register: registry },
+    routeMetrics: {
+      enabled: { histogram: true, summary: false },
+      registeredRoutesOnly: true,
+      routeBlacklist: ['/metrics'],
+      overrides: {
+        // One routeOptions lookup per request instead of two (the default also reads config.statsId).
+        labels: { getRouteLabel: (request) => request.routeOptions.url ?? '__unknown__' },
+        histogram: { name: ROUTE_HISTOGRAM, help: ROUTE_HISTOGRAM_HELP, registers: [routeRegistry], buckets: LATENCY_BUCKETS },
+        // Created by fastify-metrics even when disabled: keep it out of the global registry too.
+        summary: { registers: [routeRegistry] }
+      }
+    }
+  })
+
+  const hotRoutes: RouteLatency[] = []
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    if (route.url === undefined || !HOT_ROUTES.has(route.url)) return
+    const latency = new RouteLatency(route.url, LATENCY_BUCKETS)
+    hotRoutes.push(latency)
+    const record: onResponseHookHandler = (request, reply, done) => {
+      latency.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
+      done()
+    }
+    route.config = { ...(route.config ?? {}), disableMetrics: true }
+    route.onResponse = [...(route.onResponse === undefined ? [] : [route.onResponse].flat()), record]
+  })
+  const routeHistogram = routeRegistry.getSingleMetric(ROUTE_HISTOGRAM)!
+  registry.registerMetric({
+    name: ROUTE_HISTOGRAM,
+    help: ROUTE_HISTOGRAM_HELP,
+    type: 'histogram',
+    aggregator: 'sum',
+    async get () {
+      const base = await routeHistogram.get()
+      return { ...base, values: [...base.values, ...hotRoutes.flatMap((r) => r.values(ROUTE_HISTOGRAM))] }
+    }
+  } as unknown as Metric)
+
+  const validationCounts = Object.fromEntries(VALIDATION_OUTCOMES.map((o) => [o, 0])) as Record<ValidationOutcome, number>
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: `${METRICS_PREFIX}validations_total`,
+    help: 'Token validations (validate, batch validate, gateway verify) by result',
+    labelNames: ['result'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const outcome of VALIDATION_OUTCOMES) this.inc({ result: outcome }, validationCounts[outcome])
+    }
+  })
+
+  const logins = new Counter({
+    name: `${METRICS_PREFIX}logins_total`,
+    help: 'Logins by result (success, invalid_credentials, locked)',
+    labelNames: ['result'],
+    registers: [registry]
+  })
+  const refreshes = new Counter({
+    name: `${METRICS_PREFIX}refreshes_total`,
+    help: 'Refresh token rotations by result (success, invalid_grant)',
+    labelNames: ['result'],
+    registers: [registry]
+  })
+  const reuse = new Counter({
+    name: `${METRICS_PREFIX}refresh_reuse_detected_total`,
+    help: 'Refresh tokens presented again after rotation (the session was revoked)',
+    registers: [registry]
+  })
+  const revocations = new Counter({
+    name: `${METRICS_PREFIX}revocations_total`,
+    help: 'Revocations written by this instance, by kind (jti: one access token, sid: a session) and reason',
+    labelNames: ['kind', 'reason'],
+    registers: [registry]
+  })
+  for (const result of ['success', 'invalid_credentials', 'locked']) logins.inc({ result }, 0)
+  for (const result of ['success', 'invalid_grant']) refreshes.inc({ result }, 0)
+  reuse.inc(0)
+
+  const { revocations: list, revocationFollower: follower } = fastify
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${METRICS_PREFIX}revocation_cache_size`,
+    help: 'Revoked jtis, ended sids and disabled clients held in memory by this instance',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      this.set({ kind: 'jti' }, list.jtiCount)
+      this.set({ kind: 'sid' }, list.sidCount)
+      this.set({ kind: 'client' }, list.clientCount)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${METRICS_PREFIX}revocation_sync_lag_seconds`,
+    help: 'Seconds since this instance last synced revocations from the store (grows while the store is unreachable)',
+    registers: [registry],
+    collect () {
+      this.set(follower.lagSeconds)
+    }
+  })
+
+  fastify.decorate('serviceMetrics', {
+    registry,
+    validation: (outcome: ValidationOutcome) => { validationCounts[outcome] += 1 },
+    authEvent: (event: AuthEvent) => {
+      switch (event.type) {
+        case 'login': logins.inc({ result: event.result }); break
+        case 'refresh': refreshes.inc({ result: event.result }); break
+        case 'refresh_reuse': reuse.inc(); break
+        case 'revocation': revocations.inc({ kind: event.kind, reason: event.reason }); break
+      }
+    }
+  } satisfies ServiceMetrics)
+}
+
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['revocation'] })
