@@ -407,7 +407,9 @@ class MongoSessions implements SessionStore {
             previous: toRotatedFromDoc(rotation.previous)
           }
         },
-        { returnDocument: 'after' }
+        // Majority: a rotation rolled back by a failover would revive the old token
+        // and orphan the new one.
+        { returnDocument: 'after', writeConcern: MAJORITY }
       )
       return doc === null ? null : toSession(doc)
     })
@@ -428,7 +430,7 @@ class MongoSessions implements SessionStore {
       }
     ]
     return guard(async () => {
-      const before = await this.sessions.findOneAndUpdate({ _id: sid }, pipeline, { returnDocument: 'before' })
+      const before = await this.sessions.findOneAndUpdate({ _id: sid }, pipeline, { returnDocument: 'before', writeConcern: MAJORITY })
       return before === null ? null : toSession(before)
     })
   }
@@ -442,7 +444,8 @@ class MongoSessions implements SessionStore {
     return guard(async () => {
       await this.sessions.updateMany(
         { userId, revokedAt: null },
-        { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } }
+        { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } },
+        { writeConcern: MAJORITY }
       )
       const docs = await this.sessions.find({ userId, revokeOp: op }).sort({ createdAt: -1 }).toArray()
       return docs.map(toSession)
