@@ -10,11 +10,11 @@ import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TEST_ENV } from '../helper.js'
+import { freePort } from '../support/server-process.js'
 import { accessToken } from '../support/tokens.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -29,15 +29,6 @@ function findNginx (): string | null {
   return null
 }
 
-async function freePort (): Promise<number> {
-  const srv = createNetServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  await once(srv, 'close')
-  return port
-}
 
 async function waitFor (url: string, proc?: ChildProcess, log?: string): Promise<void> {
   const deadline = Date.now() + 20_000

@@ -3,24 +3,14 @@
 // client_credentials token, introspects and revokes it; jose verifies the
 // tokens through the JWKS URL (createRemoteJWKSet) for ES256, EdDSA and RS256,
 // across a key rotation with tokens in flight.
-import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
 import * as oauth from 'oauth4webapi'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import type { FastifyInstance } from 'fastify'
 import { build, newSession } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient } from '../support/clients.js'
+import { freePort } from '../support/server-process.js'
 
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
 
 /** The app listening on 127.0.0.1, with PUBLIC_URL (and so the issuer) its real address. */
 async function listening (t: Test, env: Record<string, string>): Promise<{ app: FastifyInstance, issuer: URL }> {
