@@ -11,6 +11,14 @@ import { NoContent } from '../schemas.js'
 import { IntrospectionResponse, oauthErrors, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
 
 const tags = ['oauth']
+
+/** The 401 of the endpoints where client authentication is required (introspect, revoke). */
+const clientAuthRequired = {
+  description: '`invalid_client`: no client authentication, an unknown or disabled client, or a wrong ' +
+    'secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
+  error: 'invalid_client',
+  error_description: 'client authentication is required'
+}
 const clientAuth = [{ clientBasic: [] }]
 const REALM = 'Basic realm="token-orchestrator", charset="UTF-8"'
 
@@ -117,12 +125,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...oauthErrors({
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
-          401: {
-            description: '`invalid_client`: no client authentication, an unknown or disabled client, or a wrong ' +
-              'secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
-            error: 'invalid_client',
-            error_description: 'client authentication is required'
-          },
+          401: clientAuthRequired,
           503: '`temporarily_unavailable`: the store is unreachable'
         })
       }
@@ -148,12 +151,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...oauthErrors({
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
-          401: {
-            description: '`invalid_client`: no client authentication, an unknown or disabled client, or a wrong ' +
-              'secret (with `WWW-Authenticate: Basic` when HTTP Basic was used)',
-            error: 'invalid_client',
-            error_description: 'client authentication is required'
-          },
+          401: clientAuthRequired,
           503: '`temporarily_unavailable`: the store is unreachable; nothing was revoked'
         })
       }

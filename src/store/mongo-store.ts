@@ -167,26 +167,9 @@ interface SessionDoc {
   revokeOp?: string
 }
 
-interface RevocationDoc {
-  seq: number
-  kind: RevocationKind
-  value: string
-  expiresAt: Date
-  createdAt: Date
-}
+type RevocationDoc = RevocationRecord
 
-interface ClientDoc {
-  _id: string
-  name: string
-  secretHash: string
-  grants: GrantType[]
-  audiences: string[]
-  scopes: string[]
-  accessTokenTtl: number | null
-  refreshTokenTtl: number | null
-  disabled: boolean
-  createdAt: Date
-}
+type ClientDoc = Omit<ClientRecord, 'clientId'> & { _id: string }
 
 interface SigningKeyDoc {
   _id: string
