@@ -45,12 +45,15 @@ import {
   MongoTopologyClosedError,
   type Collection,
   type Db,
+  type Document,
+  type InsertOneOptions,
+  type OptionalUnlessRequiredId,
   type WriteConcernSettings
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
-  RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
+  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
   SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
@@ -127,6 +130,18 @@ function isDuplicateKey (err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000
 }
 
+/** insertOne with a duplicate key (11000) reported as the given domain error. */
+async function insertUnique<T extends Document> (
+  collection: Collection<T>, doc: OptionalUnlessRequiredId<T>, onDuplicate: () => AppError, options: InsertOneOptions = {}
+): Promise<void> {
+  try {
+    await collection.insertOne(doc, options)
+  } catch (err) {
+    if (isDuplicateKey(err)) throw onDuplicate()
+    throw err
+  }
+}
+
 // Revocations must survive a primary fail-over. The timeout keeps add() from
 // hanging forever when a majority is not reachable; the error it raises (code
 // 64) is reported as StoreUnavailableError.
@@ -135,34 +150,12 @@ const MAJORITY: WriteConcernSettings = { w: 'majority', wtimeoutMS: 10_000 }
 // ---------------------------------------------------------------------------
 // Documents
 
-interface UserDoc {
-  _id: string
-  username: string
-  passwordHash: string
-  roles: string[]
-  disabled: boolean
-  createdAt: Date
-  failedLogins: number
-  lockedUntil: Date | null
-}
+type UserDoc = Omit<UserRecord, 'id'> & { _id: string }
 
-interface RotatedFromDoc {
-  jti: string
-  rotatedAt: Date
-  successor: string | null
-}
+type RotatedFromDoc = RotatedFrom
 
-interface SessionDoc {
+type SessionDoc = Omit<SessionRecord, 'sid'> & {
   _id: string
-  userId: string
-  clientId: string
-  currentJti: string
-  createdAt: Date
-  expiresAt: Date
-  absoluteExpiresAt: Date
-  revokedAt: Date | null
-  revokedReason: string | null
-  previous: RotatedFromDoc | null
   /** Internal: marks the sessions one revokeAllForUser call revoked. Never mapped out. */
   revokeOp?: string
 }
@@ -171,15 +164,7 @@ type RevocationDoc = RevocationRecord
 
 type ClientDoc = Omit<ClientRecord, 'clientId'> & { _id: string }
 
-interface SigningKeyDoc {
-  _id: string
-  alg: SigningAlgorithm
-  publicKey: string
-  privateKey: string
-  createdAt: Date
-  activatesAt: Date
-  expiresAt: Date | null
-}
+type SigningKeyDoc = Omit<SigningKeyRecord, 'kid'> & { _id: string }
 
 interface CounterDoc {
   _id: string
@@ -281,12 +266,7 @@ class MongoUsers implements UserStore {
       lockedUntil: null
     }
     return guard(async () => {
-      try {
-        await this.users.insertOne(doc)
-      } catch (err) {
-        if (isDuplicateKey(err)) throw new AppError('username_taken', 'that username is already taken')
-        throw err
-      }
+      await insertUnique(this.users, doc, () => new AppError('username_taken', 'that username is already taken'))
       return toUser(doc)
     })
   }
@@ -513,12 +493,8 @@ class MongoClients implements ClientStore {
       createdAt: new Date()
     }
     return guard(async () => {
-      try {
-        await this.clients.insertOne(doc, { writeConcern: MAJORITY })
-      } catch (err) {
-        if (isDuplicateKey(err)) throw new AppError('conflict', 'that client_id already exists')
-        throw err
-      }
+      await insertUnique(this.clients, doc, () => new AppError('conflict', 'that client_id already exists'),
+        { writeConcern: MAJORITY })
       return toClient(doc)
     })
   }
@@ -570,12 +546,8 @@ class MongoKeys implements KeyStore {
       // Insert first, then retire the others: if the second step fails, the older
       // keys merely stay published longer (until the next rotation retires them);
       // no key that signed a live token is ever dropped early.
-      try {
-        await this.keys.insertOne({ ...doc }, { writeConcern: MAJORITY })
-      } catch (err) {
-        if (isDuplicateKey(err)) throw new AppError('conflict', 'that kid already exists')
-        throw err
-      }
+      await insertUnique(this.keys, { ...doc }, () => new AppError('conflict', 'that kid already exists'),
+        { writeConcern: MAJORITY })
       await this.keys.updateMany(
         { _id: { $ne: key.kid }, expiresAt: null },
         { $set: { expiresAt: date(retireExpiresAt) } },
