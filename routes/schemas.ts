@@ -57,27 +57,56 @@ function errorHeaders (status: number, code: string): { headers: Record<string, 
 /** An error status: a description, or a description with the example body it answers. */
 export type ErrorDoc = string | { description: string, error: string, message: string }
 
+/** How one error family (`{error, message}` here, OAuth's `{error, error_description}`) is documented. */
+export interface ErrorFamily<E extends { error: string }> {
+  /** The shared component schema the responses refer to, e.g. 'ErrorResponse#'. */
+  ref: string
+  /** The example body of a status documented by a description alone. */
+  exampleFor: (status: number, description: string) => E
+  headersFor: (status: number, example: E) => { headers: Record<string, unknown> } | undefined
+}
+
 /**
- * `{error, message}` responses for the given statuses, each referring to the
- * shared ErrorResponse schema, with its own description and example.
+ * Responses for the given statuses, each referring to the family's shared
+ * schema, with its own description and example. allOf rather than a bare $ref:
+ * OpenAPI 3.0 ignores (and @fastify/swagger drops) the siblings of a $ref, and
+ * the description and example are per status.
  */
-export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record<S, TSchema> {
+export function errorResponses<S extends number, E extends { error: string }> (
+  family: ErrorFamily<E>, statuses: Record<S, string | (E & { description: string })>
+): Record<S, TSchema> {
   const out = {} as Record<S, TSchema>
-  for (const [status, doc] of Object.entries(statuses) as Array<[string, ErrorDoc]>) {
-    const description = typeof doc === 'string' ? doc : doc.description
-    const example = typeof doc === 'string'
-      ? EXAMPLE_BY_STATUS[Number(status)] ?? { error: 'invalid_request', message: doc }
-      : { error: doc.error, message: doc.message }
-    // allOf rather than a bare $ref: OpenAPI 3.0 ignores (and @fastify/swagger
-    // drops) the siblings of a $ref, and the description and example are per status.
-    out[Number(status) as S] = Type.Unsafe({
-      allOf: [{ $ref: 'ErrorResponse#' }],
+  for (const [key, doc] of Object.entries(statuses) as Array<[string, string | (E & { description: string })]>) {
+    const status = Number(key)
+    let description: string
+    let example: E
+    if (typeof doc === 'string') {
+      description = doc
+      example = family.exampleFor(status, doc)
+    } else {
+      const { description: d, ...body } = doc
+      description = d
+      example = body as unknown as E
+    }
+    out[status as S] = Type.Unsafe({
+      allOf: [{ $ref: family.ref }],
       description,
       examples: [example],
-      ...(errorHeaders(Number(status), example.error) ?? {})
+      ...(family.headersFor(status, example) ?? {})
     })
   }
   return out
+}
+
+const ERROR_RESPONSE: ErrorFamily<{ error: string, message: string }> = {
+  ref: 'ErrorResponse#',
+  exampleFor: (status, description) => EXAMPLE_BY_STATUS[status] ?? { error: 'invalid_request', message: description },
+  headersFor: (status, example) => errorHeaders(status, example.error)
+}
+
+/** `{error, message}` responses for the given statuses (the shared ErrorResponse schema). */
+export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record<S, TSchema> {
+  return errorResponses(ERROR_RESPONSE, statuses)
 }
 
 export const Username = Type.String({

@@ -2,7 +2,7 @@
 // Errors here are RFC 6749 §5.2 `{error, error_description}`, not the service's
 // `{error, message}`: OAuth client libraries parse that shape.
 import { Type, type TSchema } from '@sinclair/typebox'
-import { EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
+import { errorResponses, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN, type ErrorFamily } from '../schemas.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
 
@@ -62,27 +62,16 @@ function oauthErrorHeaders (status: number): { headers: Record<string, unknown> 
 /** An /oauth error status: a description, or a description with the example body it answers. */
 export type OAuthErrorDoc = string | { description: string, error: string, error_description: string }
 
-/**
- * `{error, error_description}` responses for the given statuses, each
- * referring to the shared OAuthError schema, with its own description and example.
- */
+const OAUTH_ERROR: ErrorFamily<{ error: string, error_description: string }> = {
+  ref: 'OAuthError#',
+  exampleFor: (status, description) =>
+    OAUTH_EXAMPLE_BY_STATUS[status] ?? { error: 'invalid_request', error_description: description },
+  headersFor: (status) => oauthErrorHeaders(status)
+}
+
+/** `{error, error_description}` responses for the given statuses (the shared OAuthError schema). */
 export function oauthErrors<S extends number> (statuses: Record<S, OAuthErrorDoc>): Record<S, TSchema> {
-  const out = {} as Record<S, TSchema>
-  for (const [status, doc] of Object.entries(statuses) as Array<[string, OAuthErrorDoc]>) {
-    const description = typeof doc === 'string' ? doc : doc.description
-    const example = typeof doc === 'string'
-      ? OAUTH_EXAMPLE_BY_STATUS[Number(status)] ?? { error: 'invalid_request', error_description: doc }
-      : { error: doc.error, error_description: doc.error_description }
-    // allOf rather than a bare $ref, as in routes/schemas.ts errors(): the
-    // description and example are per status.
-    out[Number(status) as S] = Type.Unsafe({
-      allOf: [{ $ref: 'OAuthError#' }],
-      description,
-      examples: [example],
-      ...(oauthErrorHeaders(Number(status)) ?? {})
-    })
-  }
-  return out
+  return errorResponses(OAUTH_ERROR, statuses)
 }
 
 const clientParams = {
