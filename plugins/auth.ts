@@ -6,7 +6,7 @@ import { AuthService } from '../src/auth-service.js'
 import { ClientService } from '../src/clients.js'
 import { AppError } from '../src/errors.js'
 import { PasswordHasher } from '../src/passwords.js'
-import type { AccessClaims } from '../src/tokens.js'
+import { verifyLiveAccess, type AccessClaims } from '../src/tokens.js'
 import { bearerToken } from '../src/bearer.js'
 
 declare module 'fastify' {
@@ -68,11 +68,8 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     const token = bearerToken(request.headers.authorization)
     if (token === null) throw new AppError('invalid_token', 'a bearer access token is required')
-    const verified = fastify.tokens.verifyAccess(token)
+    const verified = verifyLiveAccess(fastify.tokens, fastify.revocations, token)
     if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
-    if (fastify.revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
-      throw new AppError('invalid_token', 'the access token is not valid (revoked)')
-    }
     request.principal = verified.claims
   })
   // The dummy hash is made before the first login so that one is not slower than the rest.

@@ -10,7 +10,7 @@ import type { AuthService, ServiceToken, TokenPair } from './auth-service.js'
 import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from './clients.js'
 import type { RevocationList } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
-import type { AccessClaims, TokenService } from './tokens.js'
+import { verifyLiveAccess, type AccessClaims, type TokenService } from './tokens.js'
 
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client'
@@ -242,10 +242,9 @@ export class OAuthService {
   }
 
   private async accessInfo (token: string): Promise<(Introspection & { client_id?: unknown }) | null> {
-    const verified = this.deps.tokens.verifyAccess(token)
+    const verified = verifyLiveAccess(this.deps.tokens, this.deps.revocations, token)
     if (!verified.ok) return null
     const claims: AccessClaims = verified.claims
-    if (this.deps.revocations.isRevoked(claims.jti, claims.sid, claims.client_id)) return null
     return { active: true, ...claims, token_type: 'Bearer' }
   }
 

@@ -187,3 +187,21 @@ export class TokenService {
     return { ok: true, claims: payload as unknown as T }
   }
 }
+
+/** Whether a verified access token has since been revoked (src/revocation-list.ts). */
+export interface RevocationView {
+  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
+}
+
+/**
+ * Verifies an access token and refuses it when its jti, session or client has
+ * been revoked: the one check every consumer of access tokens makes (validate,
+ * gateway verify, bearer authentication, introspection).
+ */
+export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
+  const verified = tokens.verifyAccess(token)
+  if (verified.ok && revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
+    return { ok: false, error: 'revoked' }
+  }
+  return verified
+}

@@ -6,23 +6,19 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   BatchValidateBody, BatchValidateResponse, errors, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
 } from '../schemas.js'
+import { verifyLiveAccess } from '../../src/tokens.js'
 
 const tags = ['token']
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens, revocations, serviceMetrics } = fastify
   const count = serviceMetrics.validation
-  const REVOKED = { valid: false, error: 'revoked' } as const
 
   const validate = (token: string): { valid: boolean, claims?: unknown, error?: string } => {
-    const verified = tokens.verifyAccess(token)
+    const verified = verifyLiveAccess(tokens, revocations, token)
     if (!verified.ok) {
       count(verified.error)
       return { valid: false, error: verified.error }
-    }
-    if (revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
-      count('revoked')
-      return REVOKED
     }
     count('valid')
     return { valid: true, claims: verified.claims }

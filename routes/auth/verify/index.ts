@@ -11,6 +11,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { bearerToken } from '../../../src/bearer.js'
+import { verifyLiveAccess } from '../../../src/tokens.js'
 import { errors, NoContent, VerifyQuery } from '../../schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */
@@ -81,16 +82,12 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const token = bearerToken(request.headers.authorization)
     if (token === null) return invalidToken(reply, 'a bearer access token is required')
-    const verified = tokens.verifyAccess(token)
+    const verified = verifyLiveAccess(tokens, revocations, token)
     if (!verified.ok) {
       count(verified.error)
       return invalidToken(reply, `the access token is not valid (${verified.error})`)
     }
     const claims = verified.claims
-    if (revocations.isRevoked(claims.jti, claims.sid, claims.client_id)) {
-      count('revoked')
-      return invalidToken(reply, 'the access token is not valid (revoked)')
-    }
     const sid = claims.sid ?? ''
     if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
       !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) {
