@@ -52,4 +52,4 @@ app.all('/auth/verify', { schema: { querystring: VerifyQuery } }, async (_reques
 app.get('/health', async () => ({ status: 'ok' }))
 
 await app.listen({ port: config.PORT, host: config.HOST })
-process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
+process.on('SIGTERM', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })

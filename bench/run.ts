@@ -286,22 +286,22 @@ async function main (): Promise<void> {
 
     // Login against raw argon2 verifications with the same parameters.
     if (wanted('login')) {
-    const login = await cannon(`${service.url}/auth/login`, { ...json({ username, password }), connections: 8 }, 8, service.child.pid)
-    const raw = JSON.parse(await runNode([join(distBench, 'argon2-raw.js'), '6', '8'])) as { verifiesPerSecond: number }
-    rows.push({
-      name: 'login (vs raw argon2 verifies/s)',
-      service: login,
-      ceiling: { rps: raw.verifiesPerSecond, p50: NaN, p99: NaN, cpuUs: NaN },
-      ratio: login.rps / raw.verifiesPerSecond,
-      target: 0.8,
-      units: 1,
-      unitLabel: 'req/s'
-    })
+      const login = await cannon(`${service.url}/auth/login`, { ...json({ username, password }), connections: 8 }, 8, service.child.pid)
+      const raw = JSON.parse(await runNode([join(distBench, 'argon2-raw.js'), '6', '8'])) as { verifiesPerSecond: number }
+      rows.push({
+        name: 'login (vs raw argon2 verifies/s)',
+        service: login,
+        ceiling: { rps: raw.verifiesPerSecond, p50: NaN, p99: NaN, cpuUs: NaN },
+        ratio: login.rps / raw.verifiesPerSecond,
+        target: 0.8,
+        units: 1,
+        unitLabel: 'req/s'
+      })
     }
 
     if (wanted('memory')) {
-    const mem = JSON.parse(await runNode(['--expose-gc', join(distBench, 'memory.js'), '200000'])) as { bytesPerJti: number }
-    extra.bytesPerJti = mem.bytesPerJti
+      const mem = JSON.parse(await runNode(['--expose-gc', join(distBench, 'memory.js'), '200000'])) as { bytesPerJti: number }
+      extra.bytesPerJti = mem.bytesPerJti
     }
   } finally {
     for (const child of children) await stop(child)

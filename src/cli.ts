@@ -114,7 +114,7 @@ Options:
     },
     run: async (values, ctx) => {
       if (typeof values.name !== 'string') throw new UsageError('--name is required')
-      const grants = (values.grant as string[] | undefined)
+      const grants = values.grant as string[] | undefined
       const unknown = grants?.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g)) ?? []
       if (unknown.length > 0) throw new UsageError(`unknown grant ${unknown.join(', ')}: use ${GRANT_TYPES.join(', ')}`)
       const ttl = (flag: string): number | undefined => {

@@ -9,10 +9,23 @@ t.test('defaults match the SPEC table', async (t) => {
   const warnings: string[] = []
   const config = loadConfig({}, (w) => warnings.push(w))
   t.match(config, {
-    PORT: 4000, HOST: '0.0.0.0', JWT_ISSUER: 'token-orchestrator', JWT_AUDIENCE: 'token-orchestrator',
-    ACCESS_TOKEN_TTL: 900, REFRESH_TOKEN_TTL: 1209600, SESSION_MAX_LIFETIME: 2592000, REFRESH_REUSE_INTERVAL: 0,
-    ALLOW_REGISTRATION: true, RATE_LIMIT_AUTH: 60, LOCKOUT_THRESHOLD: 5, LOCKOUT_SECONDS: 900,
-    ARGON2_MEMORY_KIB: 19456, ARGON2_TIME_COST: 2, ARGON2_PARALLELISM: 1, LOG_LEVEL: 'info', TRUST_PROXY: false
+    PORT: 4000,
+    HOST: '0.0.0.0',
+    JWT_ISSUER: 'token-orchestrator',
+    JWT_AUDIENCE: 'token-orchestrator',
+    ACCESS_TOKEN_TTL: 900,
+    REFRESH_TOKEN_TTL: 1209600,
+    SESSION_MAX_LIFETIME: 2592000,
+    REFRESH_REUSE_INTERVAL: 0,
+    ALLOW_REGISTRATION: true,
+    RATE_LIMIT_AUTH: 60,
+    LOCKOUT_THRESHOLD: 5,
+    LOCKOUT_SECONDS: 900,
+    ARGON2_MEMORY_KIB: 19456,
+    ARGON2_TIME_COST: 2,
+    ARGON2_PARALLELISM: 1,
+    LOG_LEVEL: 'info',
+    TRUST_PROXY: false
   })
   t.equal(config.MONGODB_URL, undefined)
   t.ok(Buffer.byteLength(config.JWT_SECRET) >= 32, 'ephemeral secrets are strong')

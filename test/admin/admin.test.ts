@@ -120,8 +120,12 @@ t.test('login with client_id: the client picks audience, scope and lifetimes', a
   const app = await build(t, { env: ADMIN })
   const token = await adminToken(app)
   const client = await createClient(app, token, {
-    name: 'Orders', grants: ['password', 'refresh_token'], audiences: ['orders-api'], scopes: ['orders:read'],
-    access_token_ttl: 60, refresh_token_ttl: 3600
+    name: 'Orders',
+    grants: ['password', 'refresh_token'],
+    audiences: ['orders-api'],
+    scopes: ['orders:read'],
+    access_token_ttl: 60,
+    refresh_token_ttl: 3600
   })
   const user = await newSession(app)
   const res = await app.inject({

@@ -29,7 +29,6 @@ function findNginx (): string | null {
   return null
 }
 
-
 async function waitFor (url: string, proc?: ChildProcess, log?: string): Promise<void> {
   const deadline = Date.now() + 20_000
   for (;;) {

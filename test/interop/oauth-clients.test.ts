@@ -11,7 +11,6 @@ import { build, newSession } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient } from '../support/clients.js'
 import { freePort } from '../support/server-process.js'
 
-
 /** The app listening on 127.0.0.1, with PUBLIC_URL (and so the issuer) its real address. */
 async function listening (t: Test, env: Record<string, string>): Promise<{ app: FastifyInstance, issuer: URL }> {
   const port = await freePort()

@@ -105,7 +105,9 @@ t.test('RFC 6749 §5.2 errors', async (t) => {
   }
 
   const repeated = await app.inject({
-    method: 'POST', url: '/oauth/token', headers: { ...FORM, authorization: basic(client.id, client.secret) },
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { ...FORM, authorization: basic(client.id, client.secret) },
     payload: 'grant_type=client_credentials&scope=orders:read&scope=orders:write'
   })
   t.equal(repeated.statusCode, 400)
@@ -176,7 +178,8 @@ t.test('introspection (RFC 7662)', async (t) => {
   const auth = basic(other.id, other.secret)
   const introspect = async (token: string, authorization?: string, extra: Record<string, string> = {}) =>
     app.inject({
-      method: 'POST', url: '/oauth/introspect',
+      method: 'POST',
+      url: '/oauth/introspect',
       headers: { ...FORM, ...(authorization !== undefined ? { authorization } : {}) },
       payload: form({ token, ...extra })
     })
@@ -220,7 +223,8 @@ t.test('revocation (RFC 7009)', async (t) => {
   const { app, client, other } = await setup(t)
   const revoke = async (token: string, authorization?: string, extra: Record<string, string> = {}) =>
     app.inject({
-      method: 'POST', url: '/oauth/revoke',
+      method: 'POST',
+      url: '/oauth/revoke',
       headers: { ...FORM, ...(authorization !== undefined ? { authorization } : {}) },
       payload: form({ token, ...extra })
     })

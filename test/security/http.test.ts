@@ -31,7 +31,7 @@ t.test('prototype pollution keys are refused and pollute nothing', async (t) => 
   t.equal(q.statusCode, 401, 'pollution keys in the query string: just an unauthenticated request')
   t.equal(({} as Record<string, unknown>).polluted, undefined, '({}).polluted is still undefined')
   t.equal(({} as Record<string, unknown>).isAdmin, undefined, '({}).isAdmin is still undefined')
-  t.notOk(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), 'Object.prototype untouched')
+  t.notOk(Object.hasOwn(Object.prototype, 'polluted'), 'Object.prototype untouched')
 })
 
 t.test('bodies over the limit: 413 {error, message}', async (t) => {

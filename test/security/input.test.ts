@@ -254,7 +254,9 @@ t.test('per-IP rate limit on login ignores X-Forwarded-For when TRUST_PROXY is f
   let last: Awaited<ReturnType<typeof send>> | undefined
   for (let i = 0; i < 8; i++) {
     last = await send({
-      method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': `203.0.113.${i}`, 'user-agent': `ua-${i}` },
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'x-forwarded-for': `203.0.113.${i}`, 'user-agent': `ua-${i}` },
       payload: { username: uniqueName('ghost'), password: PASSWORD }
     })
     statuses.push(last.statusCode)

@@ -52,62 +52,64 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'check\'s path (Envoy ext_authz with `path_prefix: /auth/verify`). The appended path is ignored.'
     }
   ]
-  for (const variant of variants) fastify.all(variant.url, {
-    prefixTrailingSlash: 'no-slash',
-    schema: {
-      hide: variant.hide,
-      tags: ['gateway'],
-      summary: variant.summary,
-      description: variant.description,
-      security: [{ bearerAuth: [] }],
-      querystring: VerifyQuery,
-      response: {
-        200: {
-          ...NoContent,
-          description: 'The token is valid',
-          headers: {
-            'x-auth-subject': { type: 'string', description: 'sub: user id, or client id for service tokens' },
-            'x-auth-session': { type: 'string', description: 'sid (empty for service tokens)' },
-            'x-auth-client': { type: 'string', description: 'client_id' },
-            'x-auth-scope': { type: 'string', description: 'scope, space-separated' }
-          }
-        },
-        ...errors({
-          400: { description: 'The query does not match the schema', error: 'invalid_request', message: 'querystring/scope must NOT have more than 1024 characters' },
-          401: 'The bearer token is missing, malformed, invalid, expired or revoked',
-          403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
-        })
+  for (const variant of variants) {
+    fastify.all(variant.url, {
+      prefixTrailingSlash: 'no-slash',
+      schema: {
+        hide: variant.hide,
+        tags: ['gateway'],
+        summary: variant.summary,
+        description: variant.description,
+        security: [{ bearerAuth: [] }],
+        querystring: VerifyQuery,
+        response: {
+          200: {
+            ...NoContent,
+            description: 'The token is valid',
+            headers: {
+              'x-auth-subject': { type: 'string', description: 'sub: user id, or client id for service tokens' },
+              'x-auth-session': { type: 'string', description: 'sid (empty for service tokens)' },
+              'x-auth-client': { type: 'string', description: 'client_id' },
+              'x-auth-scope': { type: 'string', description: 'scope, space-separated' }
+            }
+          },
+          ...errors({
+            400: { description: 'The query does not match the schema', error: 'invalid_request', message: 'querystring/scope must NOT have more than 1024 characters' },
+            401: 'The bearer token is missing, malformed, invalid, expired or revoked',
+            403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
+          })
+        }
       }
-    }
-  }, async (request, reply) => {
-    const token = bearerToken(request.headers.authorization)
-    if (token === null) return invalidToken(reply, 'a bearer access token is required')
-    const verified = verifyLiveAccess(tokens, revocations, token)
-    if (!verified.ok) {
-      count(verified.error)
-      return invalidToken(reply, `the access token is not valid (${verified.error})`)
-    }
-    const claims = verified.claims
-    const sid = claims.sid ?? ''
-    if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
+    }, async (request, reply) => {
+      const token = bearerToken(request.headers.authorization)
+      if (token === null) return invalidToken(reply, 'a bearer access token is required')
+      const verified = verifyLiveAccess(tokens, revocations, token)
+      if (!verified.ok) {
+        count(verified.error)
+        return invalidToken(reply, `the access token is not valid (${verified.error})`)
+      }
+      const claims = verified.claims
+      const sid = claims.sid ?? ''
+      if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
       !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) {
-      count('invalid_claims')
-      return invalidToken(reply, 'the access token carries values that cannot be forwarded')
-    }
-    count('valid')
-    const required = request.query.scope
-    if (required !== undefined && !hasScopes(claims.scope, required)) {
-      return reply.code(403)
-        .header('www-authenticate', 'Bearer error="insufficient_scope"')
-        .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
-    }
-    return reply.headers({
-      'x-auth-subject': claims.sub,
-      'x-auth-session': sid,
-      'x-auth-client': claims.client_id,
-      'x-auth-scope': claims.scope
-    }).code(200).send()
-  })
+        count('invalid_claims')
+        return invalidToken(reply, 'the access token carries values that cannot be forwarded')
+      }
+      count('valid')
+      const required = request.query.scope
+      if (required !== undefined && !hasScopes(claims.scope, required)) {
+        return reply.code(403)
+          .header('www-authenticate', 'Bearer error="insufficient_scope"')
+          .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
+      }
+      return reply.headers({
+        'x-auth-subject': claims.sub,
+        'x-auth-session': sid,
+        'x-auth-client': claims.client_id,
+        'x-auth-scope': claims.scope
+      }).code(200).send()
+    })
+  }
 }
 
 export default verifyRoutes
