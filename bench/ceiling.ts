@@ -5,8 +5,8 @@
 // the cost of the real work (verification, revocation check, metrics hooks).
 import Fastify from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { loadConfig } from '../src/config.js'
-import { serverOptions } from '../src/server-options.js'
+import { loadConfig } from '../src/main/config.js'
+import { serverOptions } from '../src/main/server-options.js'
 import { BatchValidateBody, BatchValidateResponse, ValidateBody, ValidationResult, VerifyQuery } from '../routes/schemas.js'
 
 const config = loadConfig(process.env)

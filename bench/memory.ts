@@ -2,7 +2,7 @@
 // with --expose-gc (bench/run.ts does). Values are fresh strings, as they come
 // from the store, with expiries spread over an access-token lifetime.
 import { randomBytes } from 'node:crypto'
-import { RevocationList } from '../src/revocation-list.js'
+import { RevocationList } from '../src/revocation/revocation-list.js'
 
 const count = Number(process.argv[2] ?? 200_000)
 const gc = (globalThis as { gc?: () => void }).gc

@@ -196,7 +196,7 @@ async function main (): Promise<void> {
   const profile = process.env.BENCH_PROFILE === '1'
   const profileArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench-profiles')}`] : []
   const ceiling = await start('ceiling', join(distBench, 'ceiling.js'), root)
-  const service = await start('service', join(serviceRoot, 'dist', 'src', 'server.js'), serviceRoot, profileArgs)
+  const service = await start('service', join(serviceRoot, 'dist', 'src', 'main', 'server.js'), serviceRoot, profileArgs)
   const children = [ceiling.child, service.child]
   const rows: Row[] = []
   const extra: Record<string, number> = {}

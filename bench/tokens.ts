@@ -3,7 +3,7 @@
 // jti, client_id, scope, roles), so validate treats them as its own. Minting
 // 10,000 by logging in would cost 10,000 argon2 verifications.
 import { createSigner, type SignerOptions } from 'fast-jwt'
-import { ACCESS_TOKEN_TYPE, newId } from '../src/tokens.js'
+import { ACCESS_TOKEN_TYPE, newId } from '../src/tokens/tokens.js'
 
 export interface MintOptions {
   secret: string

@@ -2,12 +2,12 @@
 // (`fastify.authenticate`) that protected route folders add as a hook.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AuthService } from '../src/auth-service.js'
-import { ClientService } from '../src/clients.js'
+import { AuthService } from '../src/auth/auth-service.js'
+import { ClientService } from '../src/clients/clients.js'
 import { AppError } from '../src/errors.js'
-import { PasswordHasher } from '../src/passwords.js'
-import { verifyLiveAccess, type AccessClaims } from '../src/tokens.js'
-import { bearerToken } from '../src/bearer.js'
+import { PasswordHasher } from '../src/auth/passwords.js'
+import { verifyLiveAccess, type AccessClaims } from '../src/tokens/tokens.js'
+import { bearerToken } from '../src/tokens/bearer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +24,7 @@ declare module 'fastify' {
 }
 
 /** The client used when login names none: the service's own audience and TTLs. */
-export { DEFAULT_CLIENT_ID } from '../src/clients.js'
+export { DEFAULT_CLIENT_ID } from '../src/clients/clients.js'
 
 async function authPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify

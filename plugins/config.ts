@@ -2,8 +2,8 @@
 // before Fastify is created (the logger and trustProxy need it) and passed in.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { Config } from '../src/config.js'
-import type { AppOptions } from '../src/app-options.js'
+import type { Config } from '../src/main/config.js'
+import type { AppOptions } from '../src/main/app-options.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

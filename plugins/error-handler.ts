@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../src/errors.js'
-import { redactTokens } from '../src/redact.js'
+import { redactTokens } from '../src/main/redact.js'
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request',

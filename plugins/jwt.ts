@@ -10,8 +10,8 @@ import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/jwt'
 import { createVerifier, type VerifierOptions } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
-import { ACCESS_CACHE_SIZE, ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens.js'
-import { symmetricKid } from '../src/key-ring.js'
+import { ACCESS_CACHE_SIZE, ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens/tokens.js'
+import { symmetricKid } from '../src/keys/key-ring.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

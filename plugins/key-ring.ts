@@ -5,8 +5,8 @@
 // With HS256 there is no ring: `fastify.keyRing` is null and the JWKS is empty.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { isAsymmetric, KeyRing } from '../src/key-ring.js'
-import { ACCESS_TOKEN_TYPE } from '../src/tokens.js'
+import { isAsymmetric, KeyRing } from '../src/keys/key-ring.js'
+import { ACCESS_TOKEN_TYPE } from '../src/tokens/tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

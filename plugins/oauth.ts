@@ -2,7 +2,7 @@
 // authentication, the token endpoint's grants, introspection and revocation.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { OAuthService } from '../src/oauth.js'
+import { OAuthService } from '../src/oauth/oauth-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -2,7 +2,7 @@
 // store by polling it by sequence number. Validate never waits on the store.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { RevocationFollower, RevocationList } from '../src/revocation-list.js'
+import { RevocationFollower, RevocationList } from '../src/revocation/revocation-list.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import fastifyMongodb from '@fastify/mongodb'
 import type { FastifyInstance } from 'fastify'
-import type { AppOptions } from '../src/app-options.js'
+import type { AppOptions } from '../src/main/app-options.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { MongoStore } from '../src/store/mongo-store.js'
 import type { Store } from '../src/store/types.js'

@@ -3,7 +3,7 @@
 // server metadata, so OAuth clients can discover the endpoints from PUBLIC_URL.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { jwksMaxAge } from '../src/key-ring.js'
+import { jwksMaxAge } from '../src/keys/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
 
 const Jwk = Type.Object({

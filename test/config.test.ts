@@ -1,6 +1,6 @@
 // Configuration: defaults, validation messages naming the variable, secrets policy.
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig } from '../src/main/config.js'
 
 const strong = 'a'.repeat(32)
 const strong2 = 'b'.repeat(32)

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { ConfigSchema, loadConfig } from '../src/config.js'
+import { ConfigSchema, loadConfig } from '../src/main/config.js'
 
 const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.env.sample')
 const VARIABLE = /^(# )?([A-Z][A-Z0-9_]*)=(.*)$/

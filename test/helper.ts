@@ -3,9 +3,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { DestinationStream } from 'pino'
-import app from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { serverOptions } from '../src/server-options.js'
+import app from '../src/main/app.js'
+import { loadConfig } from '../src/main/config.js'
+import { serverOptions } from '../src/main/server-options.js'
 import type { Store } from '../src/store/types.js'
 
 export const TEST_ENV: Record<string, string> = {

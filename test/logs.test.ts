@@ -6,7 +6,7 @@ import t from 'tap'
 import { build, PASSWORD, uniqueName } from './helper.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { faultyStore } from './support/faulty-store.js'
-import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/server-options.js'
+import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/main/server-options.js'
 
 function capture (): { stream: Writable, lines: () => string[], text: () => string, mark: () => void, sinceMark: () => string[] } {
   const chunks: string[] = []

@@ -1,9 +1,9 @@
 // The verified-token cache: bounded, never answers past a token's exp, and
 // never lets a cached token skip the revocation check (checked by callers).
 import t from 'tap'
-import { VerifiedTokenCache } from '../src/verified-token-cache.js'
-import { TokenService, type JwtCodec } from '../src/tokens.js'
-import { RouteLatency } from '../src/route-latency.js'
+import { VerifiedTokenCache } from '../src/tokens/verified-token-cache.js'
+import { TokenService, type JwtCodec } from '../src/tokens/tokens.js'
+import { RouteLatency } from '../plugins/metrics/route-latency.js'
 
 t.test('answers until exp, then forgets', async (t) => {
   const cache = new VerifiedTokenCache<string>(10)

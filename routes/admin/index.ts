@@ -1,7 +1,7 @@
 // /admin: clients, sessions and signing keys, for access tokens with the
 // `admin` role (enforced for the whole folder by ./autohooks.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { clientView } from '../../src/clients.js'
+import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
 import { errors, NoContent } from '../schemas.js'
 import {

@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError } from '../../src/errors.js'
-import { OAuthError, presentedClient, toOAuthError } from '../../src/oauth.js'
+import { OAuthError, presentedClient, toOAuthError } from '../../src/oauth/oauth-service.js'
 import { NoContent } from '../schemas.js'
 import { IntrospectionResponse, oauthErrors, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
 

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   BatchValidateBody, BatchValidateResponse, errors, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
 } from '../schemas.js'
-import { verifyLiveAccess } from '../../src/tokens.js'
+import { verifyLiveAccess } from '../../src/tokens/tokens.js'
 
 const tags = ['token']
 

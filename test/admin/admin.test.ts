@@ -2,7 +2,7 @@
 // the bootstrap admin from ADMIN_USERNAME / ADMIN_PASSWORD.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/main/config.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { build, login, newSession, PASSWORD, TEST_ENV, validate } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient as createClientAs } from '../support/clients.js'

@@ -10,7 +10,7 @@ import { MongoClient } from 'mongodb'
 import { MongoStore } from '../../src/store/mongo-store.js'
 import { build, TEST_ENV } from '../helper.js'
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js')
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'cli.js')
 
 interface Run { code: number | null, stdout: string, stderr: string }
 

@@ -149,7 +149,7 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
   const servicePort = await freePort()
   const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }
   delete env.MONGODB_URL // the embedded store
-  const service = spawn(process.execPath, [join(root, 'dist', 'src', 'server.js')], {
+  const service = spawn(process.execPath, [join(root, 'dist', 'src', 'main', 'server.js')], {
     cwd: root,
     env,
     stdio: ['ignore', 'ignore', 'inherit']

@@ -63,7 +63,7 @@ t.test('the original flows over HTTP, then a graceful SIGTERM', async (t) => {
 t.test('a bad configuration stops the start with the variable named', async (t) => {
   const { spawnSync } = await import('node:child_process')
   const { fileURLToPath } = await import('node:url')
-  const entry = fileURLToPath(new URL('../../src/server.js', import.meta.url))
+  const entry = fileURLToPath(new URL('../../src/main/server.js', import.meta.url))
   const res = spawnSync(process.execPath, [entry], { env: { PATH: process.env.PATH ?? '', PORT: 'not-a-port' }, encoding: 'utf8', timeout: 10_000 })
   t.equal(res.status, 1)
   t.match(res.stderr, /PORT must be integer/)

@@ -5,7 +5,7 @@
 import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto'
 import t from 'tap'
 import { createLocalJWKSet, jwtVerify } from 'jose'
-import { KeyRing, openPrivateKey, symmetricKid } from '../../src/key-ring.js'
+import { KeyRing, openPrivateKey, symmetricKid } from '../../src/keys/key-ring.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { build, login, newSession, TEST_ENV, validate } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { TEST_ENV } from '../helper.js'
 
-const serverEntry = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'server.js')
+const serverEntry = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'server.js')
 
 export function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { openSuccessor, sealSuccessor } from '../../src/refresh-successor.js'
+import { openSuccessor, sealSuccessor } from '../../src/auth/refresh-successor.js'
 
 const pair = { accessToken: 'a.b.c', refreshToken: 'd.e.f', accessExp: 10, refreshExp: 20 }
 

@@ -10,8 +10,8 @@
 // than a good one (no Error object and stack per request).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { bearerToken } from '../../../src/bearer.js'
-import { verifyLiveAccess } from '../../../src/tokens.js'
+import { bearerToken } from '../../../src/tokens/bearer.js'
+import { verifyLiveAccess } from '../../../src/tokens/tokens.js'
 import { errors, NoContent, VerifyQuery } from '../../schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */

@@ -5,11 +5,11 @@
 // instance through the revocation list. HTTP-free: the admin routes, the OAuth
 // routes and the CLI call this.
 import { randomBytes } from 'node:crypto'
-import { AppError } from './errors.js'
-import type { ClientProfile } from './auth-service.js'
-import type { PasswordHasher } from './passwords.js'
-import type { RevocationFollower } from './revocation-list.js'
-import type { ClientRecord, GrantType, Store } from './store/types.js'
+import { AppError } from '../errors.js'
+import type { ClientProfile } from '../auth/auth-service.js'
+import type { PasswordHasher } from '../auth/passwords.js'
+import type { RevocationFollower } from '../revocation/revocation-list.js'
+import type { ClientRecord, GrantType, Store } from '../store/types.js'
 
 export const GRANT_TYPES: readonly GrantType[] = ['password', 'refresh_token', 'client_credentials']
 /** What a client gets when it names no grants: a confidential service client. */

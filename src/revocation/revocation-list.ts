@@ -2,7 +2,7 @@
 // revoked access-token jtis, ended session ids and disabled client ids, each kept only until the
 // tokens it covers have expired. The store is the source of truth; this view
 // follows it by sequence number (see RevocationFollower).
-import type { RevocationRecord, RevocationStore } from './store/types.js'
+import type { RevocationRecord, RevocationStore } from '../store/types.js'
 
 export class RevocationList {
   /** value → expiry in epoch seconds */

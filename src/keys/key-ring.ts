@@ -23,9 +23,9 @@ import {
   randomBytes, type JsonWebKey
 } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
-import { AppError } from './errors.js'
-import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from './store/types.js'
-import type { JwtCodec } from './tokens.js'
+import { AppError } from '../errors.js'
+import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../store/types.js'
+import type { JwtCodec } from '../tokens/tokens.js'
 
 export const ASYMMETRIC_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
 

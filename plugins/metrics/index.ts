@@ -16,10 +16,10 @@ import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import promClient, { Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { FastifyInstance, onResponseHookHandler, RouteOptions } from 'fastify'
-import type { AuthEvent } from '../src/auth-service.js'
-import { RouteLatency } from '../src/route-latency.js'
-import { HOT_ROUTES } from '../src/server-options.js'
-import type { TokenErrorCode } from '../src/tokens.js'
+import type { AuthEvent } from '../../src/auth/auth-service.js'
+import { RouteLatency } from './route-latency.js'
+import { HOT_ROUTES } from '../../src/main/server-options.js'
+import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
 // fastify-metrics is CommonJS with `exports.default`: from ESM the plugin is the module's `default`.
 const fastifyMetrics = fastifyMetricsModule.default

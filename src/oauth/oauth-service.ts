@@ -5,12 +5,12 @@
 // not the service's `{error, message}`: these functions throw OAuthError and
 // routes/oauth maps it. Refresh and login go through AuthService, so the
 // rotation and reuse rules are exactly those of /auth.
-import { AppError } from './errors.js'
-import type { AuthService, ServiceToken, TokenPair } from './auth-service.js'
-import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from './clients.js'
-import type { RevocationList } from './revocation-list.js'
-import type { ClientRecord, GrantType, Store } from './store/types.js'
-import { verifyLiveAccess, type AccessClaims, type TokenService } from './tokens.js'
+import { AppError } from '../errors.js'
+import type { AuthService, ServiceToken, TokenPair } from '../auth/auth-service.js'
+import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from '../clients/clients.js'
+import type { RevocationList } from '../revocation/revocation-list.js'
+import type { ClientRecord, GrantType, Store } from '../store/types.js'
+import { verifyLiveAccess, type AccessClaims, type TokenService } from '../tokens/tokens.js'
 
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client'

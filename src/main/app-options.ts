@@ -1,7 +1,7 @@
 // Options the app plugin accepts: the validated config (server.ts and the test
 // helper both load it with loadConfig) and, for tests, a store to share.
 import type { Config } from './config.js'
-import type { Store } from './store/types.js'
+import type { Store } from '../store/types.js'
 
 export interface AppOptions {
   config: Config

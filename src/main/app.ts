@@ -6,7 +6,7 @@ import AutoLoad from '@fastify/autoload'
 import type { FastifyInstance } from 'fastify'
 import type { AppOptions } from './app-options.js'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: opts, encapsulate: false })

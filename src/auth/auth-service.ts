@@ -1,12 +1,12 @@
 // The authentication flows: register, login, refresh with rotation and reuse
 // detection, logout, logout-all and revocation. HTTP-free: routes call these
 // and map AppError codes to statuses.
-import { AppError } from './errors.js'
+import { AppError } from '../errors.js'
 import type { PasswordHasher } from './passwords.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
-import type { RevocationFollower, RevocationList } from './revocation-list.js'
-import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from './store/types.js'
-import { newId, type AccessClaims, type TokenService } from './tokens.js'
+import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
+import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
+import { newId, type AccessClaims, type TokenService } from '../tokens/tokens.js'
 
 /** What a client (the service a token is for) contributes to the tokens it gets. */
 export interface ClientProfile {
