@@ -3,6 +3,7 @@
 // left as it is, password included) and safe when several instances start at once.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { ADMIN_ROLE, createUser } from '../src/auth/accounts.js'
 import { AppError } from '../src/errors.js'
 
 async function adminBootstrapPlugin (fastify: FastifyInstance): Promise<void> {
@@ -10,14 +11,13 @@ async function adminBootstrapPlugin (fastify: FastifyInstance): Promise<void> {
   if (username === undefined || password === undefined) return
   const existing = await fastify.store.users.findByUsername(username)
   if (existing !== null) {
-    if (!existing.roles.includes('admin')) {
+    if (!existing.roles.includes(ADMIN_ROLE)) {
       fastify.log.warn({ username: existing.username }, 'ADMIN_USERNAME names an existing user without the admin role; left unchanged')
     }
     return
   }
   try {
-    const passwordHash = await fastify.passwords.hash(password)
-    await fastify.store.users.create({ username, passwordHash, roles: ['admin'] })
+    await createUser({ store: fastify.store, hasher: fastify.passwords }, { username, password, roles: [ADMIN_ROLE] })
     fastify.log.info({ username: username.toLowerCase() }, 'bootstrap admin created')
   } catch (err) {
     // Another instance created it first.

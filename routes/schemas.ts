@@ -2,6 +2,9 @@
 // once here; routes compose them. Compiled by Fastify into validators and
 // serializers, and turned into the OpenAPI document by @fastify/swagger.
 import { Type, type TSchema } from '@sinclair/typebox'
+import {
+  PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
+} from '../src/auth/accounts.js'
 
 /**
  * Realistic token examples for the OpenAPI document. They are well-formed and
@@ -110,11 +113,11 @@ export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record
 }
 
 export const Username = Type.String({
-  minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', examples: [EXAMPLE_USERNAME]
+  minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN, examples: [EXAMPLE_USERNAME]
 })
-export const NewPassword = Type.String({ minLength: 8, maxLength: 256, examples: [EXAMPLE_PASSWORD] })
+export const NewPassword = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, examples: [EXAMPLE_PASSWORD] })
 /** At login the password is only compared, so no length rule beyond the upper bound is revealed. */
-export const Password = Type.String({ minLength: 1, maxLength: 256, examples: [EXAMPLE_PASSWORD] })
+export const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, examples: [EXAMPLE_PASSWORD] })
 const jwtLimits = { minLength: 1, maxLength: 8192 }
 /** An access or a refresh token. */
 export const Jwt = Type.String({ ...jwtLimits, description: 'A compact JWT', examples: [EXAMPLE_ACCESS_TOKEN] })

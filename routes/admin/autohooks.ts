@@ -2,9 +2,8 @@
 // roles include `admin` (403 otherwise). Enforced here for the whole folder, so
 // no route can forget it and nothing depends on matching URL strings.
 import type { FastifyInstance } from 'fastify'
+import { ADMIN_ROLE } from '../../src/auth/accounts.js'
 import { AppError } from '../../src/errors.js'
-
-export const ADMIN_ROLE = 'admin'
 
 export default async function adminHooks (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onRequest', async (request) => {

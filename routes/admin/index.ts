@@ -105,9 +105,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async (request) => {
-    const user = await fastify.store.users.findById(request.params.id)
-    if (user === null) throw new AppError('not_found', 'no such user')
-    const sessions = await fastify.store.sessions.listForUser(user.id, new Date())
+    const sessions = await fastify.auth.listSessions(request.params.id)
     return {
       sessions: sessions.map((s) => ({
         sid: s.sid,

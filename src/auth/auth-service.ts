@@ -2,7 +2,9 @@
 // detection, logout, logout-all and revocation. HTTP-free: routes call these
 // and map AppError codes to statuses.
 import { AppError } from '../errors.js'
+import { createUser } from './accounts.js'
 import type { PasswordHasher } from './passwords.js'
+import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
 import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
@@ -81,8 +83,7 @@ export class AuthService {
 
   async register (username: string, password: string, roles: string[] = []): Promise<{ id: string, username: string }> {
     if (!this.deps.policy.allowRegistration) throw new AppError('registration_closed', 'registration is closed')
-    const passwordHash = await this.deps.hasher.hash(password)
-    const user = await this.deps.store.users.create({ username, passwordHash, roles })
+    const user = await createUser(this.deps, { username, password, roles })
     return { id: user.id, username: user.username }
   }
 
@@ -210,8 +211,12 @@ export class AuthService {
       // between the two writes): write it now so the session's access tokens stop too.
       await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), session.revokedReason ?? 'revoked')
     }
-    if (session === null || session.revokedAt !== null || this.deps.revocations.isSessionEnded(sid) ||
-      session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
+    if (session === null || (clientId !== undefined && session.clientId !== clientId)) throw invalidGrant()
+    if (!isSessionLive(session, now, this.deps.revocations)) {
+      // A disabled client's sessions end (as they do below when the store says so).
+      if (session.revokedAt === null && this.deps.revocations.isClientDisabled(session.clientId)) {
+        await this.endSession(sid, 'client_unavailable')
+      }
       throw invalidGrant()
     }
     if (session.currentJti === jti) {
@@ -299,6 +304,13 @@ export class AuthService {
       if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
     }
     return sessions.length
+  }
+
+  /** A user's sessions that have neither ended nor expired, newest first (not_found for an unknown user). */
+  async listSessions (userId: string): Promise<SessionRecord[]> {
+    const user = await this.deps.store.users.findById(userId)
+    if (user === null) throw new AppError('not_found', 'no such user')
+    return this.deps.store.sessions.listForUser(user.id, new Date(this.now() * 1000))
   }
 
   /** Ends one session: store first, then the revocation that stops its access tokens. */

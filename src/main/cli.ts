@@ -11,7 +11,8 @@ import { ClientService, clientView, GRANT_TYPES } from '../clients/clients.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { AppError } from '../errors.js'
 import { isAsymmetric, rotateKeys } from '../keys/key-ring.js'
-import { MAX_PASSWORD_LENGTH, PasswordHasher } from '../auth/passwords.js'
+import { ADMIN_ROLE, createUser, isValidPassword, isValidUsername, PASSWORD_RULE, USERNAME_RULE } from '../auth/accounts.js'
+import { PasswordHasher } from '../auth/passwords.js'
 import { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { isUnavailableError, MongoStore } from '../store/mongo-store.js'
@@ -45,14 +46,12 @@ interface Context {
   readStdin: () => Promise<string>
 }
 
-const USERNAME = /^[A-Za-z0-9._@-]{3,64}$/
-
 const commands: Record<string, Command> = {
   'user create': {
     help: `Usage: ${NAME} user create --username <name> (--password <pw> | --password-stdin) [--admin] [--role <role>]...
 
-Creates a user. Usernames are 3-64 characters of [A-Za-z0-9._@-], stored lower-cased.
-Passwords are 8-${MAX_PASSWORD_LENGTH} characters; prefer --password-stdin (a password in
+Creates a user. Usernames are ${USERNAME_RULE}, stored lower-cased.
+Passwords are ${PASSWORD_RULE}; prefer --password-stdin (a password in
 the arguments can be seen by other users of the machine).
 
 Options:
@@ -72,19 +71,16 @@ Options:
     run: async (values, ctx) => {
       const username = values.username
       if (typeof username !== 'string') throw new UsageError('--username is required')
-      if (!USERNAME.test(username)) throw new UsageError('--username must be 3-64 characters of [A-Za-z0-9._@-]')
+      if (!isValidUsername(username)) throw new UsageError(`--username must be ${USERNAME_RULE}`)
       let password = values.password
       if (values['password-stdin'] === true) {
         if (password !== undefined) throw new UsageError('give --password or --password-stdin, not both')
         password = (await ctx.readStdin()).split(/\r?\n/)[0]
       }
       if (typeof password !== 'string') throw new UsageError('--password or --password-stdin is required')
-      if (password.length < 8 || password.length > MAX_PASSWORD_LENGTH) {
-        throw new UsageError(`the password must be 8-${MAX_PASSWORD_LENGTH} characters`)
-      }
-      const roles = [...new Set([...(values.admin === true ? ['admin'] : []), ...((values.role as string[] | undefined) ?? [])])]
-      const hasher = hasherFor(ctx.config)
-      const user = await ctx.store.users.create({ username, passwordHash: await hasher.hash(password), roles })
+      if (!isValidPassword(password)) throw new UsageError(`the password must be ${PASSWORD_RULE}`)
+      const roles = [...new Set([...(values.admin === true ? [ADMIN_ROLE] : []), ...((values.role as string[] | undefined) ?? [])])]
+      const user = await createUser({ store: ctx.store, hasher: hasherFor(ctx.config) }, { username, password, roles })
       return { id: user.id, username: user.username, roles: user.roles }
     }
   },

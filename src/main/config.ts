@@ -3,6 +3,9 @@
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
+import {
+  PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
+} from '../auth/accounts.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
@@ -38,8 +41,8 @@ export const ConfigSchema = Type.Object({
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
-  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>

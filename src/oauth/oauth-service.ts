@@ -7,6 +7,7 @@
 // rotation and reuse rules are exactly those of /auth.
 import { AppError } from '../errors.js'
 import type { AuthService, ServiceToken, TokenPair } from '../auth/auth-service.js'
+import { isSessionLive } from '../auth/session-liveness.js'
 import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from '../clients/clients.js'
 import type { RevocationList } from '../revocation/revocation-list.js'
 import type { ClientRecord, GrantType, Store } from '../store/types.js'
@@ -253,10 +254,7 @@ export class OAuthService {
     if (!verified.ok) return null
     const claims = verified.claims
     const session = await this.deps.store.sessions.find(claims.sid)
-    const nowMs = this.now() * 1000
-    if (session === null || session.revokedAt !== null || session.currentJti !== claims.jti ||
-      session.expiresAt.getTime() <= nowMs || session.absoluteExpiresAt.getTime() <= nowMs ||
-      this.deps.revocations.isSessionEnded(claims.sid) || this.deps.revocations.isClientDisabled(session.clientId)) {
+    if (session === null || session.currentJti !== claims.jti || !isSessionLive(session, this.now(), this.deps.revocations)) {
       return null
     }
     return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
