@@ -1,8 +1,13 @@
 // Per-IP rate limits (@fastify/rate-limit). Not global: the credential routes
-// opt in through `config.rateLimit`; the validate hot path stays unmetered.
+// opt in with `config: { rateLimit: CREDENTIAL_RATE_LIMIT }`; the validate hot
+// path stays unmetered. The limit itself (RATE_LIMIT_AUTH a minute) is set
+// once, here: a route's options are merged over these.
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
+
+/** The credential routes' limit: this plugin's defaults, each route counted on its own. */
+export const CREDENTIAL_RATE_LIMIT = {}
 
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
   await fastify.register(fastifyRateLimit, {

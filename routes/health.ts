@@ -1,7 +1,7 @@
 // Liveness and readiness for orchestrators and load balancers.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errors } from './schemas.js'
+import { errors } from '../plugins/schemas.js'
 
 const Status = Type.Object({ status: Type.String({ examples: ['ok'] }) }, { description: 'Up', examples: [{ status: 'ok' }] })
 

@@ -1,7 +1,7 @@
 // Request and response schemas shared by the routes. Each shape is written
 // once here; routes compose them. Compiled by Fastify into validators and
 // serializers, and turned into the OpenAPI document by @fastify/swagger.
-import { Type, type TSchema } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import {
   PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
 } from '../src/auth/accounts.js'
@@ -15,102 +15,6 @@ export const EXAMPLE_REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.e
 const EXAMPLE_USER_ID = '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11'
 const EXAMPLE_USERNAME = 'alice@example.com'
 const EXAMPLE_PASSWORD = 'correct horse battery staple'
-
-const errorShape = {
-  error: Type.String({ description: 'Machine-readable code', examples: ['invalid_request'] }),
-  message: Type.String({ description: 'Human-readable explanation', examples: ['body must have required property \'token\''] })
-}
-
-/** The `{error, message}` body, inline (for composing into other shapes). */
-export const ErrorResponse = Type.Object(errorShape, { description: 'Error' })
-
-/**
- * The same body as a shared schema: plugins/schemas.ts registers it with
- * `addSchema`, and every error response refers to it, so the OpenAPI document
- * has one `components.schemas.ErrorResponse`.
- */
-export const ErrorResponseSchema = Type.Object(errorShape, {
-  $id: 'ErrorResponse',
-  title: 'ErrorResponse',
-  description: 'Every error answer: a stable machine code and a human-readable message. No stack, driver error or token text.'
-})
-
-/** The example body most answers with this status carry (what the service really sends). */
-const EXAMPLE_BY_STATUS: Record<number, { error: string, message: string }> = {
-  400: { error: 'invalid_request', message: 'body must have required property \'token\'' },
-  401: { error: 'invalid_token', message: 'a bearer access token is required' },
-  403: { error: 'forbidden', message: 'forbidden' },
-  404: { error: 'not_found', message: 'not found' },
-  429: { error: 'too_many_requests', message: 'rate limit exceeded, retry in 42 s' },
-  500: { error: 'internal_error', message: 'internal server error' },
-  503: { error: 'store_unavailable', message: 'the token store is unavailable, try again later' }
-}
-
-/** The headers plugins/error-handler.ts (and the rate limiter) add to some errors. */
-function errorHeaders (status: number, code: string): { headers: Record<string, unknown> } | undefined {
-  if (status === 429) {
-    return { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } } }
-  }
-  if (status === 401 && code === 'invalid_token') {
-    return { headers: { 'www-authenticate': { type: 'string', description: '`Bearer error="invalid_token"`' } } }
-  }
-  return undefined
-}
-
-/** An error status: a description, or a description with the example body it answers. */
-export type ErrorDoc = string | { description: string, error: string, message: string }
-
-/** How one error family (`{error, message}` here, OAuth's `{error, error_description}`) is documented. */
-export interface ErrorFamily<E extends { error: string }> {
-  /** The shared component schema the responses refer to, e.g. 'ErrorResponse#'. */
-  ref: string
-  /** The example body of a status documented by a description alone. */
-  exampleFor: (status: number, description: string) => E
-  headersFor: (status: number, example: E) => { headers: Record<string, unknown> } | undefined
-}
-
-/**
- * Responses for the given statuses, each referring to the family's shared
- * schema, with its own description and example. allOf rather than a bare $ref:
- * OpenAPI 3.0 ignores (and @fastify/swagger drops) the siblings of a $ref, and
- * the description and example are per status.
- */
-export function errorResponses<S extends number, E extends { error: string }> (
-  family: ErrorFamily<E>, statuses: Record<S, string | (E & { description: string })>
-): Record<S, TSchema> {
-  const out = {} as Record<S, TSchema>
-  for (const [key, doc] of Object.entries(statuses) as Array<[string, string | (E & { description: string })]>) {
-    const status = Number(key)
-    let description: string
-    let example: E
-    if (typeof doc === 'string') {
-      description = doc
-      example = family.exampleFor(status, doc)
-    } else {
-      const { description: d, ...body } = doc
-      description = d
-      example = body as unknown as E
-    }
-    out[status as S] = Type.Unsafe({
-      allOf: [{ $ref: family.ref }],
-      description,
-      examples: [example],
-      ...(family.headersFor(status, example) ?? {})
-    })
-  }
-  return out
-}
-
-const ERROR_RESPONSE: ErrorFamily<{ error: string, message: string }> = {
-  ref: 'ErrorResponse#',
-  exampleFor: (status, description) => EXAMPLE_BY_STATUS[status] ?? { error: 'invalid_request', message: description },
-  headersFor: (status, example) => errorHeaders(status, example.error)
-}
-
-/** `{error, message}` responses for the given statuses (the shared ErrorResponse schema). */
-export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record<S, TSchema> {
-  return errorResponses(ERROR_RESPONSE, statuses)
-}
 
 export const Username = Type.String({
   minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN, examples: [EXAMPLE_USERNAME]

@@ -3,10 +3,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
-import { errors, NoContent } from '../schemas.js'
+import { NoContent } from '../schemas.js'
 import {
   ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
+import { errors } from '../../plugins/schemas.js'
 
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]

@@ -1,9 +1,9 @@
 // /auth: the original service's endpoints (register, login, refresh, logout). Credential routes are rate limited
 // per client IP; every answer is `Cache-Control: no-store`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import {
-  errors, LoginBody, NoContent, RefreshTokenBody, RegisterBody, TokenPairResponse, UserResponse
-} from '../schemas.js'
+import { CREDENTIAL_RATE_LIMIT } from '../../plugins/rate-limit.js'
+import { LoginBody, NoContent, RefreshTokenBody, RegisterBody, TokenPairResponse, UserResponse } from '../schemas.js'
+import { errors } from '../../plugins/schemas.js'
 
 const tags = ['auth']
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
@@ -14,13 +14,12 @@ const badGrant = (description: string) => ({
 })
 
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
   fastify.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
 
   fastify.post('/register', {
-    config: { rateLimit },
+    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
     schema: {
       tags,
       summary: 'Create a user',
@@ -44,7 +43,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/login', {
-    config: { rateLimit },
+    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
     schema: {
       tags,
       summary: 'Log in with username and password',
@@ -72,7 +71,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/refresh', {
-    config: { rateLimit },
+    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
     schema: {
       tags,
       summary: 'Exchange a refresh token for a new pair (rotation)',

@@ -1,14 +1,15 @@
 // /oauth: RFC 6749 token endpoint, RFC 7662 introspection, RFC 7009 revocation.
 // Bodies may be application/x-www-form-urlencoded (what OAuth clients send) or
 // JSON. Errors in this folder are RFC 6749 §5.2 `{error, error_description}`
-// (this plugin's own error handler), deliberately unlike the service's
-// `{error, message}`, because OAuth client libraries parse that shape.
-import type { FastifyError, FastifyReply } from 'fastify'
+// (plugins/error-handler.ts, chosen by each route's `errorFormat`), deliberately
+// unlike the service's `{error, message}`, because OAuth client libraries parse that shape.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AppError } from '../../src/errors.js'
-import { OAuthError, presentedClient, toOAuthError } from '../../src/oauth/oauth-service.js'
+import { CREDENTIAL_RATE_LIMIT } from '../../plugins/rate-limit.js'
+import { presentedClient } from '../../src/oauth/client-auth.js'
+import { OAuthError } from '../../src/oauth/errors.js'
 import { NoContent } from '../schemas.js'
-import { IntrospectionResponse, oauthErrors, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
+import { IntrospectionResponse, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
+import { oauthErrors } from '../../plugins/schemas.js'
 
 const tags = ['oauth']
 
@@ -20,15 +21,13 @@ const clientAuthRequired = {
   error_description: 'client authentication is required'
 }
 const clientAuth = [{ clientBasic: [] }]
-const REALM = 'Basic realm="token-orchestrator", charset="UTF-8"'
-
-function sendOAuthError (reply: FastifyReply, err: OAuthError): FastifyReply {
-  if (err.statusCode === 401 && err.basic) reply.header('www-authenticate', REALM)
-  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
-  return reply.code(err.statusCode).send({ error: err.code, error_description: err.message })
-}
 
 const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Every route of this folder answers errors in the OAuth format.
+  fastify.addHook('onRoute', (route) => {
+    route.config = { ...(route.config ?? {}), errorFormat: 'oauth' }
+  })
+
   // Form bodies, parsed here only (this plugin's scope). RFC 6749 §3.2: a
   // parameter given twice is an invalid request.
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -49,23 +48,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     reply.header('pragma', 'no-cache')
   })
 
-  fastify.setErrorHandler((error: FastifyError | AppError | OAuthError, request, reply) => {
-    if (error instanceof OAuthError) return sendOAuthError(reply, error)
-    if (error instanceof AppError) return sendOAuthError(reply, toOAuthError(error))
-    const status = error.statusCode ?? 500
-    if (status === 429) return reply.code(429).send({ error: 'too_many_requests', error_description: error.message })
-    // Schema, media type, size and parse errors: RFC 6749 §5.2 calls all of them invalid_request (400).
-    if (error.validation !== undefined || (status >= 400 && status < 500)) {
-      return reply.code(400).send({ error: 'invalid_request', error_description: error.message })
-    }
-    request.log.error({ err: error }, 'request failed')
-    return reply.code(500).send({ error: 'server_error', error_description: 'internal server error' })
-  })
-
-  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
-
   fastify.post('/token', {
-    config: { rateLimit },
+    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
     schema: {
       tags,
       summary: 'Token endpoint (RFC 6749)',
@@ -133,7 +117,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const body = request.body
     const presented = presentedClient(request.headers.authorization, body)
-    return fastify.oauth.introspect(body.token, body.token_type_hint, presented) as never
+    return fastify.oauth.introspect(body.token, body.token_type_hint, presented)
   })
 
   fastify.post('/revoke', {

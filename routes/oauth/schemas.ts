@@ -1,8 +1,8 @@
 // Request and response schemas of the OAuth 2.0 endpoints (routes/oauth).
 // Errors here are RFC 6749 §5.2 `{error, error_description}`, not the service's
 // `{error, message}`: OAuth client libraries parse that shape.
-import { Type, type TSchema } from '@sinclair/typebox'
-import { errorResponses, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN, type ErrorFamily } from '../schemas.js'
+import { Type } from '@sinclair/typebox'
+import { EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
 
@@ -10,69 +10,6 @@ const Param = (maxLength: number, description: string) => Type.Optional(Type.Str
 export const EXAMPLE_SERVICE_TOKEN = 'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6IlB6czZEbmNwb2JoOWFQRko4VEpFSHloZUtyTzJOUmtHdlVrcmI4RmhTMGcifQ.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjQwMDAiLCJzdWIiOiJIazNuN1FkMGJYMXZKbTlMcTJjUDR3IiwiYXVkIjpbInRva2VuLW9yY2hlc3RyYXRvciIsIm9yZGVycy1hcGkiXSwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjY1MDAsImp0aSI6IlpyNXRXOHlCMWRGNGhKN2tNMG5RM3MiLCJjbGllbnRfaWQiOiJIazNuN1FkMGJYMXZKbTlMcTJjUDR3Iiwic2NvcGUiOiJvcmRlcnM6cmVhZCIsInJvbGVzIjpbXX0.MUzyAvSLyrViaCkiZlC0g3Mg1y3bxJwFNfmy8-hBd3MRsRgHrcYIMIdmWba-uPxPmo0QsDS6Xqwby1cG9l9pvg'
 const EXAMPLE_CLIENT_ID = 'Hk3n7Qd0bX1vJm9Lq2cP4w'
 const EXAMPLE_CLIENT_SECRET = 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms'
-
-const oauthErrorShape = {
-  error: Type.String({
-    description: 'RFC 6749 §5.2 code: invalid_request, invalid_client, invalid_grant, unauthorized_client, ' +
-      'unsupported_grant_type, invalid_scope, too_many_requests, temporarily_unavailable or server_error',
-    examples: ['invalid_client']
-  }),
-  error_description: Type.String({ description: 'Human-readable explanation', examples: ['client authentication failed'] })
-}
-
-/**
- * The RFC 6749 §5.2 error body as a shared schema: plugins/schemas.ts
- * registers it with `addSchema`, and every /oauth error response refers to it,
- * so the OpenAPI document has one `components.schemas.OAuthError`.
- */
-export const OAuthErrorSchema = Type.Object(oauthErrorShape, {
-  $id: 'OAuthError',
-  title: 'OAuthError',
-  description: 'Every error answer under /oauth (RFC 6749 §5.2), which OAuth client libraries parse: a code and ' +
-    'a human-readable explanation. No stack, driver error or token text.'
-})
-
-/** The example body most /oauth answers with this status carry (what the service really sends). */
-const OAUTH_EXAMPLE_BY_STATUS: Record<number, { error: string, error_description: string }> = {
-  400: { error: 'invalid_request', error_description: 'token is required' },
-  401: { error: 'invalid_client', error_description: 'client authentication failed' },
-  429: { error: 'too_many_requests', error_description: 'rate limit exceeded, retry in 42 s' },
-  500: { error: 'server_error', error_description: 'internal server error' },
-  503: { error: 'temporarily_unavailable', error_description: 'the token store is unavailable, try again later' }
-}
-
-/** The headers routes/oauth's error handler (and the rate limiter) add to some errors. */
-function oauthErrorHeaders (status: number): { headers: Record<string, unknown> } | undefined {
-  if (status === 429) {
-    return { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } } }
-  }
-  if (status === 401) {
-    return {
-      headers: {
-        'www-authenticate': {
-          type: 'string',
-          description: '`Basic realm="token-orchestrator", charset="UTF-8"` when the client used HTTP Basic'
-        }
-      }
-    }
-  }
-  return undefined
-}
-
-/** An /oauth error status: a description, or a description with the example body it answers. */
-export type OAuthErrorDoc = string | { description: string, error: string, error_description: string }
-
-const OAUTH_ERROR: ErrorFamily<{ error: string, error_description: string }> = {
-  ref: 'OAuthError#',
-  exampleFor: (status, description) =>
-    OAUTH_EXAMPLE_BY_STATUS[status] ?? { error: 'invalid_request', error_description: description },
-  headersFor: (status) => oauthErrorHeaders(status)
-}
-
-/** `{error, error_description}` responses for the given statuses (the shared OAuthError schema). */
-export function oauthErrors<S extends number> (statuses: Record<S, OAuthErrorDoc>): Record<S, TSchema> {
-  return errorResponses(OAUTH_ERROR, statuses)
-}
 
 const clientParams = {
   client_id: Param(128, 'Client authentication in the body (client_secret_post), or the public `default` client'),

@@ -12,7 +12,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { bearerToken } from '../../../src/tokens/bearer.js'
 import { verifyLiveAccess } from '../../../src/tokens/tokens.js'
-import { errors, NoContent, VerifyQuery } from '../../schemas.js'
+import { NoContent, VerifyQuery } from '../../schemas.js'
+import { errors } from '../../../plugins/schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */
 const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,2048}$/

@@ -1,0 +1,96 @@
+// Client authentication at the OAuth endpoints (RFC 6749 §2.3.1): what the
+// request presents (HTTP Basic or body parameters), who the caller then is (a
+// stored confidential client, or the built-in public `default` client), and
+// which grants and scopes that caller may use.
+import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from '../clients/clients.js'
+import type { ClientRecord, GrantType } from '../store/types.js'
+import { OAuthError } from './errors.js'
+
+export interface PresentedClient {
+  clientId: string
+  secret: string | undefined
+  method: 'client_secret_basic' | 'client_secret_post' | 'none'
+}
+
+const BASIC = /^Basic +([A-Za-z0-9+/]+=*) *$/i
+
+function formDecode (value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '))
+}
+
+/**
+ * The client credentials of a request: HTTP Basic (id and secret each
+ * form-urlencoded, RFC 6749 §2.3.1) or `client_id` / `client_secret` in the
+ * body. Using both is invalid_request (§2.3); none gives null.
+ */
+export function presentedClient (
+  authorization: string | undefined, body: { client_id?: string | undefined, client_secret?: string | undefined }
+): PresentedClient | null {
+  if (authorization !== undefined && /^basic\b/i.test(authorization)) {
+    if (body.client_secret !== undefined) {
+      throw new OAuthError('invalid_request', 'use one client authentication method, not several')
+    }
+    const match = BASIC.exec(authorization)
+    const decoded = match?.[1] !== undefined ? Buffer.from(match[1], 'base64').toString('utf8') : ''
+    const colon = decoded.indexOf(':')
+    if (colon < 1) throw new OAuthError('invalid_client', 'malformed HTTP Basic credentials', true)
+    let clientId: string, secret: string
+    try {
+      clientId = formDecode(decoded.slice(0, colon))
+      secret = formDecode(decoded.slice(colon + 1))
+    } catch {
+      throw new OAuthError('invalid_client', 'malformed HTTP Basic credentials', true)
+    }
+    if (body.client_id !== undefined && body.client_id !== clientId) {
+      throw new OAuthError('invalid_request', 'client_id in the body differs from the authenticated client')
+    }
+    return { clientId, secret, method: 'client_secret_basic' }
+  }
+  if (body.client_id === undefined) {
+    if (body.client_secret !== undefined) throw new OAuthError('invalid_request', 'client_secret without client_id')
+    return null
+  }
+  return body.client_secret === undefined
+    ? { clientId: body.client_id, secret: undefined, method: 'none' }
+    : { clientId: body.client_id, secret: body.client_secret, method: 'client_secret_post' }
+}
+
+/** The authenticated caller: a stored confidential client, or the built-in public `default` client. */
+export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public' }
+
+/** Authenticates the presented client; `allowPublic` lets the `default` client (no secret) through. */
+export async function authenticateClient (
+  clients: ClientService, presented: PresentedClient | null, allowPublic: boolean
+): Promise<Caller> {
+  if (presented === null || (presented.clientId === DEFAULT_CLIENT_ID && presented.secret === undefined)) {
+    if (allowPublic) return { kind: 'public' }
+    throw new OAuthError('invalid_client', 'client authentication is required', presented?.method === 'client_secret_basic')
+  }
+  const basic = presented.method === 'client_secret_basic'
+  if (presented.secret === undefined) {
+    throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
+  }
+  const client = await clients.authenticate(presented.clientId, presented.secret)
+  if (client === null) throw new OAuthError('invalid_client', 'client authentication failed', basic)
+  return { kind: 'confidential', client }
+}
+
+export function callerGrants (caller: Caller): GrantType[] {
+  return caller.kind === 'public' ? ['password', 'refresh_token'] : caller.client.grants
+}
+
+/** The caller's client_id (`default` for the public client). */
+export function callerId (caller: Caller): string {
+  return caller.kind === 'public' ? DEFAULT_CLIENT_ID : caller.client.clientId
+}
+
+/** Requested scopes, checked against what the client may have; undefined → everything it may have. */
+export function grantedScopes (caller: Caller, requested: string | undefined): string[] {
+  const allowed = caller.kind === 'public' ? [] : caller.client.scopes
+  if (requested === undefined) return [...allowed]
+  const parsed = parseScope(requested)
+  if (parsed === null) throw new OAuthError('invalid_scope', 'the scope parameter is malformed')
+  const refused = parsed.filter((s) => !allowed.includes(s))
+  if (refused.length > 0) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${refused.join(' ')}`)
+  return parsed
+}

@@ -1,0 +1,35 @@
+// What a grant is: the token endpoint's request and answer, and the shape each
+// file in this folder exports.
+import type { AuthService, ServiceToken, TokenPair } from '../../auth/auth-service.js'
+import type { ClientService } from '../../clients/clients.js'
+import type { GrantType } from '../../store/types.js'
+import type { Caller } from '../client-auth.js'
+
+export interface TokenRequest {
+  grant_type?: string | undefined
+  username?: string | undefined
+  password?: string | undefined
+  refresh_token?: string | undefined
+  scope?: string | undefined
+}
+
+export type TokenResponse = (TokenPair | ServiceToken) & { scope: string }
+
+export interface GrantDeps {
+  auth: AuthService
+  clients: ClientService
+}
+
+/** One grant type: its name, whether the public client may use it, and what it issues. */
+export interface Grant {
+  grantType: GrantType
+  /** Whether the built-in public `default` client (no secret) may use it. */
+  allowPublic: boolean
+  handle: (request: TokenRequest, caller: Caller, deps: GrantDeps) => Promise<TokenResponse>
+}
+
+/** The scope of an access token this service just issued (RFC 6749 §5.1 returns it). */
+export function issuedScope (accessToken: string): string {
+  const payload = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { scope?: unknown }
+  return typeof payload.scope === 'string' ? payload.scope : ''
+}

@@ -1,0 +1,43 @@
+// Token introspection (RFC 7662): what an authenticated client may learn about
+// a token. Access tokens go through verifyLiveAccess (the same check as the
+// hot path); a refresh token is active only while it is its session's current
+// one and the session is live.
+import { isSessionLive } from '../auth/session-liveness.js'
+import type { RevocationList } from '../revocation/revocation-list.js'
+import type { Store } from '../store/types.js'
+import { verifyLiveAccess, type AccessClaims, type RefreshClaims, type TokenService } from '../tokens/tokens.js'
+
+export type ActiveAccess = AccessClaims & { active: true, token_type: 'Bearer' }
+export type ActiveRefresh = RefreshClaims & { active: true, token_type: 'refresh_token', client_id: string }
+/** RFC 7662 §2.2: claims of an active token; an inactive one is exactly `{active: false}`. */
+export type Introspection = { active: false } | ActiveAccess | ActiveRefresh
+
+export interface IntrospectionDeps {
+  tokens: TokenService
+  revocations: RevocationList
+  store: Store
+  now: () => number
+}
+
+export function accessInfo (deps: IntrospectionDeps, token: string): ActiveAccess | null {
+  const verified = verifyLiveAccess(deps.tokens, deps.revocations, token)
+  if (!verified.ok) return null
+  return { active: true, ...verified.claims, token_type: 'Bearer' }
+}
+
+export async function refreshInfo (deps: IntrospectionDeps, token: string): Promise<ActiveRefresh | null> {
+  const verified = deps.tokens.verifyRefresh(token)
+  if (!verified.ok) return null
+  const claims = verified.claims
+  const session = await deps.store.sessions.find(claims.sid)
+  if (session === null || session.currentJti !== claims.jti || !isSessionLive(session, deps.now(), deps.revocations)) {
+    return null
+  }
+  return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
+}
+
+/** The hint only changes the order of the look-ups, never the answer. */
+export async function introspect (deps: IntrospectionDeps, token: string, hint: string | undefined): Promise<Introspection> {
+  if (hint === 'refresh_token') return (await refreshInfo(deps, token)) ?? accessInfo(deps, token) ?? { active: false }
+  return accessInfo(deps, token) ?? (await refreshInfo(deps, token)) ?? { active: false }
+}
