@@ -2,7 +2,8 @@
 // request presents (HTTP Basic or body parameters), who the caller then is (a
 // stored confidential client, or the built-in public `default` client), and
 // which grants and scopes that caller may use.
-import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from '../clients/clients.js'
+import type { ClientProfile } from '../auth/auth-service.js'
+import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientService } from '../clients/clients.js'
 import type { ClientRecord, GrantType } from '../store/types.js'
 import { OAuthError } from './errors.js'
 
@@ -55,19 +56,25 @@ export function presentedClient (
     : { clientId: body.client_id, secret: body.client_secret, method: 'client_secret_post' }
 }
 
-/** The authenticated caller: a stored confidential client, or the built-in public `default` client. */
-export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public' }
+/**
+ * The caller: a confidential client that authenticated, or a public client named
+ * by its client_id (a stored one, or null for the built-in `default` client).
+ */
+export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public', client: ClientRecord | null }
 
 /** Authenticates the presented client; `allowPublic` lets the `default` client (no secret) through. */
 export async function authenticateClient (
   clients: ClientService, presented: PresentedClient | null, allowPublic: boolean
 ): Promise<Caller> {
   if (presented === null || (presented.clientId === DEFAULT_CLIENT_ID && presented.secret === undefined)) {
-    if (allowPublic) return { kind: 'public' }
+    if (allowPublic) return { kind: 'public', client: null }
     throw new OAuthError('invalid_client', 'client authentication is required', presented?.method === 'client_secret_basic')
   }
   const basic = presented.method === 'client_secret_basic'
   if (presented.secret === undefined) {
+    // A client_id alone identifies only a public client; a confidential one must prove it is itself.
+    const client = allowPublic ? await clients.findPublic(presented.clientId) : null
+    if (client !== null) return { kind: 'public', client }
     throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
   }
   const client = await clients.authenticate(presented.clientId, presented.secret)
@@ -76,17 +83,22 @@ export async function authenticateClient (
 }
 
 export function callerGrants (caller: Caller): GrantType[] {
-  return caller.kind === 'public' ? ['password', 'refresh_token'] : caller.client.grants
+  return caller.client === null ? [...DEFAULT_PUBLIC_GRANTS] : caller.client.grants
+}
+
+/** The profile (audience, scope, lifetimes) the caller's tokens get. */
+export function callerProfile (clients: ClientService, caller: Caller): ClientProfile {
+  return caller.client === null ? clients.defaultProfile : clients.profile(caller.client)
 }
 
 /** The caller's client_id (`default` for the public client). */
 export function callerId (caller: Caller): string {
-  return caller.kind === 'public' ? DEFAULT_CLIENT_ID : caller.client.clientId
+  return caller.client === null ? DEFAULT_CLIENT_ID : caller.client.clientId
 }
 
 /** Requested scopes, checked against what the client may have; undefined → everything it may have. */
 export function grantedScopes (caller: Caller, requested: string | undefined): string[] {
-  const allowed = caller.kind === 'public' ? [] : caller.client.scopes
+  const allowed = caller.client === null ? [] : caller.client.scopes
   if (requested === undefined) return [...allowed]
   const parsed = parseScope(requested)
   if (parsed === null) throw new OAuthError('invalid_scope', 'the scope parameter is malformed')

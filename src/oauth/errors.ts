@@ -40,6 +40,8 @@ export function toOAuthError (err: AppError): OAuthError {
       return new OAuthError('too_many_requests', err.message, false, err.retryAfter)
     case 'store_unavailable':
       return new OAuthError('temporarily_unavailable', err.message)
+    case 'invalid_client':
+      return new OAuthError('invalid_client', err.message)
     case 'invalid_request':
       return new OAuthError('invalid_request', err.message)
     default:

@@ -8,7 +8,7 @@ export const clientCredentialsGrant: Grant = {
   grantType: 'client_credentials',
   allowPublic: false,
   async handle (request, caller, { auth, clients }) {
-    if (caller.kind === 'public') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
+    if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
     const scope = grantedScopes(caller, request.scope)
     return auth.issueServiceToken(clients.profile(caller.client, scope))
   }

@@ -1,6 +1,6 @@
 // What a grant is: the token endpoint's request and answer, and the shape each
 // file in this folder exports.
-import type { AuthService, ServiceToken, TokenPair } from '../../auth/auth-service.js'
+import type { AccessTokenAnswer, AuthService, ServiceToken, TokenPair } from '../../auth/auth-service.js'
 import type { ClientService } from '../../clients/clients.js'
 import type { GrantType } from '../../store/types.js'
 import type { Caller } from '../client-auth.js'
@@ -13,7 +13,7 @@ export interface TokenRequest {
   scope?: string | undefined
 }
 
-export type TokenResponse = (TokenPair | ServiceToken) & { scope: string }
+export type TokenResponse = (TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }
 
 export interface GrantDeps {
   auth: AuthService
