@@ -34,6 +34,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     parallelism: config.ARGON2_PARALLELISM
   })
   const clients = new ClientService({
+    now: fastify.clock,
     store: fastify.store,
     hasher,
     follower: fastify.revocationFollower,
@@ -45,6 +46,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
   const auth = new AuthService({
+    now: fastify.clock,
     store: fastify.store,
     tokens: fastify.tokens,
     hasher,

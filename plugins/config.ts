@@ -8,11 +8,14 @@ import type { AppOptions } from '../src/main/app-options.js'
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
+    /** The injected clock (AppOptions.now), seconds; undefined → each service reads the system clock. */
+    clock: (() => number) | undefined
   }
 }
 
 async function configPlugin (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
+  fastify.decorate('clock', opts.now)
 }
 
 export default fp(configPlugin, { name: 'config', fastify: '5.x' })

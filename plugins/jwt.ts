@@ -72,7 +72,7 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('tokens', new TokenService(
     fastify.keyRing?.codec ?? codec('access', access, config.JWT_SECRET),
     codec('refresh', refresh, config.REFRESH_TOKEN_SECRET),
-    { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE }
+    { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE, now: fastify.clock }
   ))
 }
 

@@ -16,7 +16,8 @@ async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
     clients: fastify.clients,
     tokens: fastify.tokens,
     revocations: fastify.revocations,
-    store: fastify.store
+    store: fastify.store,
+    now: fastify.clock
   }))
 }
 

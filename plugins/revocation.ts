@@ -11,10 +11,15 @@ declare module 'fastify' {
   }
 }
 
+function clockDate (clock: (() => number) | undefined): (() => Date) | undefined {
+  return clock === undefined ? undefined : () => new Date(clock() * 1000)
+}
+
 async function revocationPlugin (fastify: FastifyInstance): Promise<void> {
   const list = new RevocationList()
   const follower = new RevocationFollower(list, fastify.store.revocations, {
     intervalMs: fastify.config.REVOCATION_SYNC_INTERVAL_MS,
+    now: clockDate(fastify.clock),
     onError: (err) => fastify.log.error({ err }, 'revocation sync failed; validate answers from the last synced state'),
     onRecover: () => fastify.log.info('revocation sync recovered')
   })

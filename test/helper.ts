@@ -25,13 +25,19 @@ export interface BuildOptions {
   store?: Store
   /** Capture the log (sets LOG_LEVEL to info unless env says otherwise). */
   logStream?: DestinationStream
+  /** The app's clock in seconds (test/support/clock.ts's testClock().now moves on demand). */
+  now?: () => number
 }
 
 export async function build (t: Test, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const env = { ...TEST_ENV, ...(opts.logStream !== undefined ? { LOG_LEVEL: 'info' } : {}), ...opts.env }
   const config = loadConfig(env)
   const fastify = Fastify(serverOptions(config, opts.logStream))
-  await fastify.register(app, { config, ...(opts.store !== undefined ? { store: opts.store } : {}) })
+  await fastify.register(app, {
+    config,
+    ...(opts.store !== undefined ? { store: opts.store } : {}),
+    ...(opts.now !== undefined ? { now: opts.now } : {})
+  })
   t.teardown(() => fastify.close())
   await fastify.ready()
   return fastify

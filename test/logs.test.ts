@@ -1,34 +1,15 @@
 // The log: pino JSON, one object a line, every request line tagged with its
 // request id, and no password, token, secret or cookie in it, whatever the
 // flow (register, login, refresh, validate, verify, logout, a store outage).
-import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, PASSWORD, uniqueName } from './helper.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { faultyStore } from './support/faulty-store.js'
+import { captureLogs } from './support/logs.js'
 import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/main/server-options.js'
 
-function capture (): { stream: Writable, lines: () => string[], text: () => string, mark: () => void, sinceMark: () => string[] } {
-  const chunks: string[] = []
-  let mark = 0
-  const stream = new Writable({
-    write (chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString())
-      callback()
-    }
-  })
-  const lines = (): string[] => chunks.join('').split('\n').filter((l) => l !== '')
-  return {
-    stream,
-    lines,
-    text: () => chunks.join(''),
-    mark: () => { mark = lines().length },
-    sinceMark: () => lines().slice(mark)
-  }
-}
-
 t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
-  const log = capture()
+  const log = captureLogs()
   const store = faultyStore(new MemoryStore())
   // debug: the hot routes (validate, batch, verify) log their request lines only at debug and trace.
   const app = await build(t, { logStream: log.stream, store, env: { LOG_LEVEL: 'debug' } })
@@ -96,7 +77,7 @@ t.test('a whole session leaves no secret in the log, and every request line has 
 })
 
 t.test('X-Request-Id: kept when well formed, replaced when not, always echoed', async (t) => {
-  const log = capture()
+  const log = captureLogs()
   const app = await build(t, { logStream: log.stream })
   log.mark()
   const kept = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'lb-4f2a.91:7' } })
@@ -118,7 +99,7 @@ t.test('X-Request-Id: kept when well formed, replaced when not, always echoed', 
 })
 
 t.test('what code might log on purpose is redacted too', async (t) => {
-  const log = capture()
+  const log = captureLogs()
   const app = await build(t, { logStream: log.stream })
   log.mark()
   app.log.info({
@@ -158,7 +139,7 @@ t.test('pretty output only for a person at a terminal', async (t) => {
 })
 
 t.test('at info, the hot routes log no per-request lines; the other routes do', async (t) => {
-  const log = capture()
+  const log = captureLogs()
   const app = await build(t, { logStream: log.stream })
   log.mark()
   await app.inject({ method: 'POST', url: '/token/validate', payload: { token: 'garbage' } })

@@ -7,4 +7,10 @@ export interface AppOptions {
   config: Config
   /** A store to use instead of building one from MONGODB_URL (tests share one between instances). */
   store?: Store
+  /**
+   * The clock every service reads, in seconds since the epoch (tests move time
+   * with it instead of editing stored state). Absent: the system clock. JWT
+   * signature checks keep the system clock for exp and nbf.
+   */
+  now?: () => number
 }

@@ -3,6 +3,7 @@ import t from 'tap'
 import { createDecoder } from 'fast-jwt'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { build, login, newSession, PASSWORD, registerUser, uniqueName, validate } from '../helper.js'
+import { testClock } from '../support/clock.js'
 
 const decode = createDecoder({ complete: true })
 const decodeToken = (token: string): { header: Record<string, unknown>, payload: Record<string, unknown> } =>
@@ -252,21 +253,30 @@ t.test('REFRESH_REUSE_INTERVAL: a repeat within the window gets the same pair', 
 })
 
 t.test('REFRESH_REUSE_INTERVAL: a repeat after the window is reuse', async (t) => {
-  let now = Math.floor(Date.now() / 1000)
+  const clock = testClock()
   const store = new MemoryStore()
-  const app = await build(t, { store, env: { REFRESH_REUSE_INTERVAL: '5' } })
+  const app = await build(t, { store, env: { REFRESH_REUSE_INTERVAL: '5' }, now: clock.now })
   const s = await newSession(app)
   const sid = decodeToken(s.refresh_token).payload.sid as string
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s.refresh_token } })).statusCode, 200)
-  // Age the rotation in the store instead of sleeping.
-  const session = (await store.sessions.find(sid))!
-  now -= 60
-  await store.sessions.rotate(sid, session.currentJti, {
-    nextJti: session.currentJti, expiresAt: session.expiresAt, previous: { ...session.previous!, rotatedAt: new Date(now * 1000) }
-  })
+  clock.advance(6)
   const late = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s.refresh_token } })
   t.equal(late.statusCode, 401)
   t.equal((await store.sessions.find(sid))!.revokedReason, 'refresh_token_reuse')
+})
+
+t.test('a lock ends after LOCKOUT_SECONDS', async (t) => {
+  const clock = testClock()
+  const app = await build(t, { env: { LOCKOUT_THRESHOLD: '2', LOCKOUT_SECONDS: '600' }, now: clock.now })
+  const user = await registerUser(app)
+  const attempt = (password: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password } })
+  await attempt('not the password')
+  await attempt('not the password')
+  t.equal((await attempt(PASSWORD)).statusCode, 429, 'locked')
+  clock.advance(599)
+  t.equal((await attempt(PASSWORD)).statusCode, 429, 'still locked one second before the end')
+  clock.advance(2)
+  t.equal((await attempt(PASSWORD)).statusCode, 200, 'the right password works once the lock has ended')
 })
 
 t.test('SESSION_MAX_LIFETIME caps the refresh token', async (t) => {

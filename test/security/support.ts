@@ -4,12 +4,12 @@
 // touched), a log capture, and a check that every error body is a clean
 // `{error, message}` with nothing inside that helps an attacker.
 import { createHmac } from 'node:crypto'
-import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { Store } from '../../src/store/types.js'
 import { TEST_ENV } from '../helper.js'
+import { nowSec } from '../support/tokens.js'
 
 export const ACCESS_SECRET = TEST_ENV.JWT_SECRET!
 export const REFRESH_SECRET = TEST_ENV.REFRESH_TOKEN_SECRET!
@@ -18,7 +18,7 @@ export const AUDIENCE = 'token-orchestrator'
 
 export const b64url = (value: string | Buffer): string => Buffer.from(value).toString('base64url')
 
-export const nowSec = (): number => Math.floor(Date.now() / 1000)
+export { accessClaims, nowSec } from '../support/tokens.js'
 
 export function decodePart (token: string, index: 0 | 1): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[index]!, 'base64url').toString('utf8')) as Record<string, unknown>
@@ -55,24 +55,6 @@ export function accessHeader (extra: Record<string, unknown> = {}): Record<strin
 
 export function refreshHeader (extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { alg: 'HS256', typ: 'rt+jwt', ...extra }
-}
-
-/** Claims of a well-formed access token (override any of them). */
-export function accessClaims (extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const iat = nowSec()
-  return {
-    iss: ISSUER,
-    sub: 'forged-subject',
-    aud: AUDIENCE,
-    iat,
-    exp: iat + 600,
-    jti: `forged-${Math.random().toString(36).slice(2)}`,
-    sid: 'forged-session',
-    client_id: 'default',
-    scope: '',
-    roles: [],
-    ...extra
-  }
 }
 
 /** Claims of a well-formed refresh token (override any of them). */
@@ -133,25 +115,9 @@ export function countingStore (inner: Store = new MemoryStore()): CountingStore 
 }
 
 // ---------------------------------------------------------------------------
-// Log capture
+// Log capture: one copy, in test/support/logs.ts.
 
-export interface LogCapture {
-  stream: Writable
-  text (): string
-  lines (): Array<Record<string, unknown>>
-}
-
-export function captureLogs (): LogCapture {
-  const chunks: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer | string, _enc, cb) { chunks.push(chunk.toString()); cb() }
-  })
-  return {
-    stream,
-    text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
-  }
-}
+export { captureLogs, type LogCapture } from '../support/logs.js'
 
 // ---------------------------------------------------------------------------
 // Clean error bodies
