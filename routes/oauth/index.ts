@@ -62,10 +62,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(500).send({ error: 'server_error', error_description: 'internal server error' })
   })
 
-  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
-
   fastify.post('/token', {
-    config: { rateLimit },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token endpoint (RFC 6749)',
@@ -111,6 +109,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/introspect', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token introspection (RFC 7662)',
@@ -137,6 +136,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/revoke', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token revocation (RFC 7009)',
