@@ -286,6 +286,12 @@ export class OAuthService {
       this.deps.revocations.isSessionEnded(claims.sid) || this.deps.revocations.isClientDisabled(session.clientId)) {
       return null
     }
+    // The client's revocation entry lasts an access-token lifetime; a session can
+    // outlive it, so the stored client decides (as it does on refresh).
+    if (session.clientId !== DEFAULT_CLIENT_ID) {
+      const client = await this.deps.store.clients.find(session.clientId)
+      if (client === null || client.disabled) return null
+    }
     return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
   }
 }
