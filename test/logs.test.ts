@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, newSession, PASSWORD, uniqueName } from './helper.js'
-import { MemoryStore } from '../src/store/memory-store.js'
+import { memoryStore } from './support/stores.js'
 import { faultyStore } from './support/faulty-store.js'
 import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/server-options.js'
 
@@ -29,7 +29,7 @@ function capture (): { stream: Writable, lines: () => string[], text: () => stri
 
 t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
   const log = capture()
-  const store = faultyStore(new MemoryStore())
+  const store = faultyStore(memoryStore())
   // debug: the hot routes (validate, batch, verify) log their request lines only at debug and trace.
   const app = await build(t, { logStream: log.stream, store, env: { LOG_LEVEL: 'debug' } })
   log.mark()

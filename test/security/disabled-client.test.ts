@@ -2,7 +2,7 @@
 // them could be used, also after its revocation entry (kept for an access-token
 // lifetime) has expired and on an instance that never saw that entry.
 import t from 'tap'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, newSession, PASSWORD } from '../helper.js'
 import { ADMIN_ENV, createClient, disableClient } from '../support/clients.js'
 
@@ -10,7 +10,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 
 t.test('a disabled client\'s refresh tokens stay inactive after its revocation entry expired', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   // Access tokens live 1 s, so the client's revocation entry expires after 1 s; sessions live for hours.
   const env = { ...ADMIN_ENV, ACCESS_TOKEN_TTL: '1' }

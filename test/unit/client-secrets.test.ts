@@ -7,7 +7,7 @@ import { VerifiedSecrets } from '../../src/clients/verified-secrets.js'
 import { ClientThrottle } from '../../src/oauth/client-throttle.js'
 import { PasswordHasher } from '../../src/passwords.js'
 import { RevocationFollower, RevocationList } from '../../src/revocation-list.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 
 class CountingHasher extends PasswordHasher {
   verifications = 0
@@ -19,7 +19,7 @@ class CountingHasher extends PasswordHasher {
 
 function setup (t: Test, ttlMs = 60_000) {
   let now = 1_000_000
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   const hasher = new CountingHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 })
   const verifiedSecrets = new VerifiedSecrets({ ttlMs, now: () => now })
