@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { OAuthService } from '../src/oauth/oauth-service.js'
+import { ClientThrottle } from '../src/oauth/client-throttle.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,7 +18,9 @@ async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
     tokens: fastify.tokens,
     revocations: fastify.revocations,
     store: fastify.store,
-    now: fastify.clock
+    now: fastify.clock,
+    // Failed client authentications are throttled like failed logins, with the same thresholds.
+    throttle: new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS })
   }))
 }
 

@@ -1,7 +1,6 @@
 // /auth: the original service's endpoints (register, login, refresh, logout). Credential routes are rate limited
 // per client IP; every answer is `Cache-Control: no-store`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CREDENTIAL_RATE_LIMIT } from '../../plugins/rate-limit.js'
 import {
   LoginBody, LoginResponse, NoContent, RefreshTokenBody, RegisterBody, TokenPairResponse, UserResponse
 } from '../schemas.js'
@@ -21,7 +20,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/register', {
-    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Create a user',
@@ -45,7 +44,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/login', {
-    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Log in with username and password',
@@ -81,7 +80,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/refresh', {
-    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Exchange a refresh token for a new pair (rotation)',

@@ -4,7 +4,6 @@
 // (plugins/error-handler.ts, chosen by each route's `errorFormat`), deliberately
 // unlike the service's `{error, message}`, because OAuth client libraries parse that shape.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CREDENTIAL_RATE_LIMIT } from '../../plugins/rate-limit.js'
 import { presentedClient } from '../../src/oauth/client-auth.js'
 import { OAuthError } from '../../src/oauth/errors.js'
 import { NoContent } from '../schemas.js'
@@ -21,6 +20,14 @@ const clientAuthRequired = {
   error_description: 'client authentication is required'
 }
 const clientAuth = [{ clientBasic: [] }]
+const throttled = {
+  429: {
+    description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or too many failed ' +
+      'authentications of this client_id (see `Retry-After`)',
+    error: 'too_many_requests',
+    error_description: 'too many failed client authentications, try again later'
+  }
+}
 
 const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // Every route of this folder answers errors in the OAuth format.
@@ -49,7 +56,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/token', {
-    config: { rateLimit: CREDENTIAL_RATE_LIMIT },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token endpoint (RFC 6749)',
@@ -79,8 +86,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error_description: 'client authentication failed'
           },
           429: {
-            description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or the ' +
-              'account is locked after failed password grants (see `Retry-After`)',
+            description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), the ' +
+              'account is locked after failed password grants, or too many failed authentications of this ' +
+              'client_id (see `Retry-After`)',
             error: 'too_many_requests',
             error_description: 'rate limit exceeded, retry in 42 s'
           },
@@ -95,6 +103,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/introspect', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token introspection (RFC 7662)',
@@ -110,6 +119,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
           401: clientAuthRequired,
+          ...throttled,
           503: '`temporarily_unavailable`: the store is unreachable'
         })
       }
@@ -121,6 +131,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/revoke', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token revocation (RFC 7009)',
@@ -136,6 +147,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
           401: clientAuthRequired,
+          ...throttled,
           503: '`temporarily_unavailable`: the store is unreachable; nothing was revoked'
         })
       }

@@ -5,6 +5,7 @@
 import type { ClientProfile } from '../auth/auth-service.js'
 import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientService } from '../clients/clients.js'
 import type { ClientRecord, GrantType } from '../store/types.js'
+import type { ClientThrottle } from './client-throttle.js'
 import { OAuthError } from './errors.js'
 
 export interface PresentedClient {
@@ -62,9 +63,12 @@ export function presentedClient (
  */
 export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public', client: ClientRecord | null }
 
-/** Authenticates the presented client; `allowPublic` lets the `default` client (no secret) through. */
+/**
+ * Authenticates the presented client; `allowPublic` lets public clients (no
+ * secret) through. Failed secrets count in `throttle` (when given), per client_id.
+ */
 export async function authenticateClient (
-  clients: ClientService, presented: PresentedClient | null, allowPublic: boolean
+  clients: ClientService, presented: PresentedClient | null, allowPublic: boolean, throttle?: ClientThrottle
 ): Promise<Caller> {
   if (presented === null || (presented.clientId === DEFAULT_CLIENT_ID && presented.secret === undefined)) {
     if (allowPublic) return { kind: 'public', client: null }
@@ -77,8 +81,20 @@ export async function authenticateClient (
     if (client !== null) return { kind: 'public', client }
     throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
   }
+  const wait = throttle?.retryAfter(presented.clientId) ?? null
+  if (wait !== null) {
+    // Throttled: no argon2 for this id. A secret that verified moments ago still
+    // passes, so a resource server keeps working while someone guesses its id.
+    const known = await clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
+    if (known !== null) return { kind: 'confidential', client: known }
+    throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
+  }
   const client = await clients.authenticate(presented.clientId, presented.secret)
-  if (client === null) throw new OAuthError('invalid_client', 'client authentication failed', basic)
+  if (client === null) {
+    throttle?.failure(presented.clientId)
+    throw new OAuthError('invalid_client', 'client authentication failed', basic)
+  }
+  throttle?.success(presented.clientId)
   return { kind: 'confidential', client }
 }
 

@@ -3,6 +3,7 @@
 // hot path); a refresh token is active only while it is its session's current
 // one and the session is live.
 import { isSessionLive } from '../auth/session-liveness.js'
+import { DEFAULT_CLIENT_ID } from '../clients/clients.js'
 import type { RevocationList } from '../revocation/revocation-list.js'
 import type { Store } from '../store/types.js'
 import { verifyLiveAccess, type AccessClaims, type RefreshClaims, type TokenService } from '../tokens/tokens.js'
@@ -32,6 +33,12 @@ export async function refreshInfo (deps: IntrospectionDeps, token: string): Prom
   const session = await deps.store.sessions.find(claims.sid)
   if (session === null || session.currentJti !== claims.jti || !isSessionLive(session, deps.now(), deps.revocations)) {
     return null
+  }
+  // The client's revocation entry lasts an access-token lifetime; a session can
+  // outlive it, so the stored client decides (as it does on refresh).
+  if (session.clientId !== DEFAULT_CLIENT_ID) {
+    const client = await deps.store.clients.find(session.clientId)
+    if (client === null || client.disabled) return null
   }
   return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
 }

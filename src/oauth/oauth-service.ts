@@ -11,6 +11,7 @@ import type { RevocationList } from '../revocation/revocation-list.js'
 import type { Store } from '../store/types.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { authenticateClient, type PresentedClient } from './client-auth.js'
+import type { ClientThrottle } from './client-throttle.js'
 import { OAuthError, toOAuthError } from './errors.js'
 import type { TokenRequest, TokenResponse } from './grants/grant.js'
 import { introspect, type Introspection, type IntrospectionDeps } from './introspection.js'
@@ -23,6 +24,8 @@ export interface OAuthServiceDeps {
   tokens: TokenService
   revocations: RevocationList
   store: Store
+  /** Failed client authentications per client_id; without it, none are throttled. */
+  throttle?: ClientThrottle
   now?: () => number
 }
 
@@ -38,13 +41,13 @@ export class OAuthService {
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {
-    await authenticateClient(this.deps.clients, presented, false)
+    await authenticateClient(this.deps.clients, presented, false, this.deps.throttle)
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     return oauthErrors(introspect(this.lookups, token, hint))
   }
 
   async revoke (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<void> {
-    const caller = await authenticateClient(this.deps.clients, presented, false)
+    const caller = await authenticateClient(this.deps.clients, presented, false, this.deps.throttle)
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     if (caller.kind !== 'confidential') return
     await oauthErrors(revokeForClient({ ...this.lookups, auth: this.deps.auth }, caller.client.clientId, token, hint))

@@ -18,7 +18,7 @@ export async function tokenEndpoint (request: TokenRequest, presented: Presented
   if (name === undefined || name === '') throw new OAuthError('invalid_request', 'grant_type is required')
   const grant = GRANTS.get(name)
   if (grant === undefined) throw new OAuthError('unsupported_grant_type', `grant_type ${name.slice(0, 64)} is not supported`)
-  const caller = await authenticateClient(deps.clients, presented, grant.allowPublic)
+  const caller = await authenticateClient(deps.clients, presented, grant.allowPublic, deps.throttle)
   if (!callerGrants(caller).includes(grant.grantType)) {
     throw new OAuthError('unauthorized_client', `this client may not use the ${grant.grantType} grant`)
   }

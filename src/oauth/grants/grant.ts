@@ -4,6 +4,7 @@ import type { AccessTokenAnswer, AuthService, ServiceToken, TokenPair } from '..
 import type { ClientService } from '../../clients/clients.js'
 import type { GrantType } from '../../store/types.js'
 import type { Caller } from '../client-auth.js'
+import type { ClientThrottle } from '../client-throttle.js'
 
 export interface TokenRequest {
   grant_type?: string | undefined
@@ -18,6 +19,7 @@ export type TokenResponse = (TokenPair | AccessTokenAnswer | ServiceToken) & { s
 export interface GrantDeps {
   auth: AuthService
   clients: ClientService
+  throttle?: ClientThrottle | undefined
 }
 
 /** One grant type: its name, whether the public client may use it, and what it issues. */
