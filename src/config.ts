@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { DEFAULT_SQLITE_PATH } from './store/location.js'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './auth/admin-password.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
@@ -57,9 +58,6 @@ export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'JW
   /** The issuer URL of the OAuth metadata, without a trailing slash. */
   PUBLIC_URL: string
 }
-
-/** Length the bootstrap admin's password needs when NODE_ENV=production. */
-export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
 export class ConfigError extends Error {
   constructor (message: string) {
@@ -163,10 +161,8 @@ function checkAdmin (config: Config, production: boolean, warn: Warn): void {
     throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
   }
   if (password === undefined) return
-  const weak = password.length < MIN_ADMIN_PASSWORD_LENGTH || password.toLowerCase() === username?.toLowerCase() ||
-    new Set(password).size < 6
-  if (!weak) return
-  const rule = `at least ${MIN_ADMIN_PASSWORD_LENGTH} characters, at least 6 distinct, not the username`
-  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production (${rule})`)
-  warn(`ADMIN_PASSWORD is weak (${rule}): acceptable only for development`)
+  const problem = adminPasswordProblem(password, username)
+  if (problem === null) return
+  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production: ${problem} (${ADMIN_PASSWORD_RULE})`)
+  warn(`ADMIN_PASSWORD is weak: ${problem} (${ADMIN_PASSWORD_RULE}): acceptable only for development`)
 }
