@@ -34,6 +34,8 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
   SHUTDOWN_TIMEOUT: Seconds(10),
+  REQUEST_TIMEOUT: Seconds(10),
+  KEEP_ALIVE_TIMEOUT: Seconds(72),
   JWT_ALGORITHM: Type.Union(['HS256', 'ES256', 'EdDSA', 'RS256'].map((a) => Type.Literal(a)), { default: 'HS256' }),
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
@@ -70,11 +72,6 @@ export const MIN_SECRET_BYTES = 32
 type Warn = (msg: string) => void
 
 /**
- * Validates an environment (process.env plus overrides) against the schema,
- * then resolves secrets. Used by the config plugin and by the CLI so both
- * read the same variables the same way.
- */
-/**
  * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
  * that is not at the end, which is quadratic in the run's length.
  */
@@ -84,6 +81,11 @@ export function trimTrailingSlashes (url: string): string {
   return url.slice(0, end)
 }
 
+/**
+ * Validates an environment (process.env plus overrides) against the schema,
+ * then resolves secrets. Used by the config plugin and by the CLI so both
+ * read the same variables the same way.
+ */
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}): Config {
   let raw: RawConfig
   try {
