@@ -41,7 +41,8 @@ export const ConfigSchema = Type.Object({
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -134,7 +135,15 @@ export function resolveConfig (raw: RawConfig, warn: Warn): Config {
     throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
   }
   checkAdmin(config, production, warn)
+  checkMetrics(config, production, warn)
   return config
+}
+
+/** /metrics shows the runtime, heap and login counts: say so when production leaves it open. */
+function checkMetrics (config: Config, production: boolean, warn: Warn): void {
+  if (production && config.METRICS_TOKEN === undefined) {
+    warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
+  }
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {
