@@ -38,12 +38,15 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
   SHUTDOWN_TIMEOUT: Seconds(10),
+  REQUEST_TIMEOUT: Seconds(10),
+  KEEP_ALIVE_TIMEOUT: Seconds(72),
   JWT_ALGORITHM: Type.Union(['HS256', 'ES256', 'EdDSA', 'RS256'].map((a) => Type.Literal(a)), { default: 'HS256' }),
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -90,11 +93,6 @@ export const ephemeralSecrets: SecretSource = {
 export type SecretSourceFor = (raw: RawConfig) => SecretSource | undefined
 
 /**
- * Validates an environment (process.env plus overrides) against the schema,
- * then resolves secrets. Used by the server and by the CLI (with the same
- * secret source) so both read the same variables, and secrets, the same way.
- */
-/**
  * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
  * that is not at the end, which is quadratic in the run's length.
  */
@@ -104,6 +102,11 @@ export function trimTrailingSlashes (url: string): string {
   return url.slice(0, end)
 }
 
+/**
+ * Validates an environment (process.env plus overrides) against the schema,
+ * then resolves secrets. Used by the server and by the CLI (with the same
+ * secret source) so both read the same variables, and secrets, the same way.
+ */
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}, secrets?: SecretSourceFor): Config {
   let raw: RawConfig
   try {
@@ -152,7 +155,15 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
   }
   checkAdmin(config, production, warn)
+  checkMetrics(config, production, warn)
   return config
+}
+
+/** /metrics shows the runtime, heap and login counts: say so when production leaves it open. */
+function checkMetrics (config: Config, production: boolean, warn: Warn): void {
+  if (production && config.METRICS_TOKEN === undefined) {
+    warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
+  }
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {

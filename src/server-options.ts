@@ -94,7 +94,7 @@ function requestLogging (level: string): LogController {
  * `pretty` (server.ts decides, see prettyLogs) formats it with pino-pretty.
  */
 export function serverOptions (
-  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
+  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY' | 'REQUEST_TIMEOUT' | 'KEEP_ALIVE_TIMEOUT'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
 ): FastifyHttpOptions<Server> {
   return {
     logger: config.LOG_LEVEL === 'silent'
@@ -133,9 +133,22 @@ export function serverOptions (
     // refused with Fastify's own 503, whose body is not our `{error, message}`.
     // New connections are refused from the start of the shutdown.
     return503OnClosing: false,
-    // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
-    // first one silently: an ambiguous Authorization is then refused, not guessed at.
-    http: { joinDuplicateHeaders: true },
+    // A client that trickles its headers or body holds a socket and its buffers
+    // for as long as it likes unless the whole request has a deadline. Node
+    // enforces it (and the one on headers alone, which must not be longer) when
+    // it checks its connections, so they are checked often enough for the
+    // deadline to mean something. A connection that opens and sends nothing is
+    // held to the same headers deadline.
+    requestTimeout: config.REQUEST_TIMEOUT * 1000,
+    // Idle keep-alive connections between two requests.
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT * 1000,
+    http: {
+      headersTimeout: config.REQUEST_TIMEOUT * 1000,
+      connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT * 500),
+      // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
+      // first one silently: an ambiguous Authorization is then refused, not guessed at.
+      joinDuplicateHeaders: true
+    },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
