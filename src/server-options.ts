@@ -71,8 +71,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /**
  * The hot routes: they answer thousands of times a second. Their per-request
  * "incoming request" / "request completed" lines are off unless LOG_LEVEL is
- * debug or trace (two JSON lines would cost more than the answer itself), and
- * their latency is recorded by a cheaper histogram (see plugins/metrics.ts). Their failures (5xx) are still logged by the error handler.
+ * debug or trace (two JSON lines would cost more than the answer itself).
+ * Their failures (5xx) are still logged by the error handler.
  */
 export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
 
