@@ -6,6 +6,7 @@ import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fas
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
+import { isQuiet, requestLoggerFactory } from './main/request-logger.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -70,23 +71,31 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /**
  * The hot routes: they answer thousands of times a second. Their per-request
  * "incoming request" / "request completed" lines are off unless LOG_LEVEL is
- * debug or trace (two JSON lines would cost more than the answer itself; see
- * docs/issue3.md), and their latency is recorded by a cheaper histogram (see
- * plugins/metrics.ts). Their failures (5xx) are still logged by the error handler.
+ * debug or trace (two JSON lines would cost more than the answer itself).
+ * Their failures (5xx) are still logged by the error handler.
  */
 export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
 
-function requestLogging (level: string): LogController {
-  if (level === 'debug' || level === 'trace') return new LogController()
-  return new LogController({
-    // Runs twice per request: the path from the raw URL, not request.routeOptions (a getter that builds an object).
-    disableRequestLogging: (req) => {
-      const url = req.url
-      const query = url.indexOf('?')
-      const path = query === -1 ? url : url.slice(0, query)
-      return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
-    }
-  })
+/** Whether a request URL is one of the hot routes (query string ignored). */
+function isHotUrl (url: string): boolean {
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
+}
+
+const noisy = (): boolean => false
+
+/**
+ * Each request's logger is a RequestLogger (src/main/request-logger.ts): the
+ * pino child with its reqId is built only when a line is written, and the
+ * request lines of the hot routes are off below debug.
+ */
+function requestLogging (level: string): Pick<FastifyHttpOptions<Server>, 'logController' | 'childLoggerFactory'> {
+  const verbose = level === 'debug' || level === 'trace'
+  return {
+    childLoggerFactory: requestLoggerFactory(verbose ? noisy : isHotUrl),
+    logController: verbose ? new LogController() : new LogController({ disableRequestLogging: (request) => isQuiet(request.log) })
+  }
 }
 
 /**
@@ -126,7 +135,7 @@ export function serverOptions (
               // (seconds), and what was queued was lost on a crash.
               : { stream: pino.destination({ dest: 1, sync: true }) })
         },
-    logController: requestLogging(config.LOG_LEVEL),
+    ...(config.LOG_LEVEL === 'silent' ? {} : requestLogging(config.LOG_LEVEL)),
     trustProxy: config.TRUST_PROXY,
     // While closing, a request that still reaches us on an open keep-alive
     // connection is served (its answer says `Connection: close`) rather than
