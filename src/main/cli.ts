@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { MongoClient } from 'mongodb'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
 import { ClientService, clientView, GRANT_TYPES } from '../clients/clients.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { AppError } from '../errors.js'
@@ -65,7 +66,8 @@ const commands: Record<string, Command> = {
 
 Creates a user. Usernames are ${USERNAME_RULE}, stored lower-cased.
 Passwords are ${PASSWORD_RULE}; prefer --password-stdin (a password in
-the arguments can be seen by other users of the machine).
+the arguments can be seen by other users of the machine). An admin's password
+(--admin or --role admin) must be ${ADMIN_PASSWORD_RULE}.
 
 Options:
   --username <name>    the username (required)
@@ -93,6 +95,8 @@ Options:
       if (typeof password !== 'string') throw new UsageError('--password or --password-stdin is required')
       if (!isValidPassword(password)) throw new UsageError(`the password must be ${PASSWORD_RULE}`)
       const roles = [...new Set([...(values.admin === true ? [ADMIN_ROLE] : []), ...((values.role as string[] | undefined) ?? [])])]
+      const problem = roles.includes(ADMIN_ROLE) ? adminPasswordProblem(password, username) : null
+      if (problem !== null) throw new UsageError(`an admin's password must be ${ADMIN_PASSWORD_RULE}; this one is ${problem}`)
       const user = await createUser({ store: ctx.store, hasher: hasherFor(ctx.config) }, { username, password, roles })
       return { id: user.id, username: user.username, roles: user.roles }
     }

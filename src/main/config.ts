@@ -6,6 +6,7 @@ import envSchema from 'env-schema'
 import {
   PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
 } from '../auth/accounts.js'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
 import { DEFAULT_SQLITE_PATH } from '../store/location.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
@@ -40,6 +41,8 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
   SHUTDOWN_TIMEOUT: Seconds(10),
+  REQUEST_TIMEOUT: Seconds(10),
+  KEEP_ALIVE_TIMEOUT: Seconds(72),
   JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256')], {
     default: 'HS256'
   }),
@@ -47,7 +50,8 @@ export const ConfigSchema = Type.Object({
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH }))
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -61,9 +65,6 @@ export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'PU
   /** The issuer URL of the OAuth metadata, without a trailing slash. */
   PUBLIC_URL: string
 }
-
-/** Length the bootstrap admin's password needs when NODE_ENV=production. */
-export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
 export class ConfigError extends Error {
   constructor (message: string) {
@@ -96,11 +97,6 @@ export const ephemeralSecrets: SecretSource = {
 export type SecretSourceFor = (raw: RawConfig) => SecretSource | undefined
 
 /**
- * Validates an environment (process.env plus overrides) against the schema,
- * then resolves secrets. Used by the server and by the CLI (with the same
- * secret source) so both read the same variables, and secrets, the same way.
- */
-/**
  * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
  * that is not at the end, which is quadratic in the run's length.
  */
@@ -110,6 +106,11 @@ export function trimTrailingSlashes (url: string): string {
   return url.slice(0, end)
 }
 
+/**
+ * Validates an environment (process.env plus overrides) against the schema,
+ * then resolves secrets. Used by the server and by the CLI (with the same
+ * secret source) so both read the same variables, and secrets, the same way.
+ */
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}, secrets?: SecretSourceFor): Config {
   let raw: RawConfig
   try {
@@ -157,7 +158,15 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
   }
   checkAdmin(config, production, warn)
+  checkMetrics(config, production, warn)
   return config
+}
+
+/** /metrics shows the runtime, heap and login counts: say so when production leaves it open. */
+function checkMetrics (config: Config, production: boolean, warn: Warn): void {
+  if (production && config.METRICS_TOKEN === undefined) {
+    warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
+  }
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {
@@ -166,10 +175,8 @@ function checkAdmin (config: Config, production: boolean, warn: Warn): void {
     throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
   }
   if (password === undefined) return
-  const weak = password.length < MIN_ADMIN_PASSWORD_LENGTH || password.toLowerCase() === username?.toLowerCase() ||
-    new Set(password).size < 6
-  if (!weak) return
-  const rule = `at least ${MIN_ADMIN_PASSWORD_LENGTH} characters, at least 6 distinct, not the username`
-  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production (${rule})`)
-  warn(`ADMIN_PASSWORD is weak (${rule}): acceptable only for development`)
+  const problem = adminPasswordProblem(password, username)
+  if (problem === null) return
+  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production: ${problem} (${ADMIN_PASSWORD_RULE})`)
+  warn(`ADMIN_PASSWORD is weak: ${problem} (${ADMIN_PASSWORD_RULE}): acceptable only for development`)
 }

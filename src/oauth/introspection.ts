@@ -5,8 +5,14 @@
 import { isSessionLive } from '../auth/session-liveness.js'
 import { DEFAULT_CLIENT_ID } from '../clients/clients.js'
 import type { RevocationList } from '../revocation/revocation-list.js'
-import type { Store } from '../store/types.js'
+import type { ClientRecord, Store } from '../store/types.js'
 import { verifyLiveAccess, type AccessClaims, type RefreshClaims, type TokenService } from '../tokens/tokens.js'
+
+/**
+ * The client scope that lets a client introspect every token. Without it a
+ * client introspects only tokens issued to it; others answer `{active: false}`.
+ */
+export const INTROSPECT_ALL_SCOPE = 'tokens:introspect'
 
 export type ActiveAccess = AccessClaims & { active: true, token_type: 'Bearer' }
 export type ActiveRefresh = RefreshClaims & { active: true, token_type: 'refresh_token', client_id: string }
@@ -43,8 +49,17 @@ export async function refreshInfo (deps: IntrospectionDeps, token: string): Prom
   return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
 }
 
-/** The hint only changes the order of the look-ups, never the answer. */
-export async function introspect (deps: IntrospectionDeps, token: string, hint: string | undefined): Promise<Introspection> {
-  if (hint === 'refresh_token') return (await refreshInfo(deps, token)) ?? accessInfo(deps, token) ?? { active: false }
-  return accessInfo(deps, token) ?? (await refreshInfo(deps, token)) ?? { active: false }
+/**
+ * What `caller` may learn about a token: its own tokens, or every token with
+ * INTROSPECT_ALL_SCOPE. The hint only changes the order of the look-ups.
+ */
+export async function introspect (
+  deps: IntrospectionDeps, caller: ClientRecord, token: string, hint: string | undefined
+): Promise<Introspection> {
+  const found = hint === 'refresh_token'
+    ? (await refreshInfo(deps, token)) ?? accessInfo(deps, token)
+    : accessInfo(deps, token) ?? (await refreshInfo(deps, token))
+  if (found === null) return { active: false }
+  // Another client's token looks exactly like an unknown one (RFC 7662 §2.2 allows refusing).
+  return caller.scopes.includes(INTROSPECT_ALL_SCOPE) || found.client_id === caller.clientId ? found : { active: false }
 }

@@ -41,9 +41,11 @@ export class OAuthService {
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {
-    await authenticateClient(this.deps.clients, presented, false, this.deps.throttle)
+    const caller = await authenticateClient(this.deps.clients, presented, false, this.deps.throttle)
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
-    return oauthErrors(introspect(this.lookups, token, hint))
+    // authenticateClient(…, false) only ever gives a confidential client.
+    if (caller.kind !== 'confidential') return { active: false }
+    return oauthErrors(introspect(this.lookups, caller.client, token, hint))
   }
 
   async revoke (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<void> {
