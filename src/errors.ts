@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'too_many_requests'
   | 'invalid_grant'
   | 'invalid_token'
+  | 'invalid_client'
   | 'insufficient_scope'
   | 'forbidden'
   | 'not_found'
@@ -23,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   too_many_requests: 429,
   invalid_grant: 401,
   invalid_token: 401,
+  invalid_client: 401,
   insufficient_scope: 403,
   forbidden: 403,
   not_found: 404,

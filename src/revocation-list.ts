@@ -91,6 +91,7 @@ export class RevocationFollower {
   private failing = false
   private lastSweepAt = 0
   private readonly now: () => Date
+  private readonly listeners = new Set<() => void>()
 
   constructor (
     private readonly list: RevocationList,
@@ -109,14 +110,31 @@ export class RevocationFollower {
     return this.lastSeq
   }
 
+  /**
+   * Calls `listener` each time new revocations reach this instance (a sync that
+   * moved the sequence forward, or a revocation written here). The revocation
+   * feed's long-polls wait on it instead of polling the store themselves.
+   * Returns the function that removes the listener.
+   */
+  onChange (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private notify (): void {
+    for (const listener of [...this.listeners]) listener()
+  }
+
   /** Records a revocation this instance wrote itself, so it takes effect at once. */
   applyLocal (record: RevocationRecord): void {
     this.list.apply(record)
+    this.notify()
   }
 
   /** One sync round: reads every new entry in batches. Throws when the store fails. */
   async syncOnce (): Promise<void> {
     const batch = this.options.batchSize ?? 1000
+    const startSeq = this.lastSeq
     let cursor = this.lastSeq
     for (;;) {
       const now = this.now()
@@ -129,6 +147,7 @@ export class RevocationFollower {
       cursor = this.lastSeq
     }
     this.lastSyncAt = this.now()
+    if (this.lastSeq > startSeq) this.notify()
     // Sweeping walks every entry; expired entries are harmless (they cover only
     // tokens that fail their exp check first), so it runs now and then, not on every poll.
     const nowMs = this.lastSyncAt.getTime()

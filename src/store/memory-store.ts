@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto'
 import { AppError } from '../errors.js'
 import type {
-  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationRecord, RevocationStore,
-  Rotation, SessionRecord, SessionStore, SigningKeyRecord, Store, UserRecord, UserStore
+  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationBounds, RevocationRecord,
+  RevocationStore, Rotation, SessionRecord, SessionStore, SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
 const copy = <T>(value: T): T => structuredClone(value)
@@ -134,6 +134,7 @@ class MemorySessions implements SessionStore {
 class MemoryRevocations implements RevocationStore {
   private entries: RevocationRecord[] = []
   private seq = 0
+  private prunedThrough = 0
 
   async add (entry: { kind: RevocationRecord['kind'], value: string, expiresAt: Date }): Promise<RevocationRecord> {
     const record: RevocationRecord = { seq: ++this.seq, ...copy(entry), createdAt: new Date() }
@@ -160,8 +161,16 @@ class MemoryRevocations implements RevocationStore {
     return out
   }
 
+  async bounds (): Promise<RevocationBounds> {
+    return { prunedThrough: this.prunedThrough, lastSeq: this.seq }
+  }
+
   sweep (now: Date): void {
-    this.entries = this.entries.filter((e) => e.expiresAt > now)
+    this.entries = this.entries.filter((e) => {
+      if (e.expiresAt > now) return true
+      if (e.seq > this.prunedThrough) this.prunedThrough = e.seq
+      return false
+    })
   }
 }
 

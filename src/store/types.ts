@@ -115,6 +115,23 @@ export interface RevocationStore {
   add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
+  /** What the log still covers: a follower whose cursor is outside it must resynchronise. */
+  bounds (): Promise<RevocationBounds>
+}
+
+/**
+ * The span of the revocation log a store can still serve by sequence number.
+ * A reader at cursor c (it has seen every entry up to c) misses no live entry
+ * by reading `since(c)` only when prunedThrough <= c <= lastSeq: below, entries
+ * it has not seen may have been deleted; above, the log was reset (a new
+ * store) and its numbers mean something else. Stores delete expired entries
+ * only, but a reader cannot tell an expired entry from a lost one.
+ */
+export interface RevocationBounds {
+  /** Entries with seq <= prunedThrough may have been deleted; above it, every live entry is held. 0 while nothing was deleted. */
+  prunedThrough: number
+  /** The highest seq handed out so far (0 for an empty log). */
+  lastSeq: number
 }
 
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
