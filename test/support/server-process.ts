@@ -41,8 +41,9 @@ export interface RunningServer {
   otherOutput: string[]
 }
 
+/** `env.PORT`, when given, is the port to listen on (to restart a server where it was); else a free one. */
 export async function startServer (t: Test, env: Record<string, string> = {}): Promise<RunningServer> {
-  const port = await freePort()
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
   // A scratch working directory: server.ts reads .env from its cwd, and a
   // developer's .env must not change what the tests run.
   const cwd = mkdtempSync(join(tmpdir(), 'token-orchestrator-e2e-'))
@@ -81,7 +82,8 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
     rmSync(cwd, { recursive: true, force: true })
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 15_000
+  // Generous: the machine may be busy with other test processes.
+  const deadline = Date.now() + 30_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${out}`)
     try {
