@@ -459,6 +459,14 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same((await store.clients.find(input.clientId))?.grants, ['client_credentials', 'password'], 'output is a copy')
       })
 
+      await withStore(t, 'a public client (no secret) keeps secretHash null', async (t, store) => {
+        const input = { ...newClient(), secretHash: null, grants: ['password' as const, 'refresh_token' as const] }
+        const created = await store.clients.create(input)
+        t.equal(created.secretHash, null)
+        t.equal((await store.clients.find(input.clientId))?.secretHash, null, 'found with null, not undefined or a string')
+        t.equal((await store.clients.list()).find((c) => c.clientId === input.clientId)?.secretHash, null, 'listed with null')
+      })
+
       await withStore(t, 'a duplicate client_id is a conflict', async (t, store) => {
         const input = newClient('dup')
         await store.clients.create(input)
