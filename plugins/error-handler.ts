@@ -23,9 +23,6 @@ const CODE_BY_STATUS: Record<number, string> = {
   431: 'request_header_fields_too_large'
 }
 
-/** The challenge of routes that authenticate clients by HTTP Basic (RFC 7617). */
-export const CLIENT_BASIC_CHALLENGE = 'Basic realm="token-orchestrator", charset="UTF-8"'
-
 export function errorBody (error: FastifyError | AppError): { status: number, body: { error: string, message: string } } {
   if (error instanceof AppError) {
     return { status: error.statusCode, body: { error: error.code, message: error.message } }
@@ -47,8 +44,6 @@ async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
       request.log.error({ err: error }, 'request failed')
     } else if (status === 401 && body.error === 'invalid_token') {
       reply.header('www-authenticate', 'Bearer error="invalid_token"')
-    } else if (status === 401 && body.error === 'invalid_client') {
-      reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)
     }
     if (error instanceof AppError && error.retryAfter !== undefined) {
       reply.header('retry-after', String(error.retryAfter))

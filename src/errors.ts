@@ -10,7 +10,6 @@ export type ErrorCode =
   | 'invalid_grant'
   | 'invalid_client'
   | 'invalid_token'
-  | 'invalid_client'
   | 'insufficient_scope'
   | 'forbidden'
   | 'not_found'
@@ -26,7 +25,6 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_grant: 401,
   invalid_client: 401,
   invalid_token: 401,
-  invalid_client: 401,
   insufficient_scope: 403,
   forbidden: 403,
   not_found: 404,

@@ -3,6 +3,7 @@
 // routes/token/index.ts makes autoload skip the other files beside it.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError } from '../../../src/errors.js'
 import { MAX_WAIT_SECONDS, REVOCATIONS_READ_SCOPE } from '../../../src/revocation/revocation-feed.js'
 import { errors } from '../../schemas.js'
 
@@ -20,6 +21,8 @@ const FeedQuery = Type.Object({
     examples: ['30']
   }))
 }, { additionalProperties: false })
+
+const CLIENT_BASIC_CHALLENGE = 'Basic realm="token-orchestrator", charset="UTF-8"'
 
 const FeedEntry = Type.Object({
   seq: Type.Integer({ description: 'Sequence number in the revocation log' }),
@@ -95,7 +98,13 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async (request, reply) => {
-    await feedReaders.authenticate(request.headers.authorization)
+    try {
+      await feedReaders.authenticate(request.headers.authorization)
+    } catch (err) {
+      // RFC 7235: a 401 names the scheme to use.
+      if (err instanceof AppError && err.code === 'invalid_client') reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)
+      throw err
+    }
     const gone = new AbortController()
     // The reader hung up: stop waiting for it.
     reply.raw.once('close', () => gone.abort())
