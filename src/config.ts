@@ -23,6 +23,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
   LOCKOUT_SECONDS: Seconds(900),
+  CLIENT_SECRET_CACHE_SECONDS: Seconds(60, 0),
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8192, maximum: 4_194_304, default: 19_456 }),
   ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
