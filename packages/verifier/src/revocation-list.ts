@@ -14,7 +14,12 @@ export interface RevocationEntry {
   expiresAt: Date
 }
 
-export class RevocationList {
+/** Whether a verified access token has since been revoked (by its jti, its session or its client). */
+export interface RevocationView {
+  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
+}
+
+export class RevocationList implements RevocationView {
   /** value → expiry in epoch seconds */
   private readonly jtis = new Map<string, number>()
   private readonly sids = new Map<string, number>()

@@ -24,7 +24,6 @@ export interface AccessClaims {
   client_id: string
   scope: string
   roles: string[]
-  [claim: string]: unknown
 }
 
 export interface RefreshClaims {
