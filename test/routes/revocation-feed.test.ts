@@ -5,11 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, newSession } from '../helper.js'
 import { testClock } from '../support/clock.js'
 import { memoryStore } from '../support/stores.js'
-import { ADMIN_ENV, createClient, disableClient } from '../support/clients.js'
-
-function basic (id: string, secret: string): string {
-  return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
-}
+import { ADMIN_ENV, basic, createClient, disableClient } from '../support/clients.js'
 
 async function reader (app: FastifyInstance, scopes = ['revocations:read']): Promise<string> {
   const client = await createClient(app, { name: 'resource server', scopes })

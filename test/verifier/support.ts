@@ -1,7 +1,7 @@
 // Support for the verifier tests: a real service process signing with ES256
 // (its own scratch store), and the HTTP calls the tests make against it.
 import type { Test } from 'tap'
-import { ADMIN_ENV } from '../support/clients.js'
+import { ADMIN_ENV, basic } from '../support/clients.js'
 import { freePort, startServer, type RunningServer } from '../support/server-process.js'
 
 export const PASSWORD = 'correct horse battery staple'
@@ -20,10 +20,6 @@ export interface Service extends RunningServer {
 }
 
 let users = 0
-
-export function basic (id: string, secret: string): string {
-  return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
-}
 
 export async function startService (t: Test, env: Record<string, string> = {}): Promise<Service> {
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
