@@ -3,5 +3,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.tap/**', 'bench-profiles/**']
+  ignores: ['dist/**', 'packages/*/dist/**', 'coverage/**', 'node_modules/**', '.tap/**', 'bench-profiles/**']
 })

@@ -8,7 +8,7 @@ import { VerifiedSecrets } from '../src/clients/verified-secrets.js'
 import { AppError } from '../src/errors.js'
 import { PasswordHasher } from '../src/auth/passwords.js'
 import { verifyLiveAccess, type AccessClaims } from '../src/tokens/tokens.js'
-import { bearerToken } from '../src/tokens/bearer.js'
+import { bearerToken } from '@token-orchestrator/verifier/rules'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -8,9 +8,10 @@
 // past their exp. The domain-facing TokenService is decorated as `fastify.tokens`.
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/jwt'
-import { createVerifier, type VerifierOptions } from 'fast-jwt'
+import { createVerifier } from 'fast-jwt'
+import { accessRules, refreshRules, verifierOptions, type TokenRules } from '@token-orchestrator/verifier/rules'
 import type { FastifyInstance } from 'fastify'
-import { ACCESS_CACHE_SIZE, ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../src/tokens/tokens.js'
+import { ACCESS_CACHE_SIZE, TokenService, type JwtCodec } from '../src/tokens/tokens.js'
 import { symmetricKid } from '../src/keys/key-ring.js'
 
 declare module '@fastify/jwt' {
@@ -28,40 +29,32 @@ declare module 'fastify' {
 /** Verified access tokens remembered; sized for the hot path's working set (≥ 10,000 distinct tokens). */
 export const VERIFY_CACHE_SIZE = ACCESS_CACHE_SIZE
 
-function jwtOptions (namespace: 'access' | 'refresh', secret: string, typ: string, issuer: string,
-  requiredClaims: string[], audience?: string, kid?: string): FastifyJWTOptions {
+/** @fastify/jwt's options for one token kind: HS256 signing, and the shared verification rules. */
+function jwtOptions (namespace: 'access' | 'refresh', secret: string, rules: TokenRules, kid?: string): FastifyJWTOptions {
+  const { key: _key, ...verify } = verifierOptions(rules, secret, 'HS256')
   return {
     namespace,
     secret,
     decoratorName: `${namespace}Claims`,
     // fast-jwt writes `typ` into the header; its option is missing from the type definitions.
-    sign: { algorithm: 'HS256', typ, ...(kid !== undefined ? { kid } : {}) } as Partial<SignOptions>,
-    verify: {
-      algorithms: ['HS256'],
-      checkTyp: typ,
-      allowedIss: issuer,
-      ...(audience !== undefined ? { allowedAud: audience } : {}),
-      requiredClaims,
-      clockTolerance: 0,
-      // TokenService keeps its own cache of verified access tokens (keyed by the token
-      // itself, so no per-call hashing); fast-jwt's own cache would only add a hash per call.
-      cache: false
-    }
+    sign: { algorithm: 'HS256', typ: rules.typ, ...(kid !== undefined ? { kid } : {}) } as Partial<SignOptions>,
+    verify
   }
 }
 
 async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
-  const access = jwtOptions('access', config.JWT_SECRET, ACCESS_TOKEN_TYPE, config.JWT_ISSUER,
-    ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'], config.JWT_AUDIENCE, symmetricKid(config.JWT_SECRET))
-  const refresh = jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, REFRESH_TOKEN_TYPE,
-    config.JWT_ISSUER, ['iss', 'sub', 'sid', 'exp', 'iat', 'jti'])
+  const accessTokenRules = accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE)
+  const refreshTokenRules = refreshRules(config.JWT_ISSUER)
+  const access = jwtOptions('access', config.JWT_SECRET, accessTokenRules, symmetricKid(config.JWT_SECRET))
+  const refresh = jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, refreshTokenRules)
   await fastify.register(fastifyJwt, access)
   await fastify.register(fastifyJwt, refresh)
 
-  const codec = (ns: 'access' | 'refresh', opts: FastifyJWTOptions, secret: string): JwtCodec => {
+  // Direct fast-jwt verifiers from the shared rules: @fastify/jwt's verify() merges its options on every call.
+  const codec = (ns: 'access' | 'refresh', rules: TokenRules, secret: string): JwtCodec => {
     const jwt = fastify.jwt[ns]
-    const verifier = createVerifier({ ...(opts.verify as Partial<VerifierOptions>), key: secret })
+    const verifier = createVerifier(verifierOptions(rules, secret, 'HS256'))
     return {
       sign: (payload) => jwt.sign(payload),
       verify: (token) => verifier(token) as Record<string, unknown>
@@ -70,8 +63,8 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   // JWT_ALGORITHM ES256 / EdDSA / RS256: access tokens are signed and verified by the key ring.
   // Either way TokenService keeps its verified-token cache in front of the codec.
   fastify.decorate('tokens', new TokenService(
-    fastify.keyRing?.codec ?? codec('access', access, config.JWT_SECRET),
-    codec('refresh', refresh, config.REFRESH_TOKEN_SECRET),
+    fastify.keyRing?.codec ?? codec('access', accessTokenRules, config.JWT_SECRET),
+    codec('refresh', refreshTokenRules, config.REFRESH_TOKEN_SECRET),
     { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE, now: fastify.clock }
   ))
 }

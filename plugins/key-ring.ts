@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { isAsymmetric, KeyRing } from '../src/keys/key-ring.js'
-import { ACCESS_TOKEN_TYPE } from '../src/tokens/tokens.js'
+import { accessRules } from '@token-orchestrator/verifier/rules'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,12 +28,7 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
     overlapSeconds: config.KEY_ROTATION_OVERLAP,
     maxAccessTtl: config.ACCESS_TOKEN_TTL,
     now: clock === undefined ? undefined : () => clock() * 1000,
-    verify: {
-      typ: ACCESS_TOKEN_TYPE,
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
-    }
+    verify: accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE)
   })
   if (await ring.ensureSigningKey()) {
     fastify.log.info({ kid: ring.currentKid, alg: algorithm }, 'no usable signing key in the store: created one')

@@ -8,10 +8,15 @@ import { ClientThrottle } from '../src/oauth/client-throttle.js'
 declare module 'fastify' {
   interface FastifyInstance {
     oauth: OAuthService
+    /** Failed client authentications per client_id, shared by every endpoint that checks a client secret. */
+    clientThrottle: ClientThrottle
   }
 }
 
 async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
+  // Failed client authentications are throttled like failed logins, with the same thresholds.
+  const throttle = new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS })
+  fastify.decorate('clientThrottle', throttle)
   fastify.decorate('oauth', new OAuthService({
     auth: fastify.auth,
     clients: fastify.clients,
@@ -19,8 +24,7 @@ async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
     revocations: fastify.revocations,
     store: fastify.store,
     now: fastify.clock,
-    // Failed client authentications are throttled like failed logins, with the same thresholds.
-    throttle: new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS })
+    throttle
   }))
 }
 

@@ -43,6 +43,9 @@ function errorHeaders (status: number, code: string): { headers: Record<string, 
   if (status === 401 && code === 'invalid_token') {
     return { headers: { 'www-authenticate': { type: 'string', description: '`Bearer error="invalid_token"`' } } }
   }
+  if (status === 401 && code === 'invalid_client') {
+    return { headers: { 'www-authenticate': { type: 'string', description: '`Basic realm="token-orchestrator", charset="UTF-8"`' } } }
+  }
   return undefined
 }
 

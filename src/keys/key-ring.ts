@@ -22,7 +22,8 @@ import {
   createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, generateKeyPairSync, hkdfSync,
   randomBytes, type JsonWebKey
 } from 'node:crypto'
-import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
+import { headerKid, unknownKid, verifierOptions, type TokenRules } from '@token-orchestrator/verifier/rules'
 import { AppError } from '../errors.js'
 import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../store/types.js'
 import type { JwtCodec } from '../tokens/tokens.js'
@@ -139,12 +140,8 @@ export async function rotateKeys (keys: KeyStore, policy: RotationPolicy, nowMs 
 // ---------------------------------------------------------------------------
 // The ring as one instance sees it
 
-export interface AccessVerifyOptions {
-  typ: string
-  issuer: string
-  audience: string
-  requiredClaims: string[]
-}
+/** What access-token verification checks besides the signature (the shared rules' accessRules). */
+export type AccessVerifyOptions = TokenRules
 
 export interface KeyRingOptions extends RotationPolicy {
   verify: AccessVerifyOptions
@@ -156,20 +153,6 @@ interface LoadedKey {
   verify: (token: string) => Record<string, unknown>
   /** Built on first use; null when the private key cannot be opened with this JWT_SECRET. */
   sign?: ((payload: Record<string, unknown>) => string) | null
-}
-
-function headerKid (token: string): string | undefined {
-  const dot = token.indexOf('.')
-  if (dot <= 0) throw new TokenError(TokenError.codes.malformed, 'The token is malformed.')
-  let header: unknown
-  try {
-    header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'))
-  } catch {
-    throw new TokenError(TokenError.codes.malformed, 'The token header is not a valid base64url serialized JSON.')
-  }
-  if (header === null || typeof header !== 'object') throw new TokenError(TokenError.codes.malformed, 'The token header is not an object.')
-  const kid = (header as { kid?: unknown }).kid
-  return typeof kid === 'string' ? kid : undefined
 }
 
 export class KeyRing {
@@ -189,7 +172,7 @@ export class KeyRing {
     verify: (token) => {
       const kid = headerKid(token)
       const key = kid === undefined ? undefined : this.keys.get(kid)
-      if (key === undefined) throw new TokenError(TokenError.codes.invalidSignature, 'Unknown or missing kid.')
+      if (key === undefined) throw unknownKid()
       return key.verify(token)
     }
   }
@@ -245,18 +228,8 @@ export class KeyRing {
   }
 
   private buildVerifier (record: SigningKeyRecord): (token: string) => Record<string, unknown> {
-    const { verify } = this.options
-    return createVerifier({
-      key: record.publicKey,
-      algorithms: [record.alg],
-      checkTyp: verify.typ,
-      allowedIss: verify.issuer,
-      allowedAud: verify.audience,
-      requiredClaims: verify.requiredClaims,
-      clockTolerance: 0,
-      // TokenService caches verified access tokens itself.
-      cache: false
-    }) as (token: string) => Record<string, unknown>
+    // The shared rules: this key's algorithm only, typ, iss, aud, required claims.
+    return createVerifier(verifierOptions(this.options.verify, record.publicKey, record.alg)) as (token: string) => Record<string, unknown>
   }
 
   /** The newest key of the configured algorithm that is active and whose private key opens. */

@@ -1,60 +1,12 @@
-// The in-memory view of revocations that validate consults on every request:
-// revoked access-token jtis, ended session ids and disabled client ids, each kept only until the
-// tokens it covers have expired. The store is the source of truth; this view
-// follows it by sequence number (see RevocationFollower).
+// How each instance keeps its in-memory view of revocations (RevocationList,
+// shared with resource servers through @token-orchestrator/verifier: revoked
+// jtis, ended sessions and disabled clients, each kept until the tokens it
+// covers have expired) in step with the store, the source of truth: by polling
+// the revocation log by sequence number (RevocationFollower).
+import { RevocationList } from '@token-orchestrator/verifier/revocation-list'
 import type { RevocationRecord, RevocationStore } from '../store/types.js'
 
-export class RevocationList {
-  /** value → expiry in epoch seconds */
-  private readonly jtis = new Map<string, number>()
-  private readonly sids = new Map<string, number>()
-  /** Disabled clients: every token they had is refused (the client gets no new ones). */
-  private readonly clients = new Map<string, number>()
-
-  apply (record: Pick<RevocationRecord, 'kind' | 'value' | 'expiresAt'>): void {
-    const map = record.kind === 'jti' ? this.jtis : record.kind === 'sid' ? this.sids : this.clients
-    const exp = Math.ceil(record.expiresAt.getTime() / 1000)
-    const known = map.get(record.value)
-    if (known === undefined || known < exp) map.set(record.value, exp)
-  }
-
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean {
-    // An entry past its expiry covers only expired tokens, which fail before this check.
-    return this.jtis.has(jti) || (sid !== undefined && this.sids.has(sid)) ||
-      (clientId !== undefined && this.clients.size > 0 && this.clients.has(clientId))
-  }
-
-  isClientDisabled (clientId: string): boolean {
-    return this.clients.has(clientId)
-  }
-
-  isSessionEnded (sid: string): boolean {
-    return this.sids.has(sid)
-  }
-
-  get size (): number {
-    return this.jtis.size + this.sids.size + this.clients.size
-  }
-
-  get jtiCount (): number {
-    return this.jtis.size
-  }
-
-  get sidCount (): number {
-    return this.sids.size
-  }
-
-  get clientCount (): number {
-    return this.clients.size
-  }
-
-  /** Forgets entries whose tokens have all expired. */
-  sweep (nowSec: number): void {
-    for (const map of [this.jtis, this.sids, this.clients]) {
-      for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
-    }
-  }
-}
+export { RevocationList }
 
 /**
  * Entries re-read behind the last sequence seen on every poll: on MongoDB a
@@ -91,6 +43,7 @@ export class RevocationFollower {
   private failing = false
   private lastSweepAt = 0
   private readonly now: () => Date
+  private readonly listeners = new Set<() => void>()
 
   constructor (
     private readonly list: RevocationList,
@@ -109,14 +62,31 @@ export class RevocationFollower {
     return this.lastSeq
   }
 
+  /**
+   * Calls `listener` each time new revocations reach this instance (a sync that
+   * moved the sequence forward, or a revocation written here). The revocation
+   * feed's long-polls wait on it instead of polling the store themselves.
+   * Returns the function that removes the listener.
+   */
+  onChange (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private notify (): void {
+    for (const listener of [...this.listeners]) listener()
+  }
+
   /** Records a revocation this instance wrote itself, so it takes effect at once. */
   applyLocal (record: RevocationRecord): void {
     this.list.apply(record)
+    this.notify()
   }
 
   /** One sync round: reads every new entry in batches. Throws when the store fails. */
   async syncOnce (): Promise<void> {
     const batch = this.options.batchSize ?? 1000
+    const startSeq = this.lastSeq
     let cursor = this.lastSeq
     for (;;) {
       const now = this.now()
@@ -129,6 +99,7 @@ export class RevocationFollower {
       cursor = this.lastSeq
     }
     this.lastSyncAt = this.now()
+    if (this.lastSeq > startSeq) this.notify()
     // Sweeping walks every entry; expired entries are harmless (they cover only
     // tokens that fail their exp check first), so it runs now and then, not on every poll.
     const nowMs = this.lastSyncAt.getTime()

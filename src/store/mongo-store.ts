@@ -53,7 +53,7 @@ import {
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
   ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
-  RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
+  RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
   SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
@@ -469,6 +469,18 @@ class MongoRevocations implements RevocationStore {
         .limit(Math.floor(limit))
         .toArray()
       return docs.map(toRevocation)
+    })
+  }
+
+  async bounds (): Promise<RevocationBounds> {
+    return guard(async () => {
+      const counter = await this.counters.findOne({ _id: REVOCATION_COUNTER })
+      const lastSeq = counter?.seq ?? 0
+      // The TTL index deletes expired entries in any order and leaves no mark, so the
+      // lowest entry still held is the watermark: entries above it that the TTL monitor
+      // deleted had expired, and cover only tokens that fail their exp check anyway.
+      const lowest = await this.revocations.find({}, { projection: { seq: 1 } }).sort({ seq: 1 }).limit(1).next()
+      return { prunedThrough: lowest === null ? lastSeq : lowest.seq - 1, lastSeq }
     })
   }
 }

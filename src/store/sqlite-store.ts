@@ -17,7 +17,10 @@
 //   - revocations get their seq from INTEGER PRIMARY KEY AUTOINCREMENT: a number
 //     is never reused (even after the sweep deleted the newest rows), and since
 //     writers are serialised, entry N is committed before N+1 exists, so a
-//     follower reading by seq never skips one.
+//     follower reading by seq never skips one;
+//   - the sweep raises the revocation log's `pruned_through` watermark (the
+//     highest seq it deleted) in the same transaction as the delete, so a reader
+//     of bounds() never sees a deleted entry above the watermark.
 //
 // Schema: versioned by PRAGMA user_version; MIGRATIONS[i] takes version i to
 // i + 1 and runs, with the version bump, in one IMMEDIATE transaction at open
@@ -36,8 +39,8 @@ import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
 import type {
-  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
-  RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
+  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationBounds,
+  RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
   SigningKeyRecord, Store, UserRecord, UserStore
 } from './types.js'
 
@@ -119,6 +122,19 @@ export const MIGRATIONS: readonly string[] = [
     expires_at   INTEGER
   ) STRICT;
   CREATE INDEX signing_keys_expires ON signing_keys (expires_at);
+  `,
+  // 1 -> 2: the revocation log's watermark (one row). A database whose sweep already
+  // deleted entries starts just below its lowest entry (or at the last seq when
+  // none is left): every live entry is above it.
+  `
+  CREATE TABLE revocation_log (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    pruned_through INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO revocation_log (id, pruned_through) VALUES (1, COALESCE(
+    (SELECT MIN(seq) - 1 FROM revocations),
+    (SELECT seq FROM sqlite_sequence WHERE name = 'revocations'),
+    0));
   `
 ]
 
@@ -469,10 +485,16 @@ class SqliteSessions implements SessionStore {
 class SqliteRevocations implements RevocationStore {
   private readonly insert: Statement
   private readonly after: Statement
+  private readonly span: Statement
 
   constructor (db: Db) {
     this.insert = db.prepare('INSERT INTO revocations (kind, value, expires_at, created_at) VALUES (?, ?, ?, ?) RETURNING *')
     this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
+    // One statement, one snapshot. sqlite_sequence holds the highest seq AUTOINCREMENT
+    // ever handed out, even when the sweep has deleted that row since.
+    this.span = db.prepare(`SELECT
+        (SELECT pruned_through FROM revocation_log WHERE id = 1) AS prunedThrough,
+        COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0) AS lastSeq`)
   }
 
   async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
@@ -482,6 +504,13 @@ class SqliteRevocations implements RevocationStore {
   async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {
     if (!(limit >= 1)) return []
     return guard(() => (this.after.all(afterSeq, ms(now), Math.floor(limit)) as RevocationRow[]).map(toRevocation))
+  }
+
+  async bounds (): Promise<RevocationBounds> {
+    return guard(() => {
+      const row = this.span.get() as { prunedThrough: number, lastSeq: number }
+      return { prunedThrough: row.prunedThrough, lastSeq: row.lastSeq }
+    })
   }
 }
 
@@ -593,6 +622,7 @@ export class SqliteStore implements Store {
 
   private readonly db: Db
   private readonly sweepStatements: Statement[]
+  private readonly advanceWatermark: Statement
   private readonly pingStatement: Statement
   private readonly sweepIntervalMs: number
   private sweeper: NodeJS.Timeout | undefined
@@ -621,6 +651,10 @@ export class SqliteStore implements Store {
     this.revocations = new SqliteRevocations(db)
     this.clients = new SqliteClients(db)
     this.keys = new SqliteKeys(db)
+    // Runs before the delete, in its transaction: the watermark covers every entry that goes.
+    this.advanceWatermark = db.prepare(`UPDATE revocation_log
+      SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM revocations WHERE expires_at <= @now), 0))
+      WHERE id = 1`)
     this.sweepStatements = [
       db.prepare('DELETE FROM sessions WHERE expires_at <= @now OR absolute_expires_at <= @now'),
       db.prepare('DELETE FROM revocations WHERE expires_at <= @now'),
@@ -641,12 +675,14 @@ export class SqliteStore implements Store {
 
   /**
    * Deletes sessions whose refresh token can no longer be used, revocations
-   * whose tokens have all expired and retired keys past their expiry. Returns
-   * how many rows went.
+   * whose tokens have all expired (raising the log's watermark past them) and
+   * retired keys past their expiry. Returns how many rows went.
    */
   async sweep (now: Date): Promise<number> {
-    return guard(() => this.db.transaction(() =>
-      this.sweepStatements.reduce((n, stmt) => n + stmt.run({ now: ms(now) }).changes, 0)).immediate())
+    return guard(() => this.db.transaction(() => {
+      this.advanceWatermark.run({ now: ms(now) })
+      return this.sweepStatements.reduce((n, stmt) => n + stmt.run({ now: ms(now) }).changes, 0)
+    }).immediate())
   }
 
   async ping (): Promise<void> {

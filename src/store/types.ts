@@ -115,6 +115,23 @@ export interface RevocationStore {
   add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
+  /** What the log still covers: a follower whose cursor is outside it must resynchronise. */
+  bounds (): Promise<RevocationBounds>
+}
+
+/**
+ * The span of the revocation log a store can still serve by sequence number.
+ * A reader at cursor c (it has seen every entry up to c) misses no live entry
+ * by reading `since(c)` only when prunedThrough <= c <= lastSeq: below, entries
+ * it has not seen may have been deleted; above, the log was reset (a new
+ * store) and its numbers mean something else. Stores delete expired entries
+ * only, but a reader cannot tell an expired entry from a lost one.
+ */
+export interface RevocationBounds {
+  /** Entries with seq <= prunedThrough may have been deleted; above it, every live entry is held. 0 while nothing was deleted. */
+  prunedThrough: number
+  /** The highest seq handed out so far (0 for an empty log). */
+  lastSeq: number
 }
 
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
@@ -153,13 +170,13 @@ export interface ClientStore {
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'
 
-/** One asymmetric signing key of the key ring (see src/key-ring.ts). */
+/** One asymmetric signing key of the key ring (see src/keys/key-ring.ts). */
 export interface SigningKeyRecord {
   kid: string
   alg: SigningAlgorithm
   /** SPKI PEM. */
   publicKey: string
-  /** PKCS8 PEM, sealed with a key derived from JWT_SECRET (src/key-ring.ts). */
+  /** PKCS8 PEM, sealed with a key derived from JWT_SECRET (src/keys/key-ring.ts). */
   privateKey: string
   createdAt: Date
   /** From then on (until a later key activates) this key signs; before, it is only published. */

@@ -1,15 +1,22 @@
-// Access and refresh tokens: their claims, how they are issued, and how a
-// presented token is classified. Signing and verification are done by codecs
-// (built once from @fastify/jwt / fast-jwt in plugins/jwt.ts) so this module
+// Access and refresh tokens: how they are issued, and the service's verified
+// access-token cache. The verification rules (fast-jwt options, claim checks,
+// error codes) are those of @token-orchestrator/verifier, which resource
+// servers run too: one copy of each rule. Signing and verification are done by
+// codecs (built once in plugins/jwt.ts and src/keys/key-ring.ts) so this module
 // stays free of Fastify and of key handling.
 import { randomBytes } from 'node:crypto'
-import { createDecoder, TokenError } from 'fast-jwt'
+import {
+  ACCESS_TOKEN_TYPE, hasAccessShape, hasRefreshShape, REFRESH_TOKEN_TYPE, verifyToken,
+  type AccessClaims, type RefreshClaims, type Verified
+} from '@token-orchestrator/verifier/rules'
+import type { RevocationView } from '@token-orchestrator/verifier/revocation-list'
 import { VerifiedTokenCache } from './verified-token-cache.js'
 
-export const ACCESS_TOKEN_TYPE = 'at+jwt'
-export const REFRESH_TOKEN_TYPE = 'rt+jwt'
-/** How far in the future an `iat` may be before the token is refused (clock skew between instances). */
-export const IAT_LEEWAY_SECONDS = 30
+export {
+  ACCESS_TOKEN_TYPE, IAT_LEEWAY_SECONDS, REFRESH_TOKEN_TYPE
+} from '@token-orchestrator/verifier/rules'
+export type { AccessClaims, RefreshClaims, TokenErrorCode, Verified } from '@token-orchestrator/verifier/rules'
+export type { RevocationView } from '@token-orchestrator/verifier/revocation-list'
 
 export interface JwtCodec {
   /** Signs a complete payload (the caller sets iss, iat, exp, …). */
@@ -17,34 +24,6 @@ export interface JwtCodec {
   /** Verifies signature, algorithm, typ and registered claims; throws fast-jwt's TokenError. */
   verify (token: string): Record<string, unknown>
 }
-
-export interface AccessClaims {
-  iss: string
-  sub: string
-  aud: string | string[]
-  iat: number
-  exp: number
-  jti: string
-  sid?: string
-  client_id: string
-  scope: string
-  roles: string[]
-}
-
-export interface RefreshClaims {
-  iss: string
-  sub: string
-  sid: string
-  jti: string
-  iat: number
-  exp: number
-}
-
-export type TokenErrorCode =
-  | 'malformed' | 'invalid_signature' | 'expired' | 'not_yet_valid'
-  | 'invalid_claims' | 'wrong_token_type' | 'revoked'
-
-export type Verified<T> = { ok: true, claims: T } | { ok: false, error: TokenErrorCode }
 
 export interface AccessGrant {
   sub: string
@@ -62,44 +41,6 @@ export function newId (): string {
 }
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
-
-const decodeHeader = createDecoder({ complete: true })
-
-function headerType (token: string): string | undefined {
-  try {
-    const { header } = decodeHeader(token) as { header: { typ?: unknown } }
-    return typeof header.typ === 'string' ? header.typ.toLowerCase() : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function classify (err: unknown, token: string, expectedTyp: string): TokenErrorCode {
-  const code = (err as { code?: string }).code
-  switch (code) {
-    case TokenError.codes.expired: return 'expired'
-    case TokenError.codes.inactive: return 'not_yet_valid'
-    case TokenError.codes.malformed:
-    case TokenError.codes.invalidPayload:
-      return 'malformed'
-    case TokenError.codes.invalidClaimType:
-    case TokenError.codes.invalidClaimValue:
-    case TokenError.codes.missingRequiredClaim:
-      return 'invalid_claims'
-  }
-  // The other failures (bad signature, other algorithm, wrong typ, crit headers):
-  // a token of the other kind is reported as such, since that is the likely mistake.
-  const typ = headerType(token)
-  if (typ !== undefined && typ !== expectedTyp && (typ === ACCESS_TOKEN_TYPE || typ === REFRESH_TOKEN_TYPE)) {
-    return 'wrong_token_type'
-  }
-  if (code === TokenError.codes.invalidType && typ === undefined) return 'malformed'
-  return 'invalid_signature'
-}
-
-function isStringArray (value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string')
-}
 
 export interface TokenServiceOptions {
   issuer: string
@@ -156,41 +97,15 @@ export class TokenService {
   verifyAccess (token: string): Verified<AccessClaims> {
     const cached = this.accessCache.get(token, this.nowMs())
     if (cached !== undefined) return cached
-    const result = this.verifyWith<AccessClaims>(this.access, ACCESS_TOKEN_TYPE, token, (p) =>
-      typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
-      (p.sid === undefined || typeof p.sid === 'string'))
+    const result = verifyToken<AccessClaims>(this.access.verify, { typ: ACCESS_TOKEN_TYPE }, token, this.now(), hasAccessShape)
     // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
     if (result.ok) this.accessCache.set(token, result, result.claims.exp)
     return result
   }
 
   verifyRefresh (token: string): Verified<RefreshClaims> {
-    return this.verifyWith(this.refresh, REFRESH_TOKEN_TYPE, token, (p) => typeof p.sid === 'string')
+    return verifyToken(this.refresh.verify, { typ: REFRESH_TOKEN_TYPE }, token, this.now(), hasRefreshShape)
   }
-
-  private verifyWith<T> (
-    codec: JwtCodec, typ: string, token: string, hasShape: (payload: Record<string, unknown>) => boolean
-  ): Verified<T> {
-    let payload: Record<string, unknown>
-    try {
-      payload = codec.verify(token)
-    } catch (err) {
-      return { ok: false, error: classify(err, token, typ) }
-    }
-    // fast-jwt checks exp and nbf; a future iat is ours to refuse.
-    if (typeof payload.iat !== 'number') return { ok: false, error: 'invalid_claims' }
-    if (payload.iat > this.now() + IAT_LEEWAY_SECONDS) return { ok: false, error: 'not_yet_valid' }
-    if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' ||
-      !hasShape(payload)) {
-      return { ok: false, error: 'invalid_claims' }
-    }
-    return { ok: true, claims: payload as unknown as T }
-  }
-}
-
-/** Whether a verified access token has since been revoked (src/revocation-list.ts). */
-export interface RevocationView {
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
 }
 
 /**

@@ -4,10 +4,8 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, newSession, PASSWORD, validate } from '../helper.js'
-import { ADMIN_ENV, createClient, disableClient } from '../support/clients.js'
+import { ADMIN_ENV, basic, createClient, disableClient } from '../support/clients.js'
 
-const basic = (id: string, secret: string): string =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
 const form = (params: Record<string, string>): string => new URLSearchParams(params).toString()
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const decode = (jwt: string): Record<string, any> => JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString())

@@ -418,6 +418,17 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           'expired entries do not use up the limit')
         t.equal((await store.revocations.since(0, new Date(base), 100)).length, 4, 'all four are live earlier')
       })
+
+      await withStore(t, 'bounds: the last seq handed out, and a watermark no live entry is below', async (t, store) => {
+        t.same(await store.revocations.bounds(), { prunedThrough: 0, lastSeq: 0 }, 'an empty log')
+        const first = await store.revocations.add(entry('b1'))
+        const second = await store.revocations.add(entry('b2'))
+        const bounds = await store.revocations.bounds()
+        t.equal(bounds.lastSeq, second.seq, 'lastSeq is the newest seq')
+        t.ok(bounds.prunedThrough < first.seq, 'nothing deleted: every entry is above the watermark')
+        t.same((await store.revocations.since(bounds.prunedThrough, new Date(base), 100)).map((r) => r.seq),
+          [first.seq, second.seq], 'since(prunedThrough) reaches every live entry')
+      })
     })
 
     await t.test('clients', async (t) => {

@@ -1,7 +1,7 @@
 // The storage contract against SQLite, on a file and in memory; then what only
 // the SQLite store has: several connections (as several processes) on one file,
-// durability across reopen, the schema version and migrations, the sweep,
-// backup, and errors mapped to store_unavailable.
+// durability across reopen, the schema version and migrations, the sweep and
+// the revocation watermark, backup, and errors mapped to store_unavailable.
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -163,8 +163,59 @@ t.test('schema: versioned, migrated once, a newer database is refused', async (t
   t.equal(db.pragma('user_version', { simple: true }), next.length, 'the new step is applied')
   t.equal((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'extra'").get() as { n: number }).n, 1, 'once')
 
-  t.throws(() => new SqliteStore(file), /schema is version 2, newer than this code knows \(1\)/)
+  t.throws(() => new SqliteStore(file),
+    new RegExp(`schema is version ${next.length}, newer than this code knows \\(${MIGRATIONS.length}\\)`))
   t.throws(() => migrate(db, MIGRATIONS), /newer than this code knows/)
+})
+
+t.test('the sweep raises the revocation watermark, and the watermark survives a reopen', async (t) => {
+  const file = join(scratchDir(t), 'watermark.sqlite')
+  const now = Date.now()
+  const entry = (value: string, expires: number) => ({ kind: 'jti' as const, value, expiresAt: new Date(expires) })
+  const store = new SqliteStore(file)
+  const first = await store.revocations.add(entry('expired-1', now - 2))
+  const second = await store.revocations.add(entry('expired-2', now - 1))
+  const live = await store.revocations.add(entry('live', now + HOUR))
+  t.same(await store.revocations.bounds(), { prunedThrough: 0, lastSeq: live.seq }, 'nothing swept yet')
+  t.equal(await store.sweep(new Date(now)), 2, 'the watermark row is not counted as a deleted row')
+  t.same(await store.revocations.bounds(), { prunedThrough: second.seq, lastSeq: live.seq }, 'the highest seq the sweep deleted')
+  t.ok(first.seq < second.seq)
+  t.equal(await store.sweep(new Date(now)), 0)
+  t.same(await store.revocations.bounds(), { prunedThrough: second.seq, lastSeq: live.seq }, 'a sweep that deletes nothing keeps it')
+  await store.close()
+
+  const reopened = new SqliteStore(file)
+  t.teardown(() => reopened.close())
+  t.same(await reopened.revocations.bounds(), { prunedThrough: second.seq, lastSeq: live.seq }, 'kept across a restart')
+  // The newest entry swept: lastSeq stays the highest seq ever handed out.
+  await reopened.sweep(new Date(now + 2 * HOUR))
+  t.same(await reopened.revocations.bounds(), { prunedThrough: live.seq, lastSeq: live.seq })
+  const next = await reopened.revocations.add(entry('next', now + 3 * HOUR))
+  t.equal(next.seq, live.seq + 1, 'numbers are never reused')
+  t.same(await reopened.revocations.bounds(), { prunedThrough: live.seq, lastSeq: next.seq })
+})
+
+t.test('the watermark migration starts below the entries a version-1 database still holds', async (t) => {
+  const dir = scratchDir(t)
+  const v1 = (name: string, deleteThrough: number): string => {
+    const file = join(dir, name)
+    const db = new Database(file)
+    migrate(db, MIGRATIONS.slice(0, 1))
+    const insert = db.prepare("INSERT INTO revocations (kind, value, expires_at, created_at) VALUES ('jti', ?, 0, 0)")
+    for (const value of ['a', 'b', 'c']) insert.run(value)
+    db.prepare('DELETE FROM revocations WHERE seq <= ?').run(deleteThrough)
+    db.close()
+    return file
+  }
+  const partly = new SqliteStore(v1('partly-swept.sqlite', 2))
+  t.teardown(() => partly.close())
+  t.same(await partly.revocations.bounds(), { prunedThrough: 2, lastSeq: 3 }, 'just below the lowest entry left')
+  const all = new SqliteStore(v1('all-swept.sqlite', 3))
+  t.teardown(() => all.close())
+  t.same(await all.revocations.bounds(), { prunedThrough: 3, lastSeq: 3 }, 'at the last seq when none is left')
+  const none = new SqliteStore(v1('unswept.sqlite', 0))
+  t.teardown(() => none.close())
+  t.same(await none.revocations.bounds(), { prunedThrough: 0, lastSeq: 3 }, 'at 0 when nothing was deleted')
 })
 
 t.test('a public client (no secret) round-trips its NULL secret', async (t) => {

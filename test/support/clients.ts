@@ -1,7 +1,12 @@
-// Test support for clients: the bootstrap admin's env and creating clients
+// Test support for clients: the bootstrap admin's env, HTTP Basic client credentials, and creating clients
 // through the admin API (the app's decorators live inside its plugin scope).
 import type { FastifyInstance } from 'fastify'
 import { login } from '../helper.js'
+
+/** An HTTP Basic `Authorization` value for client credentials (each part form-urlencoded, RFC 6749 §2.3.1). */
+export function basic (id: string, secret: string): string {
+  return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
+}
 
 export const ADMIN_ENV = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'a-long-admin-password-for-tests' }
 

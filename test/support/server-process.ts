@@ -41,8 +41,9 @@ export interface RunningServer {
   otherOutput: string[]
 }
 
+/** `env.PORT`, when given, is the port to listen on (to restart a server where it was); else a free one. */
 export async function startServer (t: Test, env: Record<string, string> = {}): Promise<RunningServer> {
-  const port = await freePort()
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
   // A scratch working directory: server.ts reads .env from its cwd, and a
   // developer's .env must not change what the tests run.
   const cwd = mkdtempSync(join(tmpdir(), 'token-orchestrator-e2e-'))

@@ -10,18 +10,13 @@
 // than a good one (no Error object and stack per request).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { bearerToken } from '../../../src/tokens/bearer.js'
+import { bearerToken, hasScopes } from '@token-orchestrator/verifier/rules'
 import { verifyLiveAccess } from '../../../src/tokens/tokens.js'
 import { errors } from '../../../plugins/schemas.js'
 import { NoContent, VerifyQuery } from '../../schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */
 const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,2048}$/
-
-function hasScopes (granted: string, required: string): boolean {
-  const have = new Set(granted.split(' '))
-  return required.split(' ').every((s) => s === '' || have.has(s))
-}
 
 function hasAudience (aud: string | string[], required: string): boolean {
   return typeof aud === 'string' ? aud === required : aud.includes(required)

@@ -1,0 +1,191 @@
+// The verification rules of Token Orchestrator access and refresh tokens, in
+// one place for the service and for resource servers that verify tokens
+// themselves: the fast-jwt options (algorithm pinned per key, `typ`, `iss`,
+// `aud`, required claims, no clock tolerance), the claim checks fast-jwt does
+// not make (a future `iat`, the claim types), and how a failure is named
+// (the error codes of POST /token/validate).
+import { createDecoder, TokenError, type Algorithm, type VerifierOptions } from 'fast-jwt'
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt'
+export const REFRESH_TOKEN_TYPE = 'rt+jwt'
+/** How far in the future an `iat` may be before the token is refused (clock skew between machines). */
+export const IAT_LEEWAY_SECONDS = 30
+export const ACCESS_REQUIRED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
+export const REFRESH_REQUIRED_CLAIMS: readonly string[] = ['iss', 'sub', 'sid', 'exp', 'iat', 'jti']
+
+export interface AccessClaims {
+  iss: string
+  sub: string
+  aud: string | string[]
+  iat: number
+  exp: number
+  jti: string
+  sid?: string
+  client_id: string
+  scope: string
+  roles: string[]
+}
+
+export interface RefreshClaims {
+  iss: string
+  sub: string
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+}
+
+export type TokenErrorCode =
+  | 'malformed' | 'invalid_signature' | 'expired' | 'not_yet_valid'
+  | 'invalid_claims' | 'wrong_token_type' | 'revoked'
+
+export type Verified<T> = { ok: true, claims: T } | { ok: false, error: TokenErrorCode }
+
+/** What a verifier checks besides the signature. */
+export interface TokenRules {
+  typ: string
+  issuer: string
+  /** Checked when set: the token's `aud` must contain it. */
+  audience?: string
+  requiredClaims: readonly string[]
+}
+
+export function accessRules (issuer: string, audience: string): TokenRules {
+  return { typ: ACCESS_TOKEN_TYPE, issuer, audience, requiredClaims: ACCESS_REQUIRED_CLAIMS }
+}
+
+export function refreshRules (issuer: string): TokenRules {
+  return { typ: REFRESH_TOKEN_TYPE, issuer, requiredClaims: REFRESH_REQUIRED_CLAIMS }
+}
+
+/**
+ * fast-jwt verifier options for one key: only that key's algorithm is accepted
+ * (so a public key can never serve as an HMAC secret), `alg: none` never.
+ * No fast-jwt cache: callers keep their own cache of verified tokens, keyed by
+ * the token itself, where fast-jwt's would add a hash per call.
+ */
+export function verifierOptions (rules: TokenRules, key: string, algorithm: Algorithm): Partial<VerifierOptions> & { key: string } {
+  return {
+    key,
+    algorithms: [algorithm],
+    checkTyp: rules.typ,
+    allowedIss: rules.issuer,
+    ...(rules.audience !== undefined ? { allowedAud: rules.audience } : {}),
+    requiredClaims: [...rules.requiredClaims],
+    clockTolerance: 0,
+    cache: false
+  }
+}
+
+const decodeHeader = createDecoder({ complete: true })
+
+function headerType (token: string): string | undefined {
+  try {
+    const { header } = decodeHeader(token) as { header: { typ?: unknown } }
+    return typeof header.typ === 'string' ? header.typ.toLowerCase() : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The error code of a verification that threw (fast-jwt's TokenError, or anything else). */
+export function classifyError (err: unknown, token: string, expectedTyp: string): TokenErrorCode {
+  const code = (err as { code?: string }).code
+  switch (code) {
+    case TokenError.codes.expired: return 'expired'
+    case TokenError.codes.inactive: return 'not_yet_valid'
+    case TokenError.codes.malformed:
+    case TokenError.codes.invalidPayload:
+      return 'malformed'
+    case TokenError.codes.invalidClaimType:
+    case TokenError.codes.invalidClaimValue:
+    case TokenError.codes.missingRequiredClaim:
+      return 'invalid_claims'
+  }
+  // The other failures (bad signature, other algorithm, wrong typ, crit headers):
+  // a token of the other kind is reported as such, since that is the likely mistake.
+  const typ = headerType(token)
+  if (typ !== undefined && typ !== expectedTyp && (typ === ACCESS_TOKEN_TYPE || typ === REFRESH_TOKEN_TYPE)) {
+    return 'wrong_token_type'
+  }
+  if (code === TokenError.codes.invalidType && typ === undefined) return 'malformed'
+  return 'invalid_signature'
+}
+
+function isStringArray (value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string')
+}
+
+export function hasAccessShape (p: Record<string, unknown>): boolean {
+  return typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
+    (p.sid === undefined || typeof p.sid === 'string')
+}
+
+export function hasRefreshShape (p: Record<string, unknown>): boolean {
+  return typeof p.sid === 'string'
+}
+
+/**
+ * Runs a signature verifier and the checks it does not make. `verify` is a
+ * fast-jwt verifier built from verifierOptions (or anything that throws
+ * fast-jwt's TokenError the same way).
+ */
+export function verifyToken<T> (
+  verify: (token: string) => Record<string, unknown>, rules: Pick<TokenRules, 'typ'>, token: string, nowSeconds: number,
+  hasShape: (payload: Record<string, unknown>) => boolean
+): Verified<T> {
+  let payload: Record<string, unknown>
+  try {
+    payload = verify(token)
+  } catch (err) {
+    return { ok: false, error: classifyError(err, token, rules.typ) }
+  }
+  // fast-jwt checks exp and nbf; a future iat is ours to refuse.
+  if (typeof payload.iat !== 'number') return { ok: false, error: 'invalid_claims' }
+  if (payload.iat > nowSeconds + IAT_LEEWAY_SECONDS) return { ok: false, error: 'not_yet_valid' }
+  if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' ||
+    !hasShape(payload)) {
+    return { ok: false, error: 'invalid_claims' }
+  }
+  return { ok: true, claims: payload as unknown as T }
+}
+
+/**
+ * The `kid` of a token's header, read without verifying anything; undefined
+ * when there is none. Throws fast-jwt's malformed TokenError when the header
+ * is not JSON. `jku`, `x5u` and `jwk` are never looked at.
+ */
+export function headerKid (token: string): string | undefined {
+  const dot = token.indexOf('.')
+  if (dot <= 0) throw new TokenError(TokenError.codes.malformed, 'The token is malformed.')
+  let header: unknown
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'))
+  } catch {
+    throw new TokenError(TokenError.codes.malformed, 'The token header is not a valid base64url serialized JSON.')
+  }
+  if (header === null || typeof header !== 'object') throw new TokenError(TokenError.codes.malformed, 'The token header is not an object.')
+  const kid = (header as { kid?: unknown }).kid
+  return typeof kid === 'string' ? kid : undefined
+}
+
+/** The error a verifier throws for a kid it does not hold (named invalid_signature by classifyError). */
+export function unknownKid (): TokenError {
+  return new TokenError(TokenError.codes.invalidSignature, 'Unknown or missing kid.')
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/** The token of an `Authorization: Bearer` header value (RFC 6750 §2.1), or null when there is none. */
+export function bearerToken (header: string | undefined): string | null {
+  if (header === undefined || header.length > 8192) return null
+  const match = BEARER.exec(header)
+  return match?.[1] ?? null
+}
+
+/** Whether a space-separated `scope` claim holds every scope of `required` (space-separated too). */
+export function hasScopes (granted: string, required: string | readonly string[]): boolean {
+  const have = new Set(granted.split(' '))
+  const wanted = typeof required === 'string' ? required.split(' ') : required
+  return wanted.every((s) => s === '' || have.has(s))
+}
