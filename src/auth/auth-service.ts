@@ -4,6 +4,7 @@
 import { AppError } from '../errors.js'
 import { createUser } from './accounts.js'
 import type { PasswordHasher } from './passwords.js'
+import { checkUserPassword } from './password-check.js'
 import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
@@ -140,20 +141,11 @@ export class AuthService {
       throw new AppError('invalid_client', 'this client may not use the password grant')
     }
     const user = await store.users.findByUsername(username)
-    const nowDate = new Date(this.now() * 1000)
-    if (user !== null && user.lockedUntil !== null && user.lockedUntil > nowDate) {
-      throw tooManyAttempts(user.lockedUntil, nowDate)
-    }
-    const ok = await hasher.verify(user?.passwordHash ?? null, password)
+    const lockout = { threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds }
+    const ok = await checkUserPassword({ store, hasher, lockout }, user, password, new Date(this.now() * 1000))
     if (user === null || !ok || user.disabled) {
-      if (user !== null && !ok) {
-        await store.users.recordLoginFailure(user.id, {
-          threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds, now: nowDate
-        })
-      }
       throw new AppError('invalid_credentials', 'invalid username or password')
     }
-    if (user.failedLogins > 0) await store.users.clearLoginFailures(user.id)
     if (hasher.needsRehash(user.passwordHash)) {
       await store.users.setPasswordHash(user.id, await hasher.hash(password))
     }
@@ -400,9 +392,4 @@ export class AuthService {
 
 function invalidGrant (): AppError {
   return new AppError('invalid_grant', 'the refresh token is invalid, expired or revoked')
-}
-
-function tooManyAttempts (lockedUntil: Date, now: Date): AppError {
-  const retryAfter = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000))
-  return new AppError('too_many_requests', 'too many failed logins for this account, try again later', { retryAfter })
 }

@@ -86,9 +86,10 @@ t.test('two connections on one file: unique usernames, one rotation, one lock, o
   t.equal((await b.sessions.find('s'))?.currentJti, results[0]?.currentJti ?? results[1]?.currentJti)
 
   const policy = { threshold: 3, lockSeconds: 60, now: new Date(now.getTime() + HOUR) }
-  const locks = []
-  for (let i = 0; i < 6; i++) locks.push(await (i % 2 === 0 ? a : b).users.recordLoginFailure(user!.id, policy))
-  t.equal(locks.filter((l) => l !== null).length, 2, 'failures counted across connections: 6 at threshold 3 lock twice')
+  const attempts = []
+  for (let i = 0; i < 6; i++) attempts.push(await (i % 2 === 0 ? a : b).users.beginLoginAttempt(user!.id, policy))
+  t.same(attempts.map((l) => l === null), [true, true, true, false, false, false],
+    'attempts counted across connections: 3 admitted at threshold 3, then both refuse')
 
   const first = await a.revocations.add({ kind: 'jti', value: 'x', expiresAt: new Date(now.getTime() + HOUR) })
   const second = await b.revocations.add({ kind: 'jti', value: 'y', expiresAt: new Date(now.getTime() + HOUR) })
@@ -211,7 +212,7 @@ t.test('a database held locked past busy_timeout, or closed, is store_unavailabl
   const now = new Date()
   const writes: Array<[string, () => Promise<unknown>]> = [
     ['users.create', () => a.users.create({ username: 'locked', passwordHash: 'h' })],
-    ['users.recordLoginFailure', () => a.users.recordLoginFailure('id', { threshold: 3, lockSeconds: 60, now })],
+    ['users.beginLoginAttempt', () => a.users.beginLoginAttempt('id', { threshold: 3, lockSeconds: 60, now })],
     ['sessions.revoke', () => a.sessions.revoke('sid', 'logout', now)],
     ['revocations.add', () => a.revocations.add({ kind: 'jti', value: 'j', expiresAt: now })],
     ['keys.add', () => a.keys.add({ kid: 'k', alg: 'ES256', publicKey: 'p', privateKey: 's', activatesAt: now }, now)],
