@@ -13,7 +13,7 @@ import { bearerToken } from '../src/tokens/bearer.js'
 declare module 'fastify' {
   interface FastifyInstance {
     auth: AuthService
-    /** Clients (SPEC 7): create, authenticate, resolve for login, disable. */
+    /** Clients: create, authenticate, resolve for login, disable. */
     clients: ClientService
     passwords: PasswordHasher
     /** preHandler: requires a valid, unrevoked access token; sets request.principal. */

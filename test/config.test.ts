@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../src/main/config.js'
 const strong = 'a'.repeat(32)
 const strong2 = 'b'.repeat(32)
 
-t.test('defaults match the SPEC table', async (t) => {
+t.test('defaults match the documented table', async (t) => {
   const warnings: string[] = []
   const config = loadConfig({}, (w) => warnings.push(w))
   t.match(config, {

@@ -1,4 +1,4 @@
-// Revocation across instances (SPEC section 4): two app instances share one
+// Revocation across instances: two app instances share one
 // store; what one revokes, the other refuses within about a second. While the
 // store is unreachable, validate keeps answering from the last synced state,
 // the sync lag grows in /metrics, and everything recovers when it returns.

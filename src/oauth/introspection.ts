@@ -12,7 +12,7 @@ import { verifyLiveAccess, type AccessClaims, type RefreshClaims, type TokenServ
  * The client scope that lets a client introspect every token. Without it a
  * client introspects only tokens issued to it; others answer `{active: false}`.
  */
-export const INTROSPECT_ALL_SCOPE = 'tokens:introspect'
+export const READ_ALL_TOKENS_SCOPE = 'tokens:introspect'
 
 export type ActiveAccess = AccessClaims & { active: true, token_type: 'Bearer' }
 export type ActiveRefresh = RefreshClaims & { active: true, token_type: 'refresh_token', client_id: string }
@@ -51,7 +51,7 @@ export async function refreshInfo (deps: IntrospectionDeps, token: string): Prom
 
 /**
  * What `caller` may learn about a token: its own tokens, or every token with
- * INTROSPECT_ALL_SCOPE. The hint only changes the order of the look-ups.
+ * READ_ALL_TOKENS_SCOPE. The hint only changes the order of the look-ups.
  */
 export async function introspect (
   deps: IntrospectionDeps, caller: ClientRecord, token: string, hint: string | undefined
@@ -61,5 +61,5 @@ export async function introspect (
     : accessInfo(deps, token) ?? (await refreshInfo(deps, token))
   if (found === null) return { active: false }
   // Another client's token looks exactly like an unknown one (RFC 7662 §2.2 allows refusing).
-  return caller.scopes.includes(INTROSPECT_ALL_SCOPE) || found.client_id === caller.clientId ? found : { active: false }
+  return caller.scopes.includes(READ_ALL_TOKENS_SCOPE) || found.client_id === caller.clientId ? found : { active: false }
 }

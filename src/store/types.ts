@@ -123,7 +123,7 @@ export interface RevocationStore {
 
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
 
-/** A service that uses the orchestrator (SPEC 7). */
+/** A service that uses the orchestrator. */
 export interface ClientRecord {
   /** Random, URL-safe, unique. */
   clientId: string

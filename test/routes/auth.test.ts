@@ -65,7 +65,7 @@ t.test('POST /auth/login', async (t) => {
   const app = await build(t, { store })
   const user = await registerUser(app)
 
-  t.test('returns a token pair with the SPEC claims and no-store', async (t) => {
+  t.test('returns a token pair with the documented claims and no-store', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username.toUpperCase(), password: PASSWORD } })
     t.equal(res.statusCode, 200)
     t.equal(res.headers['cache-control'], 'no-store')

@@ -51,7 +51,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     {
       url: '/*',
-      // Not in the OpenAPI document: a wildcard path is no valid OpenAPI path; docs/issue3.md describes it.
+      // Not in the OpenAPI document: a wildcard path is no valid OpenAPI path; docs/gateways.md describes it.
       hide: true,
       summary: 'Verify the bearer token of a proxied request (original path appended)',
       description: 'The same check as `/auth/verify`, for gateways that append the proxied request\'s path to the ' +
