@@ -33,6 +33,7 @@
 // driver's message survives only as `cause`, for the log. A UNIQUE violation
 // becomes the domain error the interface names.
 import { randomUUID } from 'node:crypto'
+import { closeSync, openSync, rmSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
@@ -155,6 +156,23 @@ export function isUnavailableSqliteError (err: unknown): boolean {
 function isUniqueViolation (err: unknown): boolean {
   return err instanceof Database.SqliteError &&
     (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+}
+
+/** The database, its -wal and -shm files and backups: they hold password hashes and signing keys. */
+const PRIVATE_FILE_MODE = 0o600
+
+/**
+ * Creates a new database file 0600 before SQLite opens it (an empty file is an
+ * empty database). SQLite gives the -wal and -shm files the mode of the database
+ * file, so they are private too. An existing file keeps its mode; any other
+ * failure is left for SQLite to report as it opens the file.
+ */
+function createPrivateFile (file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', PRIVATE_FILE_MODE))
+  } catch {
+    // Exists already, or cannot be created: SQLite's open says which.
+  }
 }
 
 /** Runs a synchronous store operation; a database that cannot serve becomes StoreUnavailableError. */
@@ -611,6 +629,7 @@ export class SqliteStore implements Store {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000
     let db: Db | undefined
     try {
+      if (file !== MEMORY) createPrivateFile(file)
       db = new Database(file)
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
       if (file !== MEMORY) db.pragma('journal_mode = WAL')
@@ -664,9 +683,18 @@ export class SqliteStore implements Store {
    * backup API): writers may go on meanwhile.
    */
   async backup (destination: string): Promise<void> {
+    // Created here, 0600 and only if new: the copy holds what the database holds,
+    // and an existing file is never overwritten.
+    try {
+      closeSync(openSync(destination, 'wx', PRIVATE_FILE_MODE))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('conflict', `${destination} already exists`)
+      throw err
+    }
     try {
       await this.db.backup(destination)
     } catch (err) {
+      rmSync(destination, { force: true })
       if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)
       throw err
     }

@@ -2,13 +2,14 @@
 // the SQLite store has: several connections (as several processes) on one file,
 // durability across reopen, the schema version and migrations, the sweep,
 // backup, and errors mapped to store_unavailable.
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { AppError, StoreUnavailableError } from '../../src/errors.js'
 import { migrate, MIGRATIONS, SqliteStore } from '../../src/store/sqlite-store.js'
 import type { ClientRecord } from '../../src/store/types.js'
+import { build, registerUser } from '../helper.js'
 import { memoryStore, scratchDir } from '../support/stores.js'
 import { storeContract } from './contract.js'
 
@@ -202,6 +203,30 @@ t.test('backup is a consistent copy taken while writes go on', async (t) => {
   for (let i = 0; i < 50; i++) t.ok(await copy.users.findByUsername(`user${i}`), `user${i} is in the copy`)
   const err = await failure(memoryStore().backup('/nonexistent-dir/x.sqlite'))
   t.ok(err instanceof Error, 'a failed backup rejects')
+})
+
+t.test('the data folder, the database, its -wal and -shm files and backups are private to the service\'s user', async (t) => {
+  const dir = join(scratchDir(t), 'data')
+  const file = join(dir, 'tokens.sqlite')
+  // The service's own path: the store plugin makes the folder and opens the file.
+  const app = await build(t, { env: { SQLITE_PATH: file } })
+  await registerUser(app)
+  const store = new SqliteStore(file)
+  t.teardown(() => store.close())
+  const backup = join(scratchDir(t), 'copy.sqlite')
+  await store.backup(backup)
+  for (const path of [dir, file, `${file}-wal`, `${file}-shm`, backup]) t.ok(existsSync(path), `${path} exists`)
+  if (process.platform === 'win32') {
+    t.comment('POSIX modes are not checked on Windows')
+    return
+  }
+  const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8)
+  t.equal(mode(dir), '700', 'the folder the service created: 0700')
+  for (const path of [file, `${file}-wal`, `${file}-shm`, backup]) t.equal(mode(path), '600', `${path}: 0600`)
+  const exists = join(scratchDir(t), 'taken.sqlite')
+  writeFileSync(exists, 'not a database')
+  const taken = await failure(store.backup(exists))
+  t.ok(taken instanceof AppError && taken.code === 'conflict', 'a backup never overwrites an existing file')
 })
 
 t.test('a database held locked past busy_timeout, or closed, is store_unavailable', async (t) => {
