@@ -211,9 +211,10 @@ export class AuthService {
     }
   }
 
-  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
+  /** `scope`, when given, narrows the new access token to those of the client's scopes. */
+  async refresh (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
     try {
-      const pair = await this.rotate(refreshToken, clientId)
+      const pair = await this.rotate(refreshToken, clientId, scope)
       this.emit({ type: 'refresh', result: 'success' })
       return pair
     } catch (err) {
@@ -229,7 +230,7 @@ export class AuthService {
    * client's refresh tokens rotate only at the token endpoint with its secret.
    * Either refusal is invalid_grant and ends nothing.
    */
-  private async rotate (refreshToken: string, clientId?: string): Promise<TokenPair> {
+  private async rotate (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -249,12 +250,13 @@ export class AuthService {
       }
       throw invalidGrant()
     }
-    const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
+    const resolved = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
       if (err instanceof AppError && err.code === 'store_unavailable') throw err
       // The client was disabled (or removed): its sessions end.
       await this.endSession(sid, 'client_unavailable')
       throw invalidGrant()
     })
+    const client = scope === undefined ? resolved : narrowScope(resolved, scope)
     if (!client.grants.includes('refresh_token') || (clientId === undefined && !client.public)) throw invalidGrant()
     if (session.currentJti === jti) {
       const user = await store.users.findById(session.userId)
@@ -388,6 +390,12 @@ export class AuthService {
     this.deps.follower.applyLocal(record)
     this.emit({ type: 'revocation', kind, reason })
   }
+}
+
+/** Only scopes the client still has: what it asked for was checked when it authenticated, the client may have changed since. */
+function narrowScope (client: ClientProfile, scope: string[]): ClientProfile {
+  const allowed = client.scope.split(' ')
+  return { ...client, scope: scope.filter((s) => allowed.includes(s)).join(' ') }
 }
 
 function invalidGrant (): AppError {
