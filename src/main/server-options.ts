@@ -160,6 +160,9 @@ export function serverOptions (
     },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
+    // A start on a busy machine (argon2 for the bootstrap admin, key generation,
+    // opening the store) can take longer than Fastify's 10 s default: slow is not broken.
+    pluginTimeout: 60_000,
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
     // as it comes and never call genReqId, which checks it first.
     requestIdHeader: false,
