@@ -35,7 +35,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const PROMISED_OPERATIONS = [
   'post /auth/register', 'post /auth/login', 'post /auth/refresh', 'post /auth/logout', 'post /auth/logout-all',
   'post /token/validate', 'post /token/validate/batch', 'post /token/revoke',
-  'get /auth/verify', 'post /auth/verify', 'get /health', 'get /ready'
+  'get /auth/verify', 'get /health', 'get /ready'
 ]
 
 function operations (doc: Document): Array<{ id: string, method: string, path: string, op: Operation }> {

@@ -34,18 +34,33 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   // /auth/verify itself, and /auth/verify/<anything> for gateways that append the
   // original request path to the check's path (Envoy ext_authz `path_prefix`).
+  // Every method answers the same; the OpenAPI document shows the check once,
+  // as GET (described as "any method"), rather than one operation per method.
+  const anyMethod = 'Any method (GET, POST, PUT, DELETE, PATCH, OPTIONS, ...): gateways forward the proxied ' +
+    'request\'s method. '
+  const otherMethods = fastify.supportedMethods.filter((m) => m !== 'GET' && m !== 'HEAD')
   const variants = [
     {
       url: '/',
+      method: ['GET'],
       hide: false,
-      summary: 'Verify the bearer token of a proxied request',
-      description: 'For gateway auth subrequests. 200 with `X-Auth-Subject`, `X-Auth-Session`, `X-Auth-Client` ' +
+      summary: 'Verify the bearer token of a proxied request (any method)',
+      description: anyMethod + 'For gateway auth subrequests. 200 with `X-Auth-Subject`, `X-Auth-Session`, `X-Auth-Client` ' +
         'and `X-Auth-Scope` headers and an empty body; 401 with `WWW-Authenticate: Bearer error="invalid_token"` ' +
         '(also when `?audience=` names an audience the token\'s `aud` does not contain); ' +
         '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.'
     },
     {
+      url: '/',
+      method: otherMethods,
+      // The same operation as GET above: documented once.
+      hide: true,
+      summary: 'Verify the bearer token of a proxied request (any method)',
+      description: 'The same check as `GET /auth/verify`.'
+    },
+    {
       url: '/*',
+      method: fastify.supportedMethods,
       // Not in the OpenAPI document: a wildcard path is no valid OpenAPI path; docs/gateways.md describes it.
       hide: true,
       summary: 'Verify the bearer token of a proxied request (original path appended)',
@@ -54,7 +69,9 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   ]
   for (const variant of variants) {
-    fastify.all(variant.url, {
+    fastify.route({
+      method: variant.method,
+      url: variant.url,
       prefixTrailingSlash: 'no-slash',
       schema: {
         hide: variant.hide,
@@ -80,41 +97,42 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
           })
         }
-      }
-    }, async (request, reply) => {
-      const token = bearerToken(request.headers.authorization)
-      if (token === null) return invalidToken(reply, 'a bearer access token is required')
-      const verified = verifyLiveAccess(tokens, revocations, token)
-      if (!verified.ok) {
-        count(verified.error)
-        return invalidToken(reply, `the access token is not valid (${verified.error})`)
-      }
-      const claims = verified.claims
-      const sid = claims.sid ?? ''
-      if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
+      },
+      handler: async (request, reply) => {
+        const token = bearerToken(request.headers.authorization)
+        if (token === null) return invalidToken(reply, 'a bearer access token is required')
+        const verified = verifyLiveAccess(tokens, revocations, token)
+        if (!verified.ok) {
+          count(verified.error)
+          return invalidToken(reply, `the access token is not valid (${verified.error})`)
+        }
+        const claims = verified.claims
+        const sid = claims.sid ?? ''
+        if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
       !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) {
-        count('invalid_claims')
-        return invalidToken(reply, 'the access token carries values that cannot be forwarded')
+          count('invalid_claims')
+          return invalidToken(reply, 'the access token carries values that cannot be forwarded')
+        }
+        // A token minted for another API must not pass the gateway of this one.
+        const audience = request.query.audience
+        if (audience !== undefined && !hasAudience(claims.aud, audience)) {
+          count('invalid_claims')
+          return invalidToken(reply, 'the access token is not meant for this audience')
+        }
+        count('valid')
+        const required = request.query.scope
+        if (required !== undefined && !hasScopes(claims.scope, required)) {
+          return reply.code(403)
+            .header('www-authenticate', 'Bearer error="insufficient_scope"')
+            .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
+        }
+        return reply.headers({
+          'x-auth-subject': claims.sub,
+          'x-auth-session': sid,
+          'x-auth-client': claims.client_id,
+          'x-auth-scope': claims.scope
+        }).code(200).send()
       }
-      // A token minted for another API must not pass the gateway of this one.
-      const audience = request.query.audience
-      if (audience !== undefined && !hasAudience(claims.aud, audience)) {
-        count('invalid_claims')
-        return invalidToken(reply, 'the access token is not meant for this audience')
-      }
-      count('valid')
-      const required = request.query.scope
-      if (required !== undefined && !hasScopes(claims.scope, required)) {
-        return reply.code(403)
-          .header('www-authenticate', 'Bearer error="insufficient_scope"')
-          .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
-      }
-      return reply.headers({
-        'x-auth-subject': claims.sub,
-        'x-auth-session': sid,
-        'x-auth-client': claims.client_id,
-        'x-auth-scope': claims.scope
-      }).code(200).send()
     })
   }
 }
