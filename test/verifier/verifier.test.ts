@@ -160,7 +160,9 @@ t.test('service stopped: the last state answers, staleness is reported, then ver
   const status = verifier.status()
   t.ok(status.lagSeconds > 2, `lag reported (${status.lagSeconds.toFixed(1)} s)`)
   t.type(status.lastError, 'string', 'the failure is reported')
-  t.ok(Date.now() - stoppedAt >= 1000, 'not stale at once')
+  // Not a timed assertion (a loaded machine can take seconds to stop the service): the staleness
+  // comes from the time since the last answer, which came before the stop.
+  t.ok(status.lastSyncAt !== null && status.lastSyncAt.getTime() <= stoppedAt, 'the last answer came before the stop')
   t.same(verifier.verify(s.access_token), { valid: false, error: 'revocation_state_stale' }, 'fails closed after maxStaleness')
   t.equal(lenient.verify(s.access_token).valid, true, 'onStale: allow answers from the last state')
   t.same(lenient.verify(revoked.access_token), { valid: false, error: 'revoked' })
