@@ -52,6 +52,13 @@ class MemoryUsers implements UserStore {
     if (user !== undefined) user.disabled = disabled
   }
 
+  async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
+    const user = this.byId.get(id)
+    if (user === undefined) return null
+    user.roles = [...roles]
+    return copy(user)
+  }
+
   async recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null> {
     const user = this.byId.get(id)
     if (user === undefined) return null
@@ -106,10 +113,10 @@ class MemorySessions implements SessionStore {
     return before
   }
 
-  async revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]> {
+  async revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]> {
     const revoked: SessionRecord[] = []
     for (const session of this.bySid.values()) {
-      if (session.userId !== userId || session.revokedAt !== null) continue
+      if (session.userId !== userId || session.revokedAt !== null || session.sid === keepSid) continue
       session.revokedAt = new Date(now)
       session.revokedReason = reason
       revoked.push(copy(session))

@@ -293,6 +293,13 @@ class MongoUsers implements UserStore {
     await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }))
   }
 
+  async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
+    return guard(async () => {
+      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after' })
+      return doc === null ? null : toUser(doc)
+    })
+  }
+
   async recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null> {
     const lockedUntil = new Date(policy.now.getTime() + policy.lockSeconds * 1000)
     // One atomic update. Stage 1 counts the failure; in stage 2 every expression
@@ -398,7 +405,7 @@ class MongoSessions implements SessionStore {
     })
   }
 
-  async revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]> {
+  async revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]> {
     // Every document is updated atomically and tagged with this call's own id, so
     // the read-back returns exactly the sessions this call revoked: not the ones a
     // concurrent revoke got to first, and including any session created between a
@@ -406,7 +413,7 @@ class MongoSessions implements SessionStore {
     const op = randomUUID()
     return guard(async () => {
       await this.sessions.updateMany(
-        { userId, revokedAt: null },
+        keepSid === undefined ? { userId, revokedAt: null } : { userId, revokedAt: null, _id: { $ne: keepSid } },
         { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } },
         { writeConcern: MAJORITY }
       )

@@ -82,6 +82,8 @@ export interface UserStore {
   findById (id: string): Promise<UserRecord | null>
   setPasswordHash (id: string, passwordHash: string): Promise<void>
   setDisabled (id: string, disabled: boolean): Promise<void>
+  /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
+  setRoles (id: string, roles: string[]): Promise<UserRecord | null>
   /**
    * Atomically counts one failed login. When the count reaches the threshold the
    * account is locked until now + lockSeconds and the count restarts.
@@ -104,8 +106,12 @@ export interface SessionStore {
   rotate (sid: string, expectedJti: string, rotation: Rotation): Promise<SessionRecord | null>
   /** Marks one session revoked (idempotent). Returns the session as it was, or null if unknown. */
   revoke (sid: string, reason: string, now: Date): Promise<SessionRecord | null>
-  /** Revokes every not-yet-revoked session of the user (expired ones too); returns those it revoked. */
-  revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]>
+  /**
+   * Revokes every not-yet-revoked session of the user (expired ones too) except
+   * `keepSid` when given (a password change keeps the session that made it);
+   * returns those it revoked.
+   */
+  revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]>
   /** Live (not revoked, not expired) sessions of a user, newest first. */
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
 }

@@ -52,6 +52,22 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.not(admin.id, user.id, 'ids are unique')
       })
 
+      await withStore(t, 'setRoles replaces the roles and returns the user', async (t, store) => {
+        const user = await store.users.create({ username: 'dora', passwordHash: 'h', roles: ['admin', 'ops'] })
+        const other = await store.users.create({ username: 'erin', passwordHash: 'h', roles: ['admin'] })
+        const updated = await store.users.setRoles(user.id, ['ops', 'audit'])
+        t.same(updated?.roles, ['ops', 'audit'])
+        t.equal(updated?.passwordHash, 'h', 'the rest is untouched')
+        t.same((await store.users.findById(user.id))?.roles, ['ops', 'audit'])
+        t.same((await store.users.findById(other.id))?.roles, ['admin'], 'other users untouched')
+        t.same((await store.users.setRoles(user.id, []))?.roles, [], 'empty is allowed')
+        t.equal(await store.users.setRoles('nobody', ['x']), null, 'unknown: null')
+        const roles = ['$set', 'a.b']
+        t.same((await store.users.setRoles(user.id, roles))?.roles, ['$set', 'a.b'], 'stored literally')
+        roles.push('mutated')
+        t.same((await store.users.findById(user.id))?.roles, ['$set', 'a.b'], 'input is copied')
+      })
+
       await withStore(t, 'find by username (case-insensitive) and by id', async (t, store) => {
         const user = await store.users.create({ username: 'Carol', passwordHash: 'h' })
         for (const name of ['carol', 'CAROL', 'Carol', 'cArOl']) {
@@ -324,6 +340,20 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
 
         t.same(await store.sessions.revokeAllForUser('alice', 'again', now), [], 'nothing left to revoke')
         t.same(await store.sessions.revokeAllForUser('nobody', 'x', now), [], 'unknown user: empty')
+      })
+
+      await withStore(t, 'revokeAllForUser with keepSid leaves that one session live', async (t, store) => {
+        const keep = await store.sessions.create(newSession('alice', 0))
+        const other = await store.sessions.create(newSession('alice', 1000))
+        const bob = await store.sessions.create(newSession('bob', 0))
+        const now = new Date(base + 10_000)
+        const revoked = await store.sessions.revokeAllForUser('alice', 'password_changed', now, keep.sid)
+        t.same(revoked.map((s) => s.sid), [other.sid], 'only the other session')
+        t.equal((await store.sessions.find(keep.sid))?.revokedAt, null, 'the kept session stays live')
+        t.equal((await store.sessions.find(other.sid))?.revokedReason, 'password_changed')
+        t.equal((await store.sessions.find(bob.sid))?.revokedAt, null, 'other users untouched')
+        const all = await store.sessions.revokeAllForUser('alice', 'logout_all', now, bob.sid)
+        t.same(all.map((s) => s.sid), [keep.sid], 'a keepSid of another user protects nothing of this one')
       })
 
       await withStore(t, 'listForUser: live sessions only, newest first', async (t, store) => {
