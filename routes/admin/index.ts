@@ -11,8 +11,14 @@ import {
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
 const guarded = {
-  401: 'invalid_token: missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)',
-  403: { description: 'forbidden: the token lacks the admin role', error: 'forbidden', message: 'the admin role is required' }
+  401: 'invalid_token: missing, invalid or revoked access token, or the caller\'s account is disabled (with ' +
+    '`WWW-Authenticate: Bearer`)',
+  403: {
+    description: 'forbidden: the caller does not have the admin role now (read from the store on every request), or the ' +
+      'token is a delegated (exchanged) one',
+    error: 'forbidden',
+    message: 'the admin role is required'
+  }
 }
 const badPath = (param: string) => ({
   400: { description: 'The path does not match the schema', error: 'invalid_request', message: `params/${param} must NOT have more than 128 characters` }

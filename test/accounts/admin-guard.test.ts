@@ -1,0 +1,65 @@
+// The admin guard reads the caller's current roles and disabled flag from the
+// store on every request: a demoted or disabled admin is refused at once, with
+// a token that has not expired; a token's own `roles` claim grants nothing.
+import t from 'tap'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { build, login, newSession } from '../helper.js'
+import { ADMIN_ENV } from '../support/clients.js'
+import { accessToken } from '../support/tokens.js'
+
+t.test('a demoted admin is refused at once; a promoted user is admitted at once', async (t) => {
+  const store = new MemoryStore()
+  const app = await build(t, { env: ADMIN_ENV, store })
+  const second = await newSession(app)
+  await store.users.setRoles(second.userId, ['admin'])
+  const list = (token: string) => app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${token}` } })
+  t.equal((await list(second.access_token)).statusCode, 200, 'promoted in the store: admitted with the token issued before')
+
+  await store.users.setRoles(second.userId, [])
+  const demoted = await list(second.access_token)
+  t.equal(demoted.statusCode, 403, 'demoted in the store: refused with the same unexpired token')
+  t.same(demoted.json(), { error: 'forbidden', message: 'the admin role is required' })
+
+  const root = await login(app, ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
+  t.equal((await list(root.access_token)).statusCode, 200)
+  const rootUser = await store.users.findByUsername(ADMIN_ENV.ADMIN_USERNAME)
+  await store.users.setDisabled(rootUser!.id, true)
+  const disabled = await list(root.access_token)
+  t.equal(disabled.statusCode, 401, 'a disabled admin is refused at once')
+  t.same(disabled.json(), { error: 'invalid_token', message: 'the account is disabled' })
+  t.equal(disabled.headers['www-authenticate'], 'Bearer error="invalid_token"')
+})
+
+t.test('a token claiming the admin role for a user without it is refused', async (t) => {
+  const app = await build(t, { env: ADMIN_ENV })
+  const user = await newSession(app)
+  const claims = JSON.parse(Buffer.from(user.access_token.split('.')[1]!, 'base64url').toString())
+  // Signed with the service key (as a leaked key or a stale claim would be): the store decides.
+  const forged = accessToken({ ...claims, jti: 'forged-admin', roles: ['admin'] })
+  const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${forged}` } })
+  t.equal(res.statusCode, 403)
+  const service = accessToken({ sid: undefined, sub: 'some-client', roles: ['admin'] })
+  t.equal((await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${service}` } })).statusCode, 403, 'no such user')
+})
+
+t.test('a delegated (exchanged) token of an admin is refused', async (t) => {
+  const app = await build(t, { env: ADMIN_ENV })
+  const root = await login(app, ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
+  const claims = JSON.parse(Buffer.from(root.access_token.split('.')[1]!, 'base64url').toString())
+  const delegated = accessToken({ ...claims, jti: 'delegated', act: { sub: 'orders-service' } })
+  const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${delegated}` } })
+  t.equal(res.statusCode, 403)
+})
+
+t.test('store down: the guard answers 503, not 403', async (t) => {
+  const { faultyStore } = await import('../support/faulty-store.js')
+  const inner = new MemoryStore()
+  const store = faultyStore(inner)
+  const app = await build(t, { env: ADMIN_ENV, store })
+  const root = await login(app, ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
+  store.down = true
+  const res = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${root.access_token}` } })
+  store.down = false
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().error, 'store_unavailable')
+})
