@@ -7,6 +7,7 @@ import { errors, NoContent } from '../schemas.js'
 import {
   ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
+import adminUserRoutes from './users.js'
 
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
@@ -32,6 +33,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
+  await fastify.register(adminUserRoutes)
 
   fastify.post('/clients', {
     schema: {
