@@ -34,6 +34,8 @@ export interface ClientPolicy {
   accessTtl: number
   refreshTtl: number
   sessionMaxLifetime: number
+  /** CLIENT_SECRET_GRACE: seconds a rotated-out secret is still accepted; 0 = refused at once. */
+  secretGrace?: number
 }
 
 export interface ClientServiceDeps {
@@ -145,7 +147,39 @@ export class ClientService {
     const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
+    // Its sessions end in the store too, so that enabling the client again does
+    // not bring its old refresh tokens back.
+    await this.deps.store.sessions.revokeAllForClient(clientId, 'client_disabled', new Date(this.now() * 1000))
     return client
+  }
+
+  /**
+   * Enables a client again. Only tokens issued from now on work: the disable's
+   * revocation entry keeps refusing every access token issued up to the disable
+   * (the list compares a token's iat with the entry's time) until they have all
+   * expired, and the client's sessions were ended by the disable.
+   */
+  async enable (clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.setDisabled(clientId, false)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return client
+  }
+
+  /**
+   * A new secret, returned this once. The old one is refused at once, or, with
+   * CLIENT_SECRET_GRACE > 0, still accepted for that many seconds so the
+   * client's instances can be redeployed with the new one. Tokens already
+   * issued are not affected.
+   */
+  async rotateSecret (clientId: string): Promise<{ client: ClientRecord, secret: string }> {
+    const current = await this.deps.store.clients.find(clientId)
+    if (current === null) throw new AppError('not_found', 'no such client')
+    const grace = this.deps.policy.secretGrace ?? 0
+    const secret = randomBytes(32).toString('base64url')
+    const previous = grace > 0 ? { hash: current.secretHash, expiresAt: new Date((this.now() + grace) * 1000) } : null
+    const client = await this.deps.store.clients.setSecret(clientId, await this.deps.hasher.hash(secret), previous)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return { client, secret }
   }
 
   /**
@@ -154,7 +188,12 @@ export class ClientService {
    */
   async authenticate (clientId: string, secret: string): Promise<ClientRecord | null> {
     const client = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
-    const ok = await this.deps.hasher.verify(client?.secretHash ?? null, secret)
+    let ok = await this.deps.hasher.verify(client?.secretHash ?? null, secret)
+    const previous = client?.previousSecret
+    if (!ok && previous != null && previous.expiresAt.getTime() > this.now() * 1000) {
+      // Within the grace period after a rotation the old secret still authenticates.
+      ok = await this.deps.hasher.verify(previous.hash, secret)
+    }
     return ok && client !== null && !client.disabled ? client : null
   }
 

@@ -37,6 +37,7 @@ export const ConfigSchema = Type.Object({
   JWT_ALGORITHM: Type.Union(['HS256', 'ES256', 'EdDSA', 'RS256'].map((a) => Type.Literal(a)), { default: 'HS256' }),
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
+  CLIENT_SECRET_GRACE: Type.Integer({ minimum: 0, maximum: 2_592_000, default: 0 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))

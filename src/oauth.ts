@@ -256,7 +256,7 @@ export class OAuthService {
     const nowMs = this.now() * 1000
     if (session === null || session.revokedAt !== null || session.currentJti !== claims.jti ||
       session.expiresAt.getTime() <= nowMs || session.absoluteExpiresAt.getTime() <= nowMs ||
-      this.deps.revocations.isSessionEnded(claims.sid) || this.deps.revocations.isClientDisabled(session.clientId)) {
+      this.deps.revocations.isSessionEnded(claims.sid) || this.deps.revocations.isClientDisabled(session.clientId, claims.iat)) {
       return null
     }
     return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }

@@ -209,7 +209,7 @@ export class TokenService {
 
 /** Whether a verified access token has since been revoked (src/revocation-list.ts). */
 export interface RevocationView {
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number): boolean
 }
 
 /**
@@ -219,7 +219,8 @@ export interface RevocationView {
  */
 export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
   const verified = tokens.verifyAccess(token)
-  if (verified.ok && revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
+  const claims = verified.ok ? verified.claims : undefined
+  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) {
     return { ok: false, error: 'revoked' }
   }
   return verified

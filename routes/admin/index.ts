@@ -8,6 +8,7 @@ import {
   ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
 import adminUserRoutes from './users.js'
+import clientLifecycleRoutes from './client-lifecycle.js'
 
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
@@ -34,6 +35,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     reply.header('cache-control', 'no-store')
   })
   await fastify.register(adminUserRoutes)
+  await fastify.register(clientLifecycleRoutes)
 
   fastify.post('/clients', {
     schema: {

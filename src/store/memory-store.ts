@@ -124,6 +124,17 @@ class MemorySessions implements SessionStore {
     return revoked
   }
 
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
+    let count = 0
+    for (const session of this.bySid.values()) {
+      if (session.clientId !== clientId || session.revokedAt !== null) continue
+      session.revokedAt = new Date(now)
+      session.revokedReason = reason
+      count += 1
+    }
+    return count
+  }
+
   async listForUser (userId: string, now: Date): Promise<SessionRecord[]> {
     const live = [...this.bySid.values()].filter((s) =>
       s.userId === userId && s.revokedAt === null && s.expiresAt > now && s.absoluteExpiresAt > now)
@@ -177,7 +188,7 @@ class MemoryClients implements ClientStore {
 
   async create (client: NewClient): Promise<ClientRecord> {
     if (this.byId.has(client.clientId)) throw new AppError('conflict', 'that client_id already exists')
-    const record: ClientRecord = { ...copy(client), disabled: false, createdAt: new Date() }
+    const record: ClientRecord = { ...copy(client), disabled: false, createdAt: new Date(), previousSecret: null }
     this.byId.set(record.clientId, record)
     return copy(record)
   }
@@ -196,6 +207,14 @@ class MemoryClients implements ClientStore {
     const client = this.byId.get(clientId)
     if (client === undefined) return null
     client.disabled = disabled
+    return copy(client)
+  }
+
+  async setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null> {
+    const client = this.byId.get(clientId)
+    if (client === undefined) return null
+    client.secretHash = secretHash
+    client.previousSecret = previous === null ? null : copy(previous)
     return copy(client)
   }
 }

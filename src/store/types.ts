@@ -112,6 +112,11 @@ export interface SessionStore {
    * returns those it revoked.
    */
   revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]>
+  /**
+   * Revokes every not-yet-revoked session started for the client (a disabled
+   * client's refresh tokens must stay refused after it is enabled again); returns how many.
+   */
+  revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number>
   /** Live (not revoked, not expired) sessions of a user, newest first. */
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
 }
@@ -140,9 +145,11 @@ export interface ClientRecord {
   refreshTokenTtl: number | null
   disabled: boolean
   createdAt: Date
+  /** After a secret rotation with a grace period: the old secret's hash, accepted until expiresAt. */
+  previousSecret: { hash: string, expiresAt: Date } | null
 }
 
-export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt'>
+export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt' | 'previousSecret'>
 
 export interface ClientStore {
   /** Throws AppError('conflict') when the client_id exists. */
@@ -152,6 +159,11 @@ export interface ClientStore {
   list (): Promise<ClientRecord[]>
   /** Sets the flag; returns the client as it is now, or null if unknown. */
   setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null>
+  /**
+   * Replaces the secret's hash and sets previousSecret (null: the old secret is
+   * forgotten at once) in one write; returns the client as it is now, or null if unknown.
+   */
+  setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null>
 }
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'
