@@ -60,6 +60,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       maxAccessTtl: config.ACCESS_TOKEN_TTL
     },
     onEvent: (event) => fastify.serviceMetrics.authEvent(event),
+    resolvePublicClient: async (clientId) => clients.resolvePublic(clientId),
     resolveClient: async (clientId) => clients.resolve(clientId)
   })
   fastify.decorate('passwords', hasher)

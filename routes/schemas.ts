@@ -139,7 +139,9 @@ export const LoginBody = Type.Object({
   username: Username,
   password: Password,
   client_id: Type.Optional(Type.String({
-    ...ClientId, description: 'The client whose audience and token lifetimes apply; the service\'s own when absent'
+    ...ClientId,
+    description: 'A public client (no secret) with the `password` grant, whose audiences, scopes and token ' +
+      'lifetimes apply; the built-in `default` client when absent. Confidential clients log users in at /oauth/token.'
   }))
 }, {
   additionalProperties: false,
@@ -166,6 +168,29 @@ export const TokenPairResponse = Type.Object({
     expires_in: 900,
     refresh_expires_in: 1209600
   }]
+})
+
+export const LoginResponse = Type.Object({
+  access_token: AccessToken,
+  refresh_token: Type.Optional({ ...RefreshToken, description: 'Only for a client with the `refresh_token` grant' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
+  refresh_expires_in: Type.Optional(Type.Integer({
+    description: 'Seconds until the refresh token expires (with `refresh_token` only)', examples: [1209600]
+  }))
+}, {
+  description: 'An access token, and a refresh token when the client has the `refresh_token` grant (the ' +
+    'default client has)',
+  examples: [
+    {
+      access_token: EXAMPLE_ACCESS_TOKEN,
+      refresh_token: EXAMPLE_REFRESH_TOKEN,
+      token_type: 'Bearer',
+      expires_in: 900,
+      refresh_expires_in: 1209600
+    },
+    { access_token: EXAMPLE_ACCESS_TOKEN, token_type: 'Bearer', expires_in: 900 }
+  ]
 })
 
 const EXAMPLE_CLAIMS = {

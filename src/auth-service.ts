@@ -15,8 +15,10 @@ export interface ClientProfile {
   scope: string
   accessTtl: number
   refreshTtl: number
-  /** Grants the client may use; undefined → any. */
-  grants?: GrantType[]
+  /** Grants the client may use: a session gets a refresh token only with `refresh_token`. */
+  grants: GrantType[]
+  /** No secret: it may be named without authenticating, and its refresh tokens rotate at /auth/refresh. */
+  public: boolean
 }
 
 export interface AuthPolicy {
@@ -29,11 +31,15 @@ export interface AuthPolicy {
   maxAccessTtl: number
 }
 
-export interface TokenPair {
+/** A login for a client without the refresh_token grant: an access token only. */
+export interface AccessTokenAnswer {
   access_token: string
-  refresh_token: string
   token_type: 'Bearer'
   expires_in: number
+}
+
+export interface TokenPair extends AccessTokenAnswer {
+  refresh_token: string
   refresh_expires_in: number
 }
 
@@ -54,8 +60,13 @@ export interface AuthServiceDeps {
   revocations: RevocationList
   follower: RevocationFollower
   policy: AuthPolicy
-  /** Resolves login's client_id (undefined → the default client); throws AppError for unknown ones. */
-  resolveClient: (clientId: string | undefined) => Promise<ClientProfile>
+  /**
+   * Resolves a client_id named without authentication (login's): undefined → the
+   * default client; anything but an enabled public client throws invalid_client.
+   */
+  resolvePublicClient: (clientId: string | undefined) => Promise<ClientProfile>
+  /** Resolves a session's client (any enabled one); throws AppError for unknown or disabled ones. */
+  resolveClient: (clientId: string) => Promise<ClientProfile>
   now?: () => number
   onEvent?: (event: AuthEvent) => void
 }
@@ -94,9 +105,22 @@ export class AuthService {
     }
   }
 
-  async login (username: string, password: string, clientId?: string): Promise<TokenPair> {
+  /**
+   * Login with a client that did not authenticate (/auth/login): `clientId` must
+   * name a public client (or be absent: the default client).
+   */
+  async login (username: string, password: string, clientId?: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => this.deps.resolvePublicClient(clientId), username, password)
+  }
+
+  /** Login for a client the caller has already authenticated (or a public one): the OAuth password grant. */
+  async loginAs (client: ClientProfile, username: string, password: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => client, username, password)
+  }
+
+  private async loginFor (client: () => Promise<ClientProfile>, username: string, password: string): Promise<TokenPair | AccessTokenAnswer> {
     try {
-      const pair = await this.attemptLogin(username, password, clientId)
+      const pair = await this.attemptLogin(username, password, await client())
       this.emit({ type: 'login', result: 'success' })
       return pair
     } catch (err) {
@@ -109,11 +133,10 @@ export class AuthService {
     }
   }
 
-  private async attemptLogin (username: string, password: string, clientId?: string): Promise<TokenPair> {
+  private async attemptLogin (username: string, password: string, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
     const { store, hasher, policy } = this.deps
-    const client = await this.deps.resolveClient(clientId)
-    if (client.grants !== undefined && !client.grants.includes('password')) {
-      throw new AppError('invalid_request', 'this client may not use the password grant')
+    if (!client.grants.includes('password')) {
+      throw new AppError('invalid_client', 'this client may not use the password grant')
     }
     const user = await store.users.findByUsername(username)
     const nowDate = new Date(this.now() * 1000)
@@ -136,11 +159,17 @@ export class AuthService {
     return this.startSession(user, client)
   }
 
-  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair> {
+  /**
+   * A session for every login, so that logout-all and the admin API reach its
+   * access tokens through `sid`. Without the refresh_token grant it lasts as long
+   * as its access token and no refresh token is handed out.
+   */
+  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
     const now = this.now()
     const sid = newId()
     const jti = newId()
-    const absoluteExp = now + this.deps.policy.sessionMaxLifetime
+    const withRefresh = client.grants.includes('refresh_token')
+    const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
     const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
     await this.deps.store.sessions.create({
       sid,
@@ -151,7 +180,13 @@ export class AuthService {
       expiresAt: new Date(refreshExp * 1000),
       absoluteExpiresAt: new Date(absoluteExp * 1000)
     })
-    return this.pair(this.mint(user, client, sid, jti, refreshExp))
+    const minted = this.mint(user, client, sid, jti, refreshExp)
+    if (withRefresh) return this.pair(minted)
+    return {
+      access_token: minted.accessToken,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, minted.accessExp - now)
+    }
   }
 
   private mint (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number): SealedPair {
@@ -195,8 +230,11 @@ export class AuthService {
   }
 
   /**
-   * `clientId` (the OAuth token endpoint's authenticated client) must be the
-   * session's client (RFC 6749 §6); a mismatch is invalid_grant and ends nothing.
+   * `clientId` (the OAuth token endpoint's client, authenticated or public) must
+   * be the session's client (RFC 6749 §6). Without one (/auth/refresh, where no
+   * client authenticates) the session's client must be public: a confidential
+   * client's refresh tokens rotate only at the token endpoint with its secret.
+   * Either refusal is invalid_grant and ends nothing.
    */
   private async rotate (refreshToken: string, clientId?: string): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
@@ -214,18 +252,19 @@ export class AuthService {
       session.absoluteExpiresAt.getTime() <= now * 1000 || (clientId !== undefined && session.clientId !== clientId)) {
       throw invalidGrant()
     }
+    const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
+      if (err instanceof AppError && err.code === 'store_unavailable') throw err
+      // The client was disabled (or removed): its sessions end.
+      await this.endSession(sid, 'client_unavailable')
+      throw invalidGrant()
+    })
+    if (!client.grants.includes('refresh_token') || (clientId === undefined && !client.public)) throw invalidGrant()
     if (session.currentJti === jti) {
       const user = await store.users.findById(session.userId)
       if (user === null || user.disabled) {
         await this.endSession(sid, 'user_unavailable')
         throw invalidGrant()
       }
-      const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
-        if (err instanceof AppError && err.code === 'store_unavailable') throw err
-        // The client was disabled (or removed): its sessions end.
-        await this.endSession(sid, 'client_unavailable')
-        throw invalidGrant()
-      })
       const nextJti = newId()
       const refreshExp = Math.min(now + client.refreshTtl, Math.floor(session.absoluteExpiresAt.getTime() / 1000))
       const minted = this.mint(user, client, sid, nextJti, refreshExp)

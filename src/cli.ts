@@ -23,7 +23,7 @@ const MAIN_HELP = `Usage: ${NAME} <command> [options]
 
 Commands:
   user create     Create a user (optionally an admin)
-  client create   Create a client; prints its secret once
+  client create   Create a client; prints its secret once (none for --public)
   keys rotate     Publish the next signing key (ES256, EdDSA, RS256)
 
 Run "${NAME} <command> --help" for a command's options.
@@ -90,15 +90,19 @@ Options:
   },
 
   'client create': {
-    help: `Usage: ${NAME} client create --name <name> [--grant <grant>]... [--audience <aud>]... [--scope <scope>]...
-       [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>]
+    help: `Usage: ${NAME} client create --name <name> [--public] [--grant <grant>]... [--audience <aud>]...
+       [--scope <scope>]... [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>]
 
 Creates a client and prints it with its client_secret. The secret is shown this
-once: only its argon2id hash is stored.
+once: only its argon2id hash is stored. A public client (--public: a first-party
+app that cannot keep a secret) has none (client_secret null) and may not have
+the client_credentials grant.
 
 Options:
   --name <name>                  a name for people (required)
-  --grant <grant>                ${GRANT_TYPES.join(', ')} (repeatable; default client_credentials)
+  --public                       a public client, without a secret
+  --grant <grant>                ${GRANT_TYPES.join(', ')} (repeatable; default client_credentials,
+                                 or password and refresh_token with --public)
   --audience <aud>               added to the aud of the client's tokens (repeatable)
   --scope <scope>                a scope the client may be granted (repeatable)
   --access-token-ttl <seconds>   at most ACCESS_TOKEN_TTL (default: that)
@@ -106,6 +110,7 @@ Options:
   -h, --help                     show this help`,
     options: {
       name: { type: 'string' },
+      public: { type: 'boolean' },
       grant: { type: 'string', multiple: true },
       audience: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
@@ -140,6 +145,7 @@ Options:
       })
       const { client, secret } = await clients.create({
         name: values.name,
+        public: values.public === true,
         ...(grants !== undefined ? { grants: grants as GrantType[] } : {}),
         ...(values.audience !== undefined ? { audiences: values.audience as string[] } : {}),
         ...(values.scope !== undefined ? { scopes: values.scope as string[] } : {}),

@@ -1,9 +1,11 @@
-// Clients: the services that use the orchestrator (SPEC 7). Creating one
-// (random client_id, 256-bit secret kept only as an argon2id hash and shown
-// once), authenticating one by its secret, turning one into the profile its
-// tokens get, and disabling one, which ends every token it holds on every
-// instance through the revocation list. HTTP-free: the admin routes, the OAuth
-// routes and the CLI call this.
+// Clients: the services and apps that use the orchestrator. A confidential
+// client has a secret (256 bits, kept only as an argon2id hash and shown once);
+// a public client has none (a first-party app that cannot keep one) and is
+// trusted only for the flows its grants allow. Creating one, authenticating one
+// by its secret, resolving the public client a login names, turning one into the
+// profile its tokens get, and disabling one, which ends every token it holds on
+// every instance through the revocation list. HTTP-free: the admin routes, the
+// OAuth routes and the CLI call this.
 import { randomBytes } from 'node:crypto'
 import { AppError } from './errors.js'
 import type { ClientProfile } from './auth-service.js'
@@ -12,8 +14,10 @@ import type { RevocationFollower } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
 
 export const GRANT_TYPES: readonly GrantType[] = ['password', 'refresh_token', 'client_credentials']
-/** What a client gets when it names no grants: a confidential service client. */
+/** What a confidential client gets when it names no grants: a service client. */
 export const DEFAULT_GRANTS: readonly GrantType[] = ['client_credentials']
+/** What a public client gets when it names no grants: a first-party app's sign-in. */
+export const DEFAULT_PUBLIC_GRANTS: readonly GrantType[] = ['password', 'refresh_token']
 /** The built-in client used when login names none (no secret, no record in the store). */
 export const DEFAULT_CLIENT_ID = 'default'
 /** RFC 6749 §3.3 scope-token. */
@@ -21,6 +25,8 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/
 
 export interface ClientInput {
   name: string
+  /** No secret: a first-party app that cannot keep one. Default false (confidential). */
+  public?: boolean
   grants?: GrantType[]
   audiences?: string[]
   scopes?: string[]
@@ -50,6 +56,8 @@ export interface ClientServiceDeps {
 export interface ClientView {
   client_id: string
   name: string
+  /** True for a public client (no secret). */
+  public: boolean
   grants: GrantType[]
   audiences: string[]
   scopes: string[]
@@ -63,6 +71,7 @@ export function clientView (client: ClientRecord): ClientView {
   return {
     client_id: client.clientId,
     name: client.name,
+    public: client.secretHash === null,
     grants: [...client.grants],
     audiences: [...client.audiences],
     scopes: [...client.scopes],
@@ -94,16 +103,25 @@ export class ClientService {
       scope: '',
       accessTtl: policy.accessTtl,
       refreshTtl: policy.refreshTtl,
-      grants: ['password', 'refresh_token']
+      grants: [...DEFAULT_PUBLIC_GRANTS],
+      public: true
     }
   }
 
-  /** Creates a client; the secret is returned this once and only its hash is stored. */
-  async create (input: ClientInput): Promise<{ client: ClientRecord, secret: string }> {
+  /**
+   * Creates a client. A confidential client's secret is returned this once and
+   * only its hash is stored; a public client has none (secret null).
+   */
+  async create (input: ClientInput): Promise<{ client: ClientRecord, secret: string | null }> {
     const { policy } = this.deps
-    const grants = unique(input.grants ?? DEFAULT_GRANTS)
+    const isPublic = input.public === true
+    const grants = unique(input.grants ?? (isPublic ? DEFAULT_PUBLIC_GRANTS : DEFAULT_GRANTS))
     if (grants.length === 0 || !grants.every((g) => GRANT_TYPES.includes(g))) {
       throw new AppError('invalid_request', `grants must be a non-empty list of ${GRANT_TYPES.join(', ')}`)
+    }
+    // client_credentials makes the client itself the subject: without a secret, anyone could be it.
+    if (isPublic && grants.includes('client_credentials')) {
+      throw new AppError('invalid_request', 'a public client cannot have the client_credentials grant')
     }
     const scopes = unique(input.scopes ?? [])
     if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw new AppError('invalid_request', 'a scope holds a character RFC 6749 does not allow')
@@ -118,11 +136,11 @@ export class ClientService {
       !(input.refreshTokenTtl >= 1 && input.refreshTokenTtl <= policy.sessionMaxLifetime)) {
       throw new AppError('invalid_request', `refresh_token_ttl must be between 1 and SESSION_MAX_LIFETIME (${policy.sessionMaxLifetime})`)
     }
-    const secret = randomBytes(32).toString('base64url')
+    const secret = isPublic ? null : randomBytes(32).toString('base64url')
     const client = await this.deps.store.clients.create({
       clientId: randomBytes(16).toString('base64url'),
       name,
-      secretHash: await this.deps.hasher.hash(secret),
+      secretHash: secret === null ? null : await this.deps.hasher.hash(secret),
       grants,
       audiences: unique(input.audiences ?? []),
       scopes,
@@ -174,6 +192,7 @@ export class ClientService {
   async rotateSecret (clientId: string): Promise<{ client: ClientRecord, secret: string }> {
     const current = await this.deps.store.clients.find(clientId)
     if (current === null) throw new AppError('not_found', 'no such client')
+    if (current.secretHash === null) throw new AppError('conflict', 'a public client has no secret to rotate')
     const grace = this.deps.policy.secretGrace ?? 0
     const secret = randomBytes(32).toString('base64url')
     const previous = grace > 0 ? { hash: current.secretHash, expiresAt: new Date((this.now() + grace) * 1000) } : null
@@ -183,8 +202,8 @@ export class ClientService {
   }
 
   /**
-   * Checks a client's secret. Unknown clients cost the same argon2 time; unknown,
-   * disabled and wrong secret all give null.
+   * Checks a confidential client's secret. Unknown and public clients cost the
+   * same argon2 time; unknown, public, disabled and wrong secret all give null.
    */
   async authenticate (clientId: string, secret: string): Promise<ClientRecord | null> {
     const client = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
@@ -194,14 +213,38 @@ export class ClientService {
       // Within the grace period after a rotation the old secret still authenticates.
       ok = await this.deps.hasher.verify(previous.hash, secret)
     }
-    return ok && client !== null && !client.disabled ? client : null
+    return ok && client !== null && client.secretHash !== null && !client.disabled ? client : null
   }
 
-  /** The profile login's client_id picks: undefined or `default` is the built-in client. */
-  async resolve (clientId: string | undefined): Promise<ClientProfile> {
-    if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return this.defaultProfile
+  /**
+   * A stored, enabled public client, or null (unknown, disabled or confidential).
+   * The built-in `default` client is not stored: callers treat it apart.
+   */
+  async findPublic (clientId: string): Promise<ClientRecord | null> {
     const client = await this.deps.store.clients.find(clientId)
-    if (client === null || client.disabled) throw new AppError('invalid_request', 'unknown or disabled client_id')
+    return client !== null && client.secretHash === null && !client.disabled ? client : null
+  }
+
+  /**
+   * The profile of a client that may be named without authenticating (login's
+   * `client_id`): undefined or `default` is the built-in client, anything else must
+   * be an enabled public client with the password grant. Every other case is the
+   * same invalid_client, so the answer tells nothing about which clients exist.
+   */
+  async resolvePublic (clientId: string | undefined): Promise<ClientProfile> {
+    if (clientId === undefined || clientId === DEFAULT_CLIENT_ID) return this.defaultProfile
+    const client = await this.findPublic(clientId)
+    if (client === null || !client.grants.includes('password')) {
+      throw new AppError('invalid_client', 'client_id must name an enabled public client allowed the password grant')
+    }
+    return this.profile(client)
+  }
+
+  /** The profile of any enabled client (a session's client, on refresh); throws invalid_client otherwise. */
+  async resolve (clientId: string): Promise<ClientProfile> {
+    if (clientId === DEFAULT_CLIENT_ID) return this.defaultProfile
+    const client = await this.deps.store.clients.find(clientId)
+    if (client === null || client.disabled) throw new AppError('invalid_client', 'unknown or disabled client')
     return this.profile(client)
   }
 
@@ -214,7 +257,8 @@ export class ClientService {
       scope: scope.join(' '),
       accessTtl: client.accessTokenTtl ?? policy.accessTtl,
       refreshTtl: client.refreshTokenTtl ?? policy.refreshTtl,
-      grants: [...client.grants]
+      grants: [...client.grants],
+      public: client.secretHash === null
     }
   }
 }

@@ -75,6 +75,16 @@ type Warn = (msg: string) => void
  * then resolves secrets. Used by the config plugin and by the CLI so both
  * read the same variables the same way.
  */
+/**
+ * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
+ * that is not at the end, which is quadratic in the run's length.
+ */
+export function trimTrailingSlashes (url: string): string {
+  let end = url.length
+  while (end > 0 && url.charCodeAt(end - 1) === 47 /* / */) end -= 1
+  return url.slice(0, end)
+}
+
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}): Config {
   let raw: RawConfig
   try {
@@ -108,7 +118,7 @@ export function resolveConfig (raw: RawConfig, warn: Warn): Config {
   const config: Config = {
     ...raw,
     JWT_ALGORITHM: raw.JWT_ALGORITHM as JwtAlgorithm,
-    PUBLIC_URL: (raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
+    PUBLIC_URL: trimTrailingSlashes(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`),
     JWT_SECRET: secret('JWT_SECRET'),
     REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET')
   }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'invalid_credentials'
   | 'too_many_requests'
   | 'invalid_grant'
+  | 'invalid_client'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'forbidden'
@@ -22,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_credentials: 401,
   too_many_requests: 429,
   invalid_grant: 401,
+  invalid_client: 401,
   invalid_token: 401,
   insufficient_scope: 403,
   forbidden: 403,

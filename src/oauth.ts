@@ -6,8 +6,8 @@
 // routes/oauth maps it. Refresh and login go through AuthService, so the
 // rotation and reuse rules are exactly those of /auth.
 import { AppError } from './errors.js'
-import type { AuthService, ServiceToken, TokenPair } from './auth-service.js'
-import { DEFAULT_CLIENT_ID, parseScope, type ClientService } from './clients.js'
+import type { AccessTokenAnswer, AuthService, ClientProfile, ServiceToken, TokenPair } from './auth-service.js'
+import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientService } from './clients.js'
 import type { RevocationList } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
 import { verifyLiveAccess, type AccessClaims, type TokenService } from './tokens.js'
@@ -55,6 +55,8 @@ export function toOAuthError (err: AppError): OAuthError {
       return new OAuthError('too_many_requests', err.message, false, err.retryAfter)
     case 'store_unavailable':
       return new OAuthError('temporarily_unavailable', err.message)
+    case 'invalid_client':
+      return new OAuthError('invalid_client', err.message)
     case 'invalid_request':
       return new OAuthError('invalid_request', err.message)
     default:
@@ -119,7 +121,7 @@ export interface TokenRequest {
   scope?: string | undefined
 }
 
-export type TokenResponse = (TokenPair | ServiceToken) & { scope: string }
+export type TokenResponse = (TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }
 
 /** RFC 7662 §2.2: claims of an active token; an inactive one is exactly `{active: false}`. */
 export type Introspection = { active: false } | ({ active: true, token_type: string } & Record<string, unknown>)
@@ -133,8 +135,11 @@ export interface OAuthServiceDeps {
   now?: () => number
 }
 
-/** The authenticated caller: a stored confidential client, or the built-in public `default` client. */
-type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public' }
+/**
+ * The caller: a confidential client that authenticated, or a public client named
+ * by its client_id (a stored one, or null for the built-in `default` client).
+ */
+type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public', client: ClientRecord | null }
 
 export class OAuthService {
   private readonly now: () => number
@@ -145,11 +150,14 @@ export class OAuthService {
 
   private async authenticate (presented: PresentedClient | null, allowPublic: boolean): Promise<Caller> {
     if (presented === null || (presented.clientId === DEFAULT_CLIENT_ID && presented.secret === undefined)) {
-      if (allowPublic) return { kind: 'public' }
+      if (allowPublic) return { kind: 'public', client: null }
       throw new OAuthError('invalid_client', 'client authentication is required', presented?.method === 'client_secret_basic')
     }
     const basic = presented.method === 'client_secret_basic'
     if (presented.secret === undefined) {
+      // A client_id alone identifies only a public client; a confidential one must prove it is itself.
+      const client = allowPublic ? await this.deps.clients.findPublic(presented.clientId) : null
+      if (client !== null) return { kind: 'public', client }
       throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
     }
     const client = await this.deps.clients.authenticate(presented.clientId, presented.secret)
@@ -158,12 +166,16 @@ export class OAuthService {
   }
 
   private grants (caller: Caller): GrantType[] {
-    return caller.kind === 'public' ? ['password', 'refresh_token'] : caller.client.grants
+    return caller.client === null ? [...DEFAULT_PUBLIC_GRANTS] : caller.client.grants
+  }
+
+  private profile (caller: Caller): ClientProfile {
+    return caller.client === null ? this.deps.clients.defaultProfile : this.deps.clients.profile(caller.client)
   }
 
   /** Requested scopes, checked against what the client may have; undefined → everything it may have. */
   private scopes (caller: Caller, requested: string | undefined): string[] {
-    const allowed = caller.kind === 'public' ? [] : caller.client.scopes
+    const allowed = caller.client === null ? [] : caller.client.scopes
     if (requested === undefined) return [...allowed]
     const parsed = parseScope(requested)
     if (parsed === null) throw new OAuthError('invalid_scope', 'the scope parameter is malformed')
@@ -182,7 +194,7 @@ export class OAuthService {
     if (!this.grants(caller).includes(grant)) {
       throw new OAuthError('unauthorized_client', `this client may not use the ${grant} grant`)
     }
-    const clientId = caller.kind === 'public' ? DEFAULT_CLIENT_ID : caller.client.clientId
+    const clientId = caller.client === null ? DEFAULT_CLIENT_ID : caller.client.clientId
     try {
       switch (grant) {
         case 'password': {
@@ -190,8 +202,7 @@ export class OAuthService {
             throw new OAuthError('invalid_request', 'username and password are required')
           }
           this.scopes(caller, request.scope)
-          const pair = await this.deps.auth.login(request.username, request.password,
-            caller.kind === 'public' ? undefined : clientId)
+          const pair = await this.deps.auth.loginAs(this.profile(caller), request.username, request.password)
           return { ...pair, scope: issuedScope(pair.access_token) }
         }
         case 'refresh_token': {
@@ -201,7 +212,7 @@ export class OAuthService {
           return { ...pair, scope: issuedScope(pair.access_token) }
         }
         case 'client_credentials': {
-          if (caller.kind === 'public') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
+          if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
           const scope = this.scopes(caller, request.scope)
           return this.deps.auth.issueServiceToken(this.deps.clients.profile(caller.client, scope))
         }

@@ -42,14 +42,17 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security,
       summary: 'Create a client',
-      description: 'Returns the client with its `client_secret`, which is shown this once (only its argon2id hash ' +
-        'is stored). Lifetime overrides may shorten, not lengthen, the service defaults.',
+      description: 'A confidential client (the default) comes back with its `client_secret`, which is shown this ' +
+        'once (only its argon2id hash is stored). A public client (`public: true`) has no secret: ' +
+        '`client_secret` is null, and it may not have the `client_credentials` grant. Lifetime overrides may ' +
+        'shorten, not lengthen, the service defaults.',
       body: NewClientBody,
       response: {
         201: NewClientResponse,
         ...errors({
           400: {
-            description: 'The body does not match the schema, or a lifetime exceeds the service default',
+            description: 'The body does not match the schema, a lifetime exceeds the service default, or a public ' +
+              'client asks for client_credentials',
             error: 'invalid_request',
             message: 'access_token_ttl must be between 1 and ACCESS_TOKEN_TTL (900)'
           },
@@ -62,6 +65,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const body = request.body
     const { client, secret } = await fastify.clients.create({
       name: body.name,
+      ...(body.public !== undefined ? { public: body.public } : {}),
       ...(body.grants !== undefined ? { grants: body.grants } : {}),
       ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
       ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),

@@ -7,6 +7,7 @@ const EXAMPLE_SID = 'kV2pN8rQ4tW6yZ1bD3fG5h'
 const EXAMPLE_CLIENT = {
   client_id: EXAMPLE_CLIENT_ID,
   name: 'Orders service',
+  public: false,
   grants: ['client_credentials'],
   audiences: ['orders-api'],
   scopes: ['orders:read'],
@@ -27,8 +28,13 @@ const Scope = Type.String({
 
 export const NewClientBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 200, examples: ['Orders service'] }),
+  public: Type.Optional(Type.Boolean({
+    description: 'true: a public client (no secret; a first-party app that cannot keep one). It may not have ' +
+      '`client_credentials`. Default false: a confidential client with a secret'
+  })),
   grants: Type.Optional(Type.Array(GrantType, {
-    minItems: 1, maxItems: 3, uniqueItems: true, description: 'Default: ["client_credentials"]'
+    minItems: 1, maxItems: 3, uniqueItems: true,
+    description: 'Default: ["client_credentials"] for a confidential client, ["password", "refresh_token"] for a public one'
   })),
   audiences: Type.Optional(Type.Array(Audience, {
     maxItems: 20, description: 'Added to JWT_AUDIENCE in the `aud` of this client\'s tokens'
@@ -40,13 +46,14 @@ export const NewClientBody = Type.Object({
   additionalProperties: false,
   examples: [
     { name: 'Orders service', grants: ['client_credentials'], audiences: ['orders-api'], scopes: ['orders:read'], access_token_ttl: 300 },
-    { name: 'Web shop', grants: ['password', 'refresh_token'], audiences: ['shop-api'], scopes: ['orders:read', 'orders:write'] }
+    { name: 'Web shop', public: true, grants: ['password', 'refresh_token'], audiences: ['shop-api'], scopes: ['orders:read', 'orders:write'] }
   ]
 })
 
 const clientProperties = {
   client_id: Type.String({ description: 'Random, 128 bits, URL-safe', examples: [EXAMPLE_CLIENT_ID] }),
   name: Type.String({ examples: ['Orders service'] }),
+  public: Type.Boolean({ description: 'true: a public client, which has no secret' }),
   grants: Type.Array(GrantType, { description: 'Grants the client may use' }),
   audiences: Type.Array(Type.String(), { description: 'Added to JWT_AUDIENCE in the `aud` of its tokens' }),
   scopes: Type.Array(Type.String(), { description: 'Scopes the client may be granted' }),
@@ -62,10 +69,25 @@ export const Client = Type.Object(clientProperties, {
 })
 export const NewClientResponse = Type.Object({
   ...clientProperties,
-  client_secret: Type.String({ description: 'Shown this once; only its argon2id hash is stored' })
+  client_secret: Type.Union([Type.String(), Type.Null()], {
+    description: 'A confidential client\'s secret, shown this once (only its argon2id hash is stored); null for a public client'
+  })
 }, {
   description: 'The new client with its secret',
-  examples: [{ ...EXAMPLE_CLIENT, client_secret: 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms' }]
+  examples: [
+    { ...EXAMPLE_CLIENT, client_secret: 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms' },
+    {
+      ...EXAMPLE_CLIENT,
+      client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
+      name: 'Web shop',
+      public: true,
+      grants: ['password', 'refresh_token'],
+      audiences: ['shop-api'],
+      scopes: ['orders:read', 'orders:write'],
+      access_token_ttl: null,
+      client_secret: null
+    }
+  ]
 })
 export const ClientList = Type.Object({ clients: Type.Array(Client) }, {
   description: 'Every client, without secrets',
@@ -75,6 +97,7 @@ export const ClientList = Type.Object({ clients: Type.Array(Client) }, {
       {
         client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
         name: 'Web shop',
+        public: true,
         grants: ['password', 'refresh_token'],
         audiences: ['shop-api'],
         scopes: ['orders:read', 'orders:write'],

@@ -2,7 +2,7 @@
 // per client IP; every answer is `Cache-Control: no-store`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
-  errors, LoginBody, NoContent, RefreshTokenBody, RegisterBody, TokenPairResponse, UserResponse
+  errors, LoginBody, LoginResponse, NoContent, RefreshTokenBody, RegisterBody, TokenPairResponse, UserResponse
 } from '../schemas.js'
 
 const tags = ['auth']
@@ -48,15 +48,23 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Log in with username and password',
-      description: 'Starts a session and returns an access token and a refresh token. Unknown users and wrong ' +
-        'passwords get the same answer. LOCKOUT_THRESHOLD failures in a row lock the account for LOCKOUT_SECONDS ' +
-        '(429 with `Retry-After`). Rate limited per client IP (RATE_LIMIT_AUTH).',
+      description: 'Starts a session and returns an access token, and a refresh token when the client has the ' +
+        '`refresh_token` grant. `client_id` may name only a public client (no secret) with the `password` grant; ' +
+        'any other client_id (unknown, disabled, confidential, or without that grant) is 401 `invalid_client`, ' +
+        'checked before the password. Unknown users and wrong passwords get the same answer. LOCKOUT_THRESHOLD ' +
+        'failures in a row lock the account for LOCKOUT_SECONDS (429 with `Retry-After`). Rate limited per client ' +
+        'IP (RATE_LIMIT_AUTH).',
       body: LoginBody,
       response: {
-        200: TokenPairResponse,
+        200: LoginResponse,
         ...errors({
-          400: { description: 'The body does not match the schema, or `client_id` names no known client', error: 'invalid_request', message: 'unknown client_id' },
-          401: { description: 'Unknown user or wrong password (the same answer for both)', error: 'invalid_credentials', message: 'invalid username or password' },
+          ...badRequest,
+          401: {
+            description: '`invalid_credentials`: unknown user or wrong password (the same answer for both); ' +
+              '`invalid_client`: `client_id` names no enabled public client with the password grant',
+            error: 'invalid_credentials',
+            message: 'invalid username or password'
+          },
           429: {
             description: 'Too many requests from this client IP, or the account is locked (see `Retry-After`)',
             error: 'too_many_requests',
@@ -77,7 +85,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Exchange a refresh token for a new pair (rotation)',
       description: 'Every refresh rotates. Presenting a refresh token that was already rotated ends the whole ' +
-        'session, unless it is a repeat within REFRESH_REUSE_INTERVAL, which returns the same pair. ' +
+        'session, unless it is a repeat within REFRESH_REUSE_INTERVAL, which returns the same pair. Only refresh ' +
+        'tokens of public clients (the default client included) rotate here: a confidential client\'s answer ' +
+        '`invalid_grant` and its session goes on (it refreshes at /oauth/token with its secret). ' +
         'Rate limited per client IP (RATE_LIMIT_AUTH).',
       body: RefreshTokenBody,
       response: {

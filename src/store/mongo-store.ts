@@ -225,7 +225,7 @@ function toClient (doc: ClientDoc): ClientRecord {
   return {
     clientId: doc._id,
     name: doc.name,
-    secretHash: doc.secretHash,
+    secretHash: doc.secretHash ?? null,
     grants: [...(doc.grants ?? [])],
     audiences: [...(doc.audiences ?? [])],
     scopes: [...(doc.scopes ?? [])],

@@ -135,8 +135,11 @@ export interface ClientRecord {
   /** Random, URL-safe, unique. */
   clientId: string
   name: string
-  /** argon2id hash of the client secret; the secret itself is never stored. */
-  secretHash: string
+  /**
+   * argon2id hash of the client secret (a confidential client); the secret itself
+   * is never stored. null: a public client, which has no secret.
+   */
+  secretHash: string | null
   grants: GrantType[]
   audiences: string[]
   scopes: string[]

@@ -87,7 +87,7 @@ t.test('create a client: the secret is shown once and stored only as an argon2id
   t.ok(!Number.isNaN(Date.parse(body.created_at)))
 
   const stored = await store.clients.find(body.client_id)
-  t.ok(stored?.secretHash.startsWith('$argon2id$'), 'argon2id hash stored')
+  t.ok(stored?.secretHash?.startsWith('$argon2id$'), 'argon2id hash stored')
   t.notOk(JSON.stringify(stored).includes(body.client_secret), 'the secret itself is not stored')
 
   const list = await app.inject({ method: 'GET', url: '/admin/clients', headers: { authorization: `Bearer ${token}` } })
@@ -99,6 +99,7 @@ t.test('create a client: the secret is shown once and stored only as an argon2id
 
   const defaults = await createClient(app, token, { name: 'svc' })
   t.same(defaults.grants, ['client_credentials'], 'default grants')
+  t.equal(defaults.public, false, 'confidential by default')
   t.same(defaults.audiences, [])
   t.equal(defaults.access_token_ttl, null)
 
@@ -108,7 +109,9 @@ t.test('create a client: the secret is shown once and stored only as an argon2id
     [{ name: 'x', scopes: ['bad scope'] }, 'scope with a space'],
     [{ name: 'x', access_token_ttl: 901 }, 'access ttl above ACCESS_TOKEN_TTL'],
     [{ name: 'x', extra: 1 }, 'unknown property'],
-    [{ name: '   ' }, 'blank name']
+    [{ name: '   ' }, 'blank name'],
+    [{ name: 'x', public: true, grants: ['password', 'client_credentials'] }, 'a public client with client_credentials'],
+    [{ name: 'x', public: 'yes' }, 'public is a boolean']
   ] as const) {
     const bad = await app.inject({ method: 'POST', url: '/admin/clients', headers: { authorization: `Bearer ${token}` }, payload })
     t.equal(bad.statusCode, 400, why)
@@ -116,13 +119,15 @@ t.test('create a client: the secret is shown once and stored only as an argon2id
   }
 })
 
-t.test('login with client_id: the client picks audience, scope and lifetimes', async (t) => {
+t.test('login with a public client_id: the client picks audience, scope and lifetimes', async (t) => {
   const app = await build(t, { env: ADMIN })
   const token = await adminToken(app)
   const client = await createClient(app, token, {
-    name: 'Orders', grants: ['password', 'refresh_token'], audiences: ['orders-api'], scopes: ['orders:read'],
+    name: 'Orders', public: true, grants: ['password', 'refresh_token'], audiences: ['orders-api'], scopes: ['orders:read'],
     access_token_ttl: 60, refresh_token_ttl: 3600
   })
+  t.equal(client.public, true)
+  t.equal(client.client_secret, null, 'a public client has no secret')
   const user = await newSession(app)
   const res = await app.inject({
     method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD, client_id: client.client_id }
@@ -143,12 +148,13 @@ t.test('login with client_id: the client picks audience, scope and lifetimes', a
   t.equal(decode(refreshed.json().access_token).client_id, client.client_id, 'refresh keeps the client')
 
   const unknown = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD, client_id: 'nope' } })
-  t.equal(unknown.statusCode, 400)
-  t.equal(unknown.json().error, 'invalid_request')
+  t.equal(unknown.statusCode, 401)
+  t.equal(unknown.json().error, 'invalid_client')
 
   const serviceOnly = await createClient(app, token, { name: 'svc' })
   const refused = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD, client_id: serviceOnly.client_id } })
-  t.equal(refused.statusCode, 400, 'a client without the password grant cannot be used to log in')
+  t.equal(refused.statusCode, 401, 'a confidential client cannot be named at /auth/login')
+  t.equal(refused.json().error, 'invalid_client')
 
   const dflt = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD, client_id: 'default' } })
   t.equal(dflt.statusCode, 200, 'the built-in default client still works')
@@ -161,7 +167,7 @@ t.test('disabling a client: no login, no refresh, and its tokens stop validating
   const a = await build(t, { env: ADMIN, store })
   const b = await build(t, { env: ADMIN, store })
   const token = await adminToken(a)
-  const client = await createClient(a, token, { name: 'Orders', grants: ['password', 'refresh_token'] })
+  const client = await createClient(a, token, { name: 'Orders', public: true, grants: ['password', 'refresh_token'] })
   const user = await newSession(a)
   const loginBody = { username: user.username, password: PASSWORD, client_id: client.client_id }
   const pair = (await a.inject({ method: 'POST', url: '/auth/login', payload: loginBody })).json()
@@ -182,7 +188,8 @@ t.test('disabling a client: no login, no refresh, and its tokens stop validating
   t.equal((await validate(b, other)).valid, true, 'other clients\' tokens are untouched')
 
   const relogin = await a.inject({ method: 'POST', url: '/auth/login', payload: loginBody })
-  t.equal(relogin.statusCode, 400, 'cannot log in')
+  t.equal(relogin.statusCode, 401, 'cannot log in')
+  t.equal(relogin.json().error, 'invalid_client')
   const refresh = await a.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: pair.refresh_token } })
   t.equal(refresh.statusCode, 401, 'cannot refresh')
   t.equal(refresh.json().error, 'invalid_grant')

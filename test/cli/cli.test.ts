@@ -96,6 +96,16 @@ t.test('user create and client create on the embedded store say their work vanis
   t.match(body, { name: 'Orders', grants: ['client_credentials', 'password'], scopes: ['orders:read'], audiences: ['orders-api'], access_token_ttl: 60 })
   t.match(body.client_secret, /^[A-Za-z0-9_-]{43}$/)
 
+  const pub = await cli(['client', 'create', '--name', 'Shop app', '--public', '--audience', 'shop-api'], ENV)
+  t.equal(pub.code, 0, pub.stderr)
+  const app = JSON.parse(pub.stdout)
+  t.match(app, { name: 'Shop app', public: true, grants: ['password', 'refresh_token'], audiences: ['shop-api'] })
+  t.equal(app.client_secret, null, 'a public client has no secret')
+  t.equal(body.public, false, 'without --public: confidential')
+  const pubService = await cli(['client', 'create', '--name', 'x', '--public', '--grant', 'client_credentials'], ENV)
+  t.equal(pubService.code, 1)
+  t.match(pubService.stderr, /invalid_request: a public client cannot have the client_credentials grant/)
+
   const tooLong = await cli(['client', 'create', '--name', 'x', '--access-token-ttl', '100000'], ENV)
   t.equal(tooLong.code, 1)
   t.match(tooLong.stderr, /invalid_request: access_token_ttl must be between 1 and ACCESS_TOKEN_TTL/)

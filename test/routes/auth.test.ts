@@ -101,10 +101,10 @@ t.test('POST /auth/login', async (t) => {
     t.same(names(unknown.headers), names(wrong.headers))
   })
 
-  t.test('400 for an unknown client_id', async (t) => {
+  t.test('401 invalid_client for an unknown client_id', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD, client_id: 'nope' } })
-    t.equal(res.statusCode, 400)
-    t.equal(res.json().error, 'invalid_request')
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_client')
   })
 
   t.test('rehashes a password stored with older argon2 parameters', async (t) => {

@@ -497,6 +497,14 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same((await store.clients.find(input.clientId))?.grants, ['client_credentials', 'password'], 'output is a copy')
       })
 
+      await withStore(t, 'a public client (no secret) keeps secretHash null', async (t, store) => {
+        const input = { ...newClient(), secretHash: null, grants: ['password' as const, 'refresh_token' as const] }
+        const created = await store.clients.create(input)
+        t.equal(created.secretHash, null)
+        t.equal((await store.clients.find(input.clientId))?.secretHash, null, 'found with null, not undefined or a string')
+        t.equal((await store.clients.list()).find((c) => c.clientId === input.clientId)?.secretHash, null, 'listed with null')
+      })
+
       await withStore(t, 'a duplicate client_id is a conflict', async (t, store) => {
         const input = newClient('dup')
         await store.clients.create(input)
@@ -526,7 +534,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         const a = await store.clients.create(newClient('rot-a'))
         const b = await store.clients.create(newClient('rot-b'))
         const expiresAt = new Date(Date.now() + HOUR)
-        const rotated = await store.clients.setSecret(a.clientId, '$argon2id$new', { hash: a.secretHash, expiresAt })
+        const rotated = await store.clients.setSecret(a.clientId, '$argon2id$new', { hash: '$argon2id$fake', expiresAt })
         t.equal(rotated?.secretHash, '$argon2id$new')
         t.same(rotated?.previousSecret, { hash: '$argon2id$fake', expiresAt })
         const found = await store.clients.find(a.clientId)
