@@ -13,7 +13,9 @@ import type { PasswordHasher } from './passwords.js'
 import type { RevocationFollower } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
 
-export const GRANT_TYPES: readonly GrantType[] = ['password', 'refresh_token', 'client_credentials']
+export const GRANT_TYPES: readonly GrantType[] = [
+  'password', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'
+]
 /** What a confidential client gets when it names no grants: a service client. */
 export const DEFAULT_GRANTS: readonly GrantType[] = ['client_credentials']
 /** What a public client gets when it names no grants: a first-party app's sign-in. */
@@ -122,6 +124,10 @@ export class ClientService {
     // client_credentials makes the client itself the subject: without a secret, anyone could be it.
     if (isPublic && grants.includes('client_credentials')) {
       throw new AppError('invalid_request', 'a public client cannot have the client_credentials grant')
+    }
+    // Token exchange acts on someone's behalf: only a client that proves who it is may.
+    if (isPublic && grants.includes('urn:ietf:params:oauth:grant-type:token-exchange')) {
+      throw new AppError('invalid_request', 'a public client cannot have the token-exchange grant')
     }
     const scopes = unique(input.scopes ?? [])
     if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw new AppError('invalid_request', 'a scope holds a character RFC 6749 does not allow')

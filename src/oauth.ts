@@ -11,10 +11,11 @@ import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientServic
 import type { RevocationList } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
 import { verifyLiveAccess, type AccessClaims, type TokenService } from './tokens.js'
+import { exchangeToken, TOKEN_EXCHANGE_GRANT, type ExchangedToken, type TokenExchangeRequest } from './oauth/grants/token-exchange.js'
 
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client'
-  | 'unsupported_grant_type' | 'invalid_scope' | 'temporarily_unavailable' | 'too_many_requests' | 'server_error'
+  | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_target' | 'temporarily_unavailable' | 'too_many_requests' | 'server_error'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -23,6 +24,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
   unauthorized_client: 400,
   unsupported_grant_type: 400,
   invalid_scope: 400,
+  invalid_target: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
   server_error: 500
@@ -113,7 +115,7 @@ export function presentedClient (
     : { clientId: body.client_id, secret: body.client_secret, method: 'client_secret_post' }
 }
 
-export interface TokenRequest {
+export interface TokenRequest extends TokenExchangeRequest {
   grant_type?: string | undefined
   username?: string | undefined
   password?: string | undefined
@@ -121,7 +123,7 @@ export interface TokenRequest {
   scope?: string | undefined
 }
 
-export type TokenResponse = (TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }
+export type TokenResponse = ((TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }) | ExchangedToken
 
 /** RFC 7662 §2.2: claims of an active token; an inactive one is exactly `{active: false}`. */
 export type Introspection = { active: false } | ({ active: true, token_type: string } & Record<string, unknown>)
@@ -187,10 +189,10 @@ export class OAuthService {
   async token (request: TokenRequest, presented: PresentedClient | null): Promise<TokenResponse> {
     const grant = request.grant_type
     if (grant === undefined || grant === '') throw new OAuthError('invalid_request', 'grant_type is required')
-    if (grant !== 'password' && grant !== 'refresh_token' && grant !== 'client_credentials') {
+    if (grant !== 'password' && grant !== 'refresh_token' && grant !== 'client_credentials' && grant !== TOKEN_EXCHANGE_GRANT) {
       throw new OAuthError('unsupported_grant_type', `grant_type ${grant.slice(0, 64)} is not supported`)
     }
-    const caller = await this.authenticate(presented, grant !== 'client_credentials')
+    const caller = await this.authenticate(presented, grant !== 'client_credentials' && grant !== TOKEN_EXCHANGE_GRANT)
     if (!this.grants(caller).includes(grant)) {
       throw new OAuthError('unauthorized_client', `this client may not use the ${grant} grant`)
     }
@@ -215,6 +217,10 @@ export class OAuthService {
           if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
           const scope = this.scopes(caller, request.scope)
           return this.deps.auth.issueServiceToken(this.deps.clients.profile(caller.client, scope))
+        }
+        case TOKEN_EXCHANGE_GRANT: {
+          if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot exchange tokens')
+          return await exchangeToken({ ...this.deps, now: this.now }, caller.client, request)
         }
       }
     } catch (err) {

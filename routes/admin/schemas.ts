@@ -18,9 +18,10 @@ const EXAMPLE_CLIENT = {
 }
 
 const Ttl = Type.Integer({ minimum: 1, maximum: 315_360_000 })
-export const GrantType = Type.Union(
-  [Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('client_credentials')]
-)
+export const GrantType = Type.Union([
+  Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('client_credentials'),
+  Type.Literal('urn:ietf:params:oauth:grant-type:token-exchange')
+])
 const Audience = Type.String({ minLength: 1, maxLength: 256, pattern: '^\\S+$', examples: ['orders-api'] })
 const Scope = Type.String({
   minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', examples: ['orders:read']
@@ -33,7 +34,7 @@ export const NewClientBody = Type.Object({
       '`client_credentials`. Default false: a confidential client with a secret'
   })),
   grants: Type.Optional(Type.Array(GrantType, {
-    minItems: 1, maxItems: 3, uniqueItems: true,
+    minItems: 1, maxItems: 4, uniqueItems: true,
     description: 'Default: ["client_credentials"] for a confidential client, ["password", "refresh_token"] for a public one'
   })),
   audiences: Type.Optional(Type.Array(Audience, {

@@ -128,7 +128,7 @@ export interface RevocationStore {
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
 }
 
-export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
+export type GrantType = 'password' | 'refresh_token' | 'client_credentials' | 'urn:ietf:params:oauth:grant-type:token-exchange'
 
 /** A service that uses the orchestrator (SPEC 7). */
 export interface ClientRecord {
