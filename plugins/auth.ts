@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AuthService } from '../src/auth-service.js'
 import { ClientService } from '../src/clients.js'
+import { VerifiedSecrets } from '../src/clients/verified-secrets.js'
 import { AppError } from '../src/errors.js'
 import { PasswordHasher } from '../src/passwords.js'
 import { verifyLiveAccess, type AccessClaims } from '../src/tokens.js'
@@ -37,6 +38,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     store: fastify.store,
     hasher,
     follower: fastify.revocationFollower,
+    verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000 }),
     policy: {
       defaultAudience: config.JWT_AUDIENCE,
       accessTtl: config.ACCESS_TOKEN_TTL,

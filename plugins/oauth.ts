@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { OAuthService } from '../src/oauth.js'
+import { ClientThrottle } from '../src/oauth/client-throttle.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +17,9 @@ async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
     clients: fastify.clients,
     tokens: fastify.tokens,
     revocations: fastify.revocations,
-    store: fastify.store
+    store: fastify.store,
+    // Failed client authentications are throttled like failed logins, with the same thresholds.
+    throttle: new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS })
   }))
 }
 

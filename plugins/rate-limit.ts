@@ -1,8 +1,20 @@
-// Per-IP rate limits (@fastify/rate-limit). Not global: the credential routes
-// opt in through `config.rateLimit`; the validate hot path stays unmetered.
+// Per-IP rate limits (@fastify/rate-limit). Not global: the validate hot path
+// stays unmetered. Every route that verifies a password or a client secret
+// (register, login, refresh, /oauth/token, introspect, revoke) adds the one
+// `credentialRateLimit` hook, and so draws on ONE budget of RATE_LIMIT_AUTH
+// requests a minute per client IP: failing at one endpoint cannot buy fresh
+// guesses at another. (A per-route `config.rateLimit` would give each route a
+// counter of its own: the plugin makes a child store per route.)
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook of every credential route: one shared per-IP budget (RATE_LIMIT_AUTH a minute). */
+    credentialRateLimit: onRequestAsyncHookHandler
+  }
+}
 
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
   await fastify.register(fastifyRateLimit, {
@@ -15,6 +27,13 @@ async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
       message: `rate limit exceeded, retry in ${Math.ceil(context.ttl / 1000)} s`
     })
   })
+  // fastify.rateLimit() makes one limiter with one store: every route using it shares the counters.
+  const limiter = fastify.rateLimit({ max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 })
+  // Run onRequest (as a route's own config would): a limited request is refused before its body is parsed.
+  const credentialRateLimit: onRequestAsyncHookHandler = async (request, reply) => {
+    await limiter.call(fastify, request, reply)
+  }
+  fastify.decorate('credentialRateLimit', credentialRateLimit)
 }
 
 export default fp(rateLimitPlugin, { name: 'rate-limit', fastify: '5.x', dependencies: ['config'] })

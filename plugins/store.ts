@@ -1,11 +1,13 @@
 // The token store, decorated as `fastify.store`: MongoDB (through
-// @fastify/mongodb) when MONGODB_URL is set, otherwise the embedded memory store.
+// @fastify/mongodb) when MONGODB_URL is set, otherwise the embedded SQLite
+// database at SQLITE_PATH (its folder is created; `:memory:` is a throw-away one).
 import fp from 'fastify-plugin'
 import fastifyMongodb from '@fastify/mongodb'
 import type { FastifyInstance } from 'fastify'
 import type { AppOptions } from '../src/app-options.js'
-import { MemoryStore } from '../src/store/memory-store.js'
+import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../src/store/location.js'
 import { MongoStore } from '../src/store/mongo-store.js'
+import { SqliteStore } from '../src/store/sqlite-store.js'
 import type { Store } from '../src/store/types.js'
 
 declare module 'fastify' {
@@ -25,11 +27,20 @@ async function storePlugin (fastify: FastifyInstance, opts: AppOptions): Promise
       forceClose: true,
       serverSelectionTimeoutMS: 5000
     })
-    store = new MongoStore(fastify.mongo.db!)
+    // Not fastify.mongo.db: that is only set when the URL names a database.
+    const database = mongoDatabaseName(fastify.config.MONGODB_URL)
+    store = new MongoStore(fastify.mongo.client.db(database))
+    fastify.log.info({ database }, 'store: MongoDB')
     fastify.addHook('onClose', async () => store.close())
   } else {
-    fastify.log.warn('MONGODB_URL is not set: using the embedded in-memory store; users, sessions and revocations will not survive a restart')
-    store = new MemoryStore()
+    const file = sqliteFile(fastify.config.SQLITE_PATH)
+    if (file === MEMORY) {
+      fastify.log.warn('SQLITE_PATH is :memory:: users, sessions and revocations will not survive a restart')
+    } else {
+      ensureSqliteFolder(file)
+      fastify.log.info({ file }, 'store: SQLite')
+    }
+    store = new SqliteStore(file)
     fastify.addHook('onClose', async () => store.close())
   }
   await store.init()

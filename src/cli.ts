@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// The operator's command line (the package's `bin`): create users and clients
-// and rotate signing keys against the same configuration (environment and
-// .env, read by loadConfig) and the same store (MONGODB_URL) as the service.
+// The operator's command line (the package's `bin`): create users and clients,
+// rotate signing keys and back up the embedded database, against the same
+// configuration (environment and .env, read by loadConfig, with the same
+// development secrets) and the same store (MONGODB_URL, else the SQLite file
+// SQLITE_PATH) as the service.
 // Results go to stdout as JSON; messages to stderr. Exit 0 on success, 1 when
 // the command failed, 2 on a usage error.
 import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { MongoClient } from 'mongodb'
 import { ClientService, clientView, GRANT_TYPES } from './clients.js'
@@ -13,8 +16,10 @@ import { AppError } from './errors.js'
 import { isAsymmetric, rotateKeys } from './key-ring.js'
 import { MAX_PASSWORD_LENGTH, PasswordHasher } from './passwords.js'
 import { RevocationFollower, RevocationList } from './revocation-list.js'
-import { MemoryStore } from './store/memory-store.js'
+import { devSecrets, devSecretsFile } from './main/dev-secrets.js'
+import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from './store/location.js'
 import { isUnavailableError, MongoStore } from './store/mongo-store.js'
+import { SqliteStore } from './store/sqlite-store.js'
 import type { GrantType, Store } from './store/types.js'
 
 const NAME = 'token-orchestrator'
@@ -25,23 +30,31 @@ Commands:
   user create     Create a user (optionally an admin)
   client create   Create a client; prints its secret once (none for --public)
   keys rotate     Publish the next signing key (ES256, EdDSA, RS256)
+  backup FILE     Copy the embedded SQLite database to FILE while the service runs
 
 Run "${NAME} <command> --help" for a command's options.
 Configuration comes from the environment and .env, as for the service:
-MONGODB_URL selects the store (without it, a throw-away in-memory store).`
+MONGODB_URL selects MongoDB, otherwise the SQLite file SQLITE_PATH
+(default data/token-orchestrator.sqlite under the working directory).`
 
 class UsageError extends Error {}
 
 interface Command {
   help: string
   options: NonNullable<ParseArgsConfig['options']>
+  /** How many positional arguments it takes (default none). */
+  positionals?: number
+  /** Opens the store itself (default: main opens it before run). */
+  ownStore?: boolean
   run: (values: Record<string, string | boolean | string[] | undefined>, ctx: Context) => Promise<unknown>
 }
 
 interface Context {
   config: Config
+  /** The store; unset for commands that open their own. */
   store: Store
   env: Record<string, string | undefined>
+  positionals: string[]
   readStdin: () => Promise<string>
 }
 
@@ -163,7 +176,8 @@ Publishes the next signing key of JWT_ALGORITHM (ES256, EdDSA or RS256). Every
 instance serves it in /.well-known/jwks.json within KEY_RING_SYNC_INTERVAL_MS and
 signs with it KEY_ROTATION_OVERLAP seconds from now; the previous key stays
 published until every token it signed has expired. Needs the service's
-JWT_SECRET (the private key is sealed with it) and its MONGODB_URL.
+JWT_SECRET (the private key is sealed with it: set, or in development the one
+generated beside the database) and its store (MONGODB_URL or SQLITE_PATH).
 
 Options:
   -h, --help   show this help`,
@@ -174,7 +188,7 @@ Options:
       if (!isAsymmetric(algorithm)) {
         throw new AppError('conflict', `keys rotate needs JWT_ALGORITHM ES256, EdDSA or RS256 (it is ${algorithm}); HS256 has no key ring`)
       }
-      if (ctx.env.JWT_SECRET === undefined) {
+      if (ctx.env.JWT_SECRET === undefined && devSecretsFile(config) === undefined) {
         throw new AppError('invalid_request', 'JWT_SECRET must be set to the service\'s value: the new private key is sealed with it')
       }
       const key = await rotateKeys(ctx.store.keys, {
@@ -184,6 +198,40 @@ Options:
         maxAccessTtl: config.ACCESS_TOKEN_TTL
       })
       return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
+    }
+  },
+
+  backup: {
+    help: `Usage: ${NAME} backup FILE
+
+Writes an online, consistent copy of the embedded SQLite database (SQLITE_PATH)
+to FILE, which must not exist yet. The service may keep running and writing
+meanwhile. To restore: stop the service, remove the database file and its -wal
+and -shm files, copy FILE to SQLITE_PATH, start the service. On MongoDB use
+mongodump instead.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: 1,
+    ownStore: true,
+    run: async (_values, ctx) => {
+      const { config } = ctx
+      if (config.MONGODB_URL !== undefined) {
+        throw new AppError('conflict', 'backup copies the embedded SQLite database; the store is MongoDB (MONGODB_URL is set): use mongodump')
+      }
+      const source = sqliteFile(config.SQLITE_PATH)
+      if (source === MEMORY) throw new AppError('conflict', 'SQLITE_PATH is :memory:: there is no database file to back up')
+      if (!existsSync(source)) throw new AppError('not_found', `there is no database at ${source}`)
+      const destination = resolve(ctx.positionals[0] ?? '')
+      if (existsSync(destination)) throw new AppError('conflict', `${destination} already exists; give a new file name`)
+      const store = new SqliteStore(source)
+      try {
+        await store.backup(destination)
+      } finally {
+        await store.close()
+      }
+      return { database: source, backup: destination }
     }
   }
 }
@@ -207,16 +255,20 @@ async function readStdin (): Promise<string> {
 
 async function openStore (config: Config, warn: (msg: string) => void): Promise<{ store: Store, close: () => Promise<void> }> {
   if (config.MONGODB_URL === undefined) {
-    warn('MONGODB_URL is not set: using a throw-away in-memory store. What this command creates VANISHES when it ' +
-      'exits and is NOT seen by a running service; set MONGODB_URL to the service\'s database.')
-    const store = new MemoryStore()
-    await store.init()
+    const file = sqliteFile(config.SQLITE_PATH)
+    if (file === MEMORY) {
+      warn('SQLITE_PATH is :memory:: what this command creates VANISHES when it exits and is NOT seen by a running ' +
+        'service; use the service\'s SQLITE_PATH or MONGODB_URL.')
+    }
+    ensureSqliteFolder(file)
+    // No init(): a one-shot command needs no periodic sweep.
+    const store = new SqliteStore(file)
     return { store, close: async () => store.close() }
   }
   const client = new MongoClient(config.MONGODB_URL, { serverSelectionTimeoutMS: 5000 })
   try {
     await client.connect()
-    const store = new MongoStore(client.db())
+    const store = new MongoStore(client.db(mongoDatabaseName(config.MONGODB_URL)))
     await store.init()
     return { store, close: async () => { await store.close(); await client.close() } }
   } catch (err) {
@@ -233,19 +285,23 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
     process.stdout.write(MAIN_HELP + '\n')
     return first === undefined ? 2 : 0
   }
-  const command = commands[`${first} ${second ?? ''}`]
+  // Two-word commands ("user create") first, then one-word ones ("backup FILE").
+  const twoWords = commands[`${first} ${second ?? ''}`]
+  const command = twoWords ?? commands[first]
   if (command === undefined) {
     err(`unknown command "${[first, second].filter((s) => s !== undefined).join(' ')}"\n\n${MAIN_HELP}`)
     return 2
   }
+  const args = twoWords !== undefined ? rest : argv.slice(1)
   let values: Record<string, string | boolean | string[] | undefined>
+  let positionals: string[]
   try {
-    values = parseArgs({
-      args: rest,
+    ({ values, positionals } = parseArgs({
+      args,
       options: { ...command.options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: false,
+      allowPositionals: true,
       strict: true
-    }).values
+    }))
   } catch (e) {
     err(`${(e as Error).message}\n\n${command.help}`)
     return 2
@@ -254,10 +310,15 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
     process.stdout.write(command.help + '\n')
     return 0
   }
+  const wanted = command.positionals ?? 0
+  if (positionals.length !== wanted) {
+    err(`${wanted === 0 ? `unexpected argument "${positionals[0] ?? ''}"` : `expected ${wanted} argument${wanted === 1 ? '' : 's'}`}\n\n${command.help}`)
+    return 2
+  }
 
   let config: Config
   try {
-    config = loadConfig(env, (msg) => err(`warning: ${msg}`))
+    config = loadConfig(env, (msg) => err(`warning: ${msg}`), devSecrets)
   } catch (e) {
     if (e instanceof ConfigError) {
       err(e.message)
@@ -267,8 +328,10 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
   }
   let opened: Awaited<ReturnType<typeof openStore>> | undefined
   try {
-    opened = await openStore(config, (msg) => err(`warning: ${msg}`))
-    out(await command.run(values, { config, store: opened.store, env, readStdin }))
+    if (command.ownStore !== true) opened = await openStore(config, (msg) => err(`warning: ${msg}`))
+    // Commands with ownStore never read ctx.store.
+    const store = opened?.store as Store
+    out(await command.run(values, { config, store, env, positionals, readStdin }))
     return 0
   } catch (e) {
     if (e instanceof UsageError) {
@@ -276,7 +339,7 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
       return 2
     }
     if ((e instanceof AppError && e.code === 'store_unavailable') || isUnavailableError(e)) {
-      err('the store (MONGODB_URL) is unreachable')
+      err(`the store (${config.MONGODB_URL !== undefined ? 'MONGODB_URL' : 'SQLITE_PATH'}) is unreachable`)
       return 1
     }
     if (e instanceof AppError) {

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { AppError } from './errors.js'
 import type { ClientProfile } from './auth-service.js'
+import type { VerifiedSecrets } from './clients/verified-secrets.js'
 import type { PasswordHasher } from './passwords.js'
 import type { RevocationFollower } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
@@ -51,6 +52,8 @@ export interface ClientServiceDeps {
   hasher: PasswordHasher
   follower: RevocationFollower
   policy: ClientPolicy
+  /** Secrets that verified recently: skips argon2 for a client that just proved itself. */
+  verifiedSecrets?: VerifiedSecrets
   now?: () => number
 }
 
@@ -168,6 +171,7 @@ export class ClientService {
   async disable (clientId: string): Promise<ClientRecord> {
     const client = await this.deps.store.clients.setDisabled(clientId, true)
     if (client === null) throw new AppError('not_found', 'no such client')
+    this.deps.verifiedSecrets?.forget(clientId)
     const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
@@ -210,16 +214,25 @@ export class ClientService {
   /**
    * Checks a confidential client's secret. Unknown and public clients cost the
    * same argon2 time; unknown, public, disabled and wrong secret all give null.
+   * A secret that verified within the last moments is not verified again
+   * (`cachedOnly`: answer from that memory alone, spending no argon2 at all).
    */
-  async authenticate (clientId: string, secret: string): Promise<ClientRecord | null> {
-    const client = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
-    let ok = await this.deps.hasher.verify(client?.secretHash ?? null, secret)
-    const previous = client?.previousSecret
-    if (!ok && previous != null && previous.expiresAt.getTime() > this.now() * 1000) {
+  async authenticate (clientId: string, secret: string, opts: { cachedOnly?: boolean } = {}): Promise<ClientRecord | null> {
+    const found = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
+    const client = found !== null && found.secretHash !== null && !found.disabled ? { record: found, hash: found.secretHash } : null
+    const cache = this.deps.verifiedSecrets
+    if (client !== null && cache?.has(clientId, secret, client.hash) === true) return client.record
+    if (opts.cachedOnly === true) return null
+    const ok = await this.deps.hasher.verify(found?.secretHash ?? null, secret)
+    const previous = found?.previousSecret
+    if (!ok && client !== null && previous != null && previous.expiresAt.getTime() > this.now() * 1000) {
       // Within the grace period after a rotation the old secret still authenticates.
-      ok = await this.deps.hasher.verify(previous.hash, secret)
+      // Never remembered: it must stop working at the deadline.
+      return await this.deps.hasher.verify(previous.hash, secret) ? client.record : null
     }
-    return ok && client !== null && client.secretHash !== null && !client.disabled ? client : null
+    if (!ok || client === null) return null
+    cache?.remember(clientId, secret, client.hash)
+    return client.record
   }
 
   /**

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
+import { DEFAULT_SQLITE_PATH } from './store/location.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
@@ -11,6 +12,7 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
+  SQLITE_PATH: Type.String({ minLength: 1, default: DEFAULT_SQLITE_PATH }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   REFRESH_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'token-orchestrator' }),
@@ -23,6 +25,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
   LOCKOUT_SECONDS: Seconds(900),
+  CLIENT_SECRET_CACHE_SECONDS: Seconds(60, 0),
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8192, maximum: 4_194_304, default: 19_456 }),
   ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
@@ -70,10 +73,29 @@ export const MIN_SECRET_BYTES = 32
 
 type Warn = (msg: string) => void
 
+export type SecretName = 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET'
+
+/** Supplies, outside production, a secret the environment leaves unset. */
+export interface SecretSource {
+  /** A strong random secret for `name` (the same one each time if the source keeps it). */
+  secret: (name: SecretName) => string
+  /** How the secret is kept, for the warning ("NAME is not set: <note>"). */
+  note: string
+}
+
+/** A new random secret per start: sessions and sealed keys do not survive a restart. */
+export const ephemeralSecrets: SecretSource = {
+  secret: () => randomBytes(48).toString('base64url'),
+  note: 'using an ephemeral random secret; tokens will not survive a restart'
+}
+
+/** Picks the source of unset secrets from the configuration (undefined: ephemeral). */
+export type SecretSourceFor = (raw: RawConfig) => SecretSource | undefined
+
 /**
  * Validates an environment (process.env plus overrides) against the schema,
- * then resolves secrets. Used by the config plugin and by the CLI so both
- * read the same variables the same way.
+ * then resolves secrets. Used by the server and by the CLI (with the same
+ * secret source) so both read the same variables, and secrets, the same way.
  */
 /**
  * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
@@ -85,14 +107,14 @@ export function trimTrailingSlashes (url: string): string {
   return url.slice(0, end)
 }
 
-export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}): Config {
+export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}, secrets?: SecretSourceFor): Config {
   let raw: RawConfig
   try {
     raw = envSchema<RawConfig>({ schema: ConfigSchema, data: env, dotenv: false })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${describeEnvError(err as Error)}`)
   }
-  return resolveConfig(raw, warn)
+  return resolveConfig(raw, warn, secrets?.(raw) ?? ephemeralSecrets)
 }
 
 function describeEnvError (err: Error): string {
@@ -100,14 +122,14 @@ function describeEnvError (err: Error): string {
   return err.message.replace(/(^|, )env\//g, '$1').replace(/env must have required property/g, 'missing required variable')
 }
 
-export function resolveConfig (raw: RawConfig, warn: Warn): Config {
+export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource = ephemeralSecrets): Config {
   const production = raw.NODE_ENV === 'production'
-  const secret = (name: 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET'): string => {
+  const secret = (name: SecretName): string => {
     const value = raw[name]
     if (value === undefined) {
       if (production) throw new ConfigError(`${name} is required when NODE_ENV=production`)
-      warn(`${name} is not set: using an ephemeral random secret; tokens will not survive a restart`)
-      return randomBytes(48).toString('base64url')
+      warn(`${name} is not set: ${secrets.note}`)
+      return secrets.secret(name)
     }
     if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
       if (production) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes when NODE_ENV=production`)

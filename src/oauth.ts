@@ -8,6 +8,7 @@
 import { AppError } from './errors.js'
 import type { AccessTokenAnswer, AuthService, ClientProfile, ServiceToken, TokenPair } from './auth-service.js'
 import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientService } from './clients.js'
+import type { ClientThrottle } from './oauth/client-throttle.js'
 import type { RevocationList } from './revocation-list.js'
 import type { ClientRecord, GrantType, Store } from './store/types.js'
 import { verifyLiveAccess, type AccessClaims, type TokenService } from './tokens.js'
@@ -134,6 +135,8 @@ export interface OAuthServiceDeps {
   tokens: TokenService
   revocations: RevocationList
   store: Store
+  /** Failed client authentications per client_id; without it, none are throttled. */
+  throttle?: ClientThrottle
   now?: () => number
 }
 
@@ -162,8 +165,21 @@ export class OAuthService {
       if (client !== null) return { kind: 'public', client }
       throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
     }
+    const { throttle } = this.deps
+    const wait = throttle?.retryAfter(presented.clientId) ?? null
+    if (wait !== null) {
+      // Throttled: no argon2 for this id. A secret that verified moments ago still
+      // passes, so a resource server keeps working while someone guesses its id.
+      const known = await this.deps.clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
+      if (known !== null) return { kind: 'confidential', client: known }
+      throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
+    }
     const client = await this.deps.clients.authenticate(presented.clientId, presented.secret)
-    if (client === null) throw new OAuthError('invalid_client', 'client authentication failed', basic)
+    if (client === null) {
+      throttle?.failure(presented.clientId)
+      throw new OAuthError('invalid_client', 'client authentication failed', basic)
+    }
+    throttle?.success(presented.clientId)
     return { kind: 'confidential', client }
   }
 
@@ -275,6 +291,12 @@ export class OAuthService {
       session.expiresAt.getTime() <= nowMs || session.absoluteExpiresAt.getTime() <= nowMs ||
       this.deps.revocations.isSessionEnded(claims.sid) || this.deps.revocations.isClientDisabled(session.clientId, claims.iat)) {
       return null
+    }
+    // The client's revocation entry lasts an access-token lifetime; a session can
+    // outlive it, so the stored client decides (as it does on refresh).
+    if (session.clientId !== DEFAULT_CLIENT_ID) {
+      const client = await this.deps.store.clients.find(session.clientId)
+      if (client === null || client.disabled) return null
     }
     return { active: true, ...claims, client_id: session.clientId, token_type: 'refresh_token' }
   }

@@ -5,6 +5,7 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { devSecrets } from './main/dev-secrets.js'
 import { prettyLogs, serverOptions } from './server-options.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
@@ -12,7 +13,7 @@ if (existsSync('.env')) process.loadEnvFile('.env')
 const warnings: string[] = []
 let config: Config
 try {
-  config = loadConfig(process.env, (msg) => warnings.push(msg))
+  config = loadConfig(process.env, (msg) => warnings.push(msg), devSecrets)
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
   console.error(`token-orchestrator: ${err.message}`)

@@ -13,6 +13,8 @@ export const TEST_ENV: Record<string, string> = {
   JWT_SECRET: 'test-access-secret-0123456789-abcdefghijklmnop',
   REFRESH_TOKEN_SECRET: 'test-refresh-secret-0123456789-abcdefghijklmno',
   LOG_LEVEL: 'silent',
+  // A fresh database per app or process; tests that need a file set their own.
+  SQLITE_PATH: ':memory:',
   // The cheapest argon2id the config allows: tests check behaviour, not cost.
   ARGON2_MEMORY_KIB: '8192',
   ARGON2_TIME_COST: '1',

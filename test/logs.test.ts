@@ -3,8 +3,8 @@
 // flow (register, login, refresh, validate, verify, logout, a store outage).
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { build, PASSWORD, uniqueName } from './helper.js'
-import { MemoryStore } from '../src/store/memory-store.js'
+import { build, newSession, PASSWORD, uniqueName } from './helper.js'
+import { memoryStore } from './support/stores.js'
 import { faultyStore } from './support/faulty-store.js'
 import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/server-options.js'
 
@@ -29,7 +29,7 @@ function capture (): { stream: Writable, lines: () => string[], text: () => stri
 
 t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
   const log = capture()
-  const store = faultyStore(new MemoryStore())
+  const store = faultyStore(memoryStore())
   // debug: the hot routes (validate, batch, verify) log their request lines only at debug and trace.
   const app = await build(t, { logStream: log.stream, store, env: { LOG_LEVEL: 'debug' } })
   log.mark()
@@ -170,4 +170,34 @@ t.test('at info, the hot routes log no per-request lines; the other routes do', 
   await app.inject({ url: '/health' })
   const urls = log.sinceMark().map((line) => (JSON.parse(line) as { req?: { url?: string } }).req?.url).filter(Boolean)
   t.same(urls, ['/health'], 'other routes log their incoming request line')
+})
+
+t.test('a token written with percent-escapes is redacted from the log and the 404 body', async (t) => {
+  const log = capture()
+  const app = await build(t, { logStream: log.stream })
+  const { access_token: token } = await newSession(app)
+  const encodeAll = (s: string): string => [...s].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('')
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  const disguises: Record<string, string> = {
+    'dots as %2E': token.replaceAll('.', '%2E'),
+    'dots as %2e': token.replaceAll('.', '%2e'),
+    'one dot escaped': `${header}%2E${payload}.${signature}`,
+    'eyJ escaped': `%65%79%4A${token.slice(3).replaceAll('.', '%2E')}`,
+    'every character escaped': encodeAll(token)
+  }
+  log.mark()
+  for (const [name, disguised] of Object.entries(disguises)) {
+    const inQuery = await app.inject({ method: 'GET', url: `/health?jwt=${disguised}&x=1` })
+    t.equal(inQuery.statusCode, 200, `${name}: in a query`)
+    const inPath = await app.inject({ method: 'GET', url: `/api/${disguised}/orders` })
+    t.equal(inPath.statusCode, 404, `${name}: in a path`)
+    t.equal(inPath.json().message, 'no route for GET /api/[redacted]/orders', `${name}: the 404 message is redacted`)
+  }
+  const lines = log.sinceMark()
+  t.ok(lines.length >= 20, `the requests were logged (${lines.length} lines)`)
+  const text = lines.join('\n')
+  t.notOk(text.includes(signature), 'the log holds no signature')
+  t.notOk(text.includes(payload), 'nor a payload, escaped or not')
+  t.notOk(text.includes(encodeAll(payload).slice(0, 60)), 'nor a fully escaped payload')
+  t.ok(lines.some((l) => l.includes('/health?jwt=[redacted]&x=1')), 'the logged URL keeps the rest of the query')
 })

@@ -6,7 +6,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, newSession, validate } from './helper.js'
 import { faultyStore } from './support/faulty-store.js'
-import { MemoryStore } from '../src/store/memory-store.js'
+import { memoryStore } from './support/stores.js'
 
 /** Generous bound for "about a second": the poll interval in tests is 100 ms. */
 const WITHIN_MS = 5000
@@ -31,7 +31,7 @@ async function metric (app: FastifyInstance, name: string): Promise<number> {
 }
 
 t.test('logout, revoke and logout-all on A are refused by validate on B', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const a = await build(t, { store })
   const b = await build(t, { store })
 
@@ -62,7 +62,7 @@ t.test('logout, revoke and logout-all on A are refused by validate on B', async 
 })
 
 t.test('store outage: B answers from its last state, reports the lag, and recovers', async (t) => {
-  const store = faultyStore(new MemoryStore())
+  const store = faultyStore(memoryStore())
   const a = await build(t, { store })
   const b = await build(t, { store })
 

@@ -14,13 +14,12 @@ const badGrant = (description: string) => ({
 })
 
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
   fastify.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
 
   fastify.post('/register', {
-    config: { rateLimit },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Create a user',
@@ -44,7 +43,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/login', {
-    config: { rateLimit },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Log in with username and password',
@@ -80,7 +79,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/refresh', {
-    config: { rateLimit },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Exchange a refresh token for a new pair (rotation)',

@@ -20,6 +20,14 @@ const clientAuthRequired = {
   error_description: 'client authentication is required'
 }
 const clientAuth = [{ clientBasic: [] }]
+const throttled = {
+  429: {
+    description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or too many failed ' +
+      'authentications of this client_id (see `Retry-After`)',
+    error: 'too_many_requests',
+    error_description: 'too many failed client authentications, try again later'
+  }
+}
 const REALM = 'Basic realm="token-orchestrator", charset="UTF-8"'
 
 function sendOAuthError (reply: FastifyReply, err: OAuthError): FastifyReply {
@@ -62,10 +70,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(500).send({ error: 'server_error', error_description: 'internal server error' })
   })
 
-  const rateLimit = { max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 }
-
   fastify.post('/token', {
-    config: { rateLimit },
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token endpoint (RFC 6749)',
@@ -102,8 +108,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error_description: 'client authentication failed'
           },
           429: {
-            description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or the ' +
-              'account is locked after failed password grants (see `Retry-After`)',
+            description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), the ' +
+              'account is locked after failed password grants, or too many failed authentications of this ' +
+              'client_id (see `Retry-After`)',
             error: 'too_many_requests',
             error_description: 'rate limit exceeded, retry in 42 s'
           },
@@ -118,6 +125,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/introspect', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token introspection (RFC 7662)',
@@ -133,6 +141,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
           401: clientAuthRequired,
+          ...throttled,
           503: '`temporarily_unavailable`: the store is unreachable'
         })
       }
@@ -144,6 +153,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/revoke', {
+    onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
       summary: 'Token revocation (RFC 7009)',
@@ -159,6 +169,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           400: '`invalid_request`: no `token`, a body that is neither form nor JSON, or several client ' +
             'authentication methods',
           401: clientAuthRequired,
+          ...throttled,
           503: '`temporarily_unavailable`: the store is unreachable; nothing was revoked'
         })
       }

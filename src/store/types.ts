@@ -1,4 +1,4 @@
-// The storage contract. Two implementations (memory-store.ts, mongo-store.ts)
+// The storage contract. Two implementations (sqlite-store.ts, mongo-store.ts)
 // satisfy it and one contract suite (test/store/contract.ts) checks both.
 // Every method either completes fully or throws: StoreUnavailableError when the
 // database cannot be reached, AppError('username_taken') on a duplicate user.
@@ -198,7 +198,7 @@ export interface KeyStore {
 }
 
 export interface Store {
-  readonly kind: 'memory' | 'mongodb'
+  readonly kind: 'sqlite' | 'mongodb'
   readonly users: UserStore
   readonly sessions: SessionStore
   readonly revocations: RevocationStore

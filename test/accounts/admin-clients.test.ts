@@ -4,7 +4,7 @@
 // CLIENT_SECRET_GRACE. Store failures leave the old state.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { CLIENT_DISABLE_MARGIN_SECONDS, RevocationList } from '../../src/revocation-list.js'
 import { build, registerUser, validate, PASSWORD } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient, disableClient } from '../support/clients.js'
@@ -48,7 +48,8 @@ t.test('the revocation list: a client entry refuses tokens issued up to the disa
 })
 
 t.test('enable: the client works again for new tokens; old access and refresh tokens stay refused', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN_ENV, store })
   const admin = await adminToken(app)
   const client = await createClient(app, { name: 'Shop', grants: ['password', 'refresh_token', 'client_credentials'] }, admin)
@@ -96,7 +97,8 @@ t.test('enable: the client works again for new tokens; old access and refresh to
 })
 
 t.test('secret rotation without grace: shown once, the old secret refused at once', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN_ENV, store })
   const admin = await adminToken(app)
   const client = await createClient(app, { name: 'Batch' }, admin)
@@ -124,7 +126,8 @@ t.test('secret rotation without grace: shown once, the old secret refused at onc
 })
 
 t.test('secret rotation with CLIENT_SECRET_GRACE: the old secret works until the grace ends', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: { ...ADMIN_ENV, CLIENT_SECRET_GRACE: '2' }, store })
   const admin = await adminToken(app)
   const client = await createClient(app, { name: 'Batch' }, admin)
@@ -146,7 +149,8 @@ t.test('secret rotation with CLIENT_SECRET_GRACE: the old secret works until the
 })
 
 t.test('store down: 503 and the old state stays', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
+  t.teardown(() => inner.close())
   const store = faultyStore(inner)
   const app = await build(t, { env: ADMIN_ENV, store })
   const admin = await adminToken(app)

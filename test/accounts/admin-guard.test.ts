@@ -2,13 +2,14 @@
 // store on every request: a demoted or disabled admin is refused at once, with
 // a token that has not expired; a token's own `roles` claim grants nothing.
 import t from 'tap'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession } from '../helper.js'
 import { ADMIN_ENV } from '../support/clients.js'
 import { accessToken } from '../support/tokens.js'
 
 t.test('a demoted admin is refused at once; a promoted user is admitted at once', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN_ENV, store })
   const second = await newSession(app)
   await store.users.setRoles(second.userId, ['admin'])
@@ -53,7 +54,8 @@ t.test('a delegated (exchanged) token of an admin is refused', async (t) => {
 
 t.test('store down: the guard answers 503, not 403', async (t) => {
   const { faultyStore } = await import('../support/faulty-store.js')
-  const inner = new MemoryStore()
+  const inner = memoryStore()
+  t.teardown(() => inner.close())
   const store = faultyStore(inner)
   const app = await build(t, { env: ADMIN_ENV, store })
   const root = await login(app, ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)

@@ -3,7 +3,7 @@
 // half-done (a retry completes).
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { StoreUnavailableError } from '../../src/errors.js'
 import { build, login, newSession, PASSWORD, uniqueName, registerUser, validate } from '../helper.js'
 import { ADMIN_ENV, adminToken } from '../support/clients.js'
@@ -80,7 +80,8 @@ t.test('locked_until shows a lockout in force', async (t) => {
 })
 
 t.test('disable: every session ends, login answers as a wrong password; enable restores login', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const a = await build(t, { env: ADMIN_ENV, store })
   const b = await build(t, { env: ADMIN_ENV, store })
   const token = await adminToken(a)
@@ -117,7 +118,8 @@ t.test('disable: every session ends, login answers as a wrong password; enable r
 })
 
 t.test('an admin cannot disable or demote themselves', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN_ENV, store })
   const token = await adminToken(app)
   const me = (await store.users.findByUsername(ADMIN_ENV.ADMIN_USERNAME))!
@@ -131,7 +133,8 @@ t.test('an admin cannot disable or demote themselves', async (t) => {
 })
 
 t.test('roles: adding ends nothing, taking away ends every session; a promoted admin is admitted', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN_ENV, store })
   const token = await adminToken(app)
   const user = await newSession(app)
@@ -171,7 +174,8 @@ t.test('password reset: every session ends, the new password works', async (t) =
 })
 
 t.test('store failures: 503, and a retry completes; nothing is left half-done', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
+  t.teardown(() => inner.close())
   const store = faultyStore(inner)
   const app = await build(t, { env: ADMIN_ENV, store })
   const token = await adminToken(app)

@@ -4,7 +4,7 @@
 // no change or the change with the other sessions ended.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, PASSWORD, validate } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'
 import { accessToken } from '../support/tokens.js'
@@ -38,7 +38,8 @@ t.test('204: the password changes, other sessions end, the current one continues
 })
 
 t.test('401 invalid_credentials for a wrong current password; it counts toward the lockout', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '600' } })
   const me = await newSession(app)
   for (let i = 0; i < 2; i++) {
@@ -59,7 +60,8 @@ t.test('401 invalid_credentials for a wrong current password; it counts toward t
 })
 
 t.test('a successful change clears the failure count', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3' } })
   const me = await newSession(app)
   await change(app, me.access_token, { current_password: 'wrong one', new_password: NEW_PASSWORD })
@@ -69,7 +71,8 @@ t.test('a successful change clears the failure count', async (t) => {
 })
 
 t.test('400 for bodies outside the rules; nothing changes', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { store })
   const me = await newSession(app)
   const hash = (await store.users.findById(me.userId))?.passwordHash
@@ -110,7 +113,8 @@ t.test('401 without a valid token; 403 for a service token or a delegated one', 
 })
 
 t.test('store down: 503, nothing changed; store failing between the steps: a retry finishes', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
+  t.teardown(() => inner.close())
   const store = faultyStore(inner)
   const app = await build(t, { store })
   const me = await newSession(app)

@@ -3,7 +3,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../src/config.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, PASSWORD, TEST_ENV, validate } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient as createClientAs } from '../support/clients.js'
 
@@ -53,7 +53,7 @@ t.test('every admin route: 401 without a token, 403 without the admin role', asy
 })
 
 t.test('create a client: the secret is shown once and stored only as an argon2id hash', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   const app = await build(t, { env: ADMIN, store })
   const token = await adminToken(app)
@@ -162,7 +162,7 @@ t.test('login with a public client_id: the client picks audience, scope and life
 })
 
 t.test('disabling a client: no login, no refresh, and its tokens stop validating on every instance', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   const a = await build(t, { env: ADMIN, store })
   const b = await build(t, { env: ADMIN, store })
@@ -230,7 +230,7 @@ t.test('sessions: list a user\'s live sessions and end one', async (t) => {
 })
 
 t.test('bootstrap admin: created once, idempotent, config rules', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   await build(t, { env: ADMIN, store })
   await build(t, { env: { ...ADMIN, ADMIN_PASSWORD: 'another-long-password-ignored' }, store })

@@ -1,48 +1,18 @@
 // The CLI (the package's bin), spawned as an operator would run it: help and
-// usage errors, user create, client create, keys rotate, config and store errors.
-import { spawn } from 'node:child_process'
+// usage errors, user create, client create, keys rotate, config and store
+// errors. (The CLI on the SQLite file and backup: sqlite.test.ts.)
 import { randomUUID } from 'node:crypto'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { MongoClient } from 'mongodb'
 import { MongoStore } from '../../src/store/mongo-store.js'
-import { build, TEST_ENV } from '../helper.js'
+import { build } from '../helper.js'
+import { cli, ENV } from '../support/cli.js'
+import { scratchDir } from '../support/stores.js'
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js')
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-/** Runs the CLI in an empty directory (no .env) with exactly `env` (plus PATH). */
-function cli (args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('error', reject)
-    const timer = setTimeout(() => child.kill(), 30_000)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(stdin ?? '')
-  })
-}
-
-// Cheap argon2 and fixed secrets, as in the other tests.
-const ENV = {
-  JWT_SECRET: TEST_ENV.JWT_SECRET ?? '',
-  REFRESH_TOKEN_SECRET: TEST_ENV.REFRESH_TOKEN_SECRET ?? '',
-  ARGON2_MEMORY_KIB: '8192',
-  ARGON2_TIME_COST: '1'
-}
+// Every case spawns the CLI, a few seconds each on a busy machine.
+t.setTimeout(300_000)
 
 t.test('help and usage errors', async (t) => {
   const none = await cli([])
@@ -50,9 +20,9 @@ t.test('help and usage errors', async (t) => {
   t.match(none.stdout, /Usage: token-orchestrator <command>/)
   const help = await cli(['--help'])
   t.equal(help.code, 0)
-  t.match(help.stdout, /user create[\s\S]*client create[\s\S]*keys rotate/)
+  t.match(help.stdout, /user create[\s\S]*client create[\s\S]*keys rotate[\s\S]*backup FILE/)
 
-  for (const command of [['user', 'create'], ['client', 'create'], ['keys', 'rotate']]) {
+  for (const command of [['user', 'create'], ['client', 'create'], ['keys', 'rotate'], ['backup']]) {
     const res = await cli([...command, '--help'])
     t.equal(res.code, 0, `${command.join(' ')} --help`)
     t.match(res.stdout, new RegExp(`^Usage: token-orchestrator ${command.join(' ')}`))
@@ -77,9 +47,12 @@ t.test('help and usage errors', async (t) => {
   t.match(badGrant.stderr, /unknown grant implicit/)
   const badTtl = await cli(['client', 'create', '--name', 'x', '--access-token-ttl', '-5'], ENV)
   t.equal(badTtl.code, 2)
+  const extra = await cli(['user', 'create', 'stray'], ENV)
+  t.equal(extra.code, 2)
+  t.match(extra.stderr, /unexpected argument "stray"/)
 })
 
-t.test('user create and client create on the embedded store say their work vanishes', async (t) => {
+t.test('user create and client create on a :memory: store say their work vanishes', async (t) => {
   const user = await cli(['user', 'create', '--username', 'Root', '--password-stdin', '--admin', '--role', 'ops'], ENV,
     'a-long-admin-password\nignored second line\n')
   t.equal(user.code, 0, user.stderr)
@@ -87,7 +60,7 @@ t.test('user create and client create on the embedded store say their work vanis
   t.equal(created.username, 'root')
   t.same(created.roles, ['admin', 'ops'])
   t.type(created.id, 'string')
-  t.match(user.stderr, /MONGODB_URL is not set[\s\S]*VANISHES when it exits/)
+  t.match(user.stderr, /SQLITE_PATH is :memory:[\s\S]*VANISHES when it exits/)
 
   const client = await cli(['client', 'create', '--name', 'Orders', '--grant', 'client_credentials', '--grant', 'password',
     '--scope', 'orders:read', '--audience', 'orders-api', '--access-token-ttl', '60'], ENV)
@@ -116,9 +89,17 @@ t.test('keys rotate', async (t) => {
   t.equal(hs.code, 1)
   t.match(hs.stderr, /keys rotate needs JWT_ALGORITHM ES256, EdDSA or RS256 \(it is HS256\)/)
 
-  const noSecret = await cli(['keys', 'rotate'], { JWT_ALGORITHM: 'ES256' })
+  const noSecret = await cli(['keys', 'rotate'], { JWT_ALGORITHM: 'ES256', SQLITE_PATH: ':memory:' })
   t.equal(noSecret.code, 1)
-  t.match(noSecret.stderr, /JWT_SECRET must be set/)
+  t.match(noSecret.stderr, /JWT_SECRET must be set/, 'an ephemeral secret would seal the key with nothing the service knows')
+
+  // In development on a file, the CLI seals with the secret kept beside the database, as the service does.
+  const dir = scratchDir(t)
+  const kept = await cli(['keys', 'rotate'], { JWT_ALGORITHM: 'ES256', ARGON2_MEMORY_KIB: '8192' }, undefined, dir)
+  t.equal(kept.code, 0, kept.stderr)
+  const secrets = join(dir, 'data', 'secrets.json')
+  t.match(kept.stderr, new RegExp(`JWT_SECRET is not set: using a generated secret kept in ${secrets.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  t.equal(statSync(secrets).mode & 0o777, 0o600, 'readable by its owner only')
 
   const ok = await cli(['keys', 'rotate'], { ...ENV, JWT_ALGORITHM: 'RS256', KEY_ROTATION_OVERLAP: '120' })
   t.equal(ok.code, 0, ok.stderr)

@@ -6,7 +6,7 @@ import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto
 import t from 'tap'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { KeyRing, openPrivateKey, symmetricKid } from '../../src/key-ring.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, TEST_ENV, validate } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'
 import { ADMIN_ENV, adminToken } from '../support/clients.js'
@@ -26,7 +26,7 @@ const waitFor = async (check: () => Promise<boolean>, ms = 5000): Promise<boolea
 
 for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
   t.test(`${alg}: kid on every token, JWKS public members only, verifiable by jose`, async (t) => {
-    const store = new MemoryStore()
+    const store = memoryStore()
     t.teardown(() => store.close())
     const app = await build(t, { env: { JWT_ALGORITHM: alg }, store })
     const session = await newSession(app)
@@ -73,7 +73,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
 }
 
 t.test('forgeries: algorithm confusion, unknown kid, embedded jwk / jku, alg none, the HMAC secret', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   const app = await build(t, { env: { JWT_ALGORITHM: 'ES256' }, store })
   const session = await newSession(app)
@@ -134,7 +134,7 @@ t.test('HS256 (default): kid derived from the secret, empty JWKS, no rotation', 
 })
 
 t.test('staged rotation with tokens in flight, across two instances', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   const env = { ...ADMIN_ENV, JWT_ALGORITHM: 'EdDSA', KEY_ROTATION_OVERLAP: '1', KEY_RING_SYNC_INTERVAL_MS: '100' }
   const a = await build(t, { env, store })
@@ -177,7 +177,7 @@ t.test('staged rotation with tokens in flight, across two instances', async (t) 
 })
 
 t.test('a retired key leaves the ring (and its tokens fail) once its tokens have expired', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   t.teardown(() => store.close())
   let now = Date.now()
   const ring = new KeyRing(store.keys, {
@@ -207,7 +207,7 @@ t.test('a retired key leaves the ring (and its tokens fail) once its tokens have
 })
 
 t.test('the key ring keeps verifying with the keys it has while the store is down', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
   t.teardown(() => inner.close())
   const store = faultyStore(inner)
   const lines: string[] = []

@@ -3,7 +3,7 @@
 // that the user's logout ends the exchanged token too.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import type { Store } from '../../src/store/types.js'
 import { build, PASSWORD, registerUser, validate } from '../helper.js'
 import { ADMIN_ENV, adminToken, createClient, disableClient, type CreatedClient } from '../support/clients.js'
@@ -35,7 +35,8 @@ interface World {
 }
 
 async function world (t: Test, env: Record<string, string> = {}, storeOverride?: Store): Promise<World> {
-  const store = storeOverride ?? new MemoryStore()
+  const store = storeOverride ?? memoryStore()
+  t.teardown(() => store.close())
   const app = await build(t, { env: { ...ADMIN_ENV, ...env }, store })
   const admin = await adminToken(app)
   // The user's app: logs users in with the orders and billing scopes.
@@ -184,7 +185,7 @@ t.test('metadata lists the grant', async (t) => {
 })
 
 t.test('store down: 503 temporarily_unavailable, nothing issued', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
   const store = faultyStore(inner)
   const w = await world(t, {}, store)
   store.down = true

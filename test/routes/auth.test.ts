@@ -1,7 +1,7 @@
 // /auth: register, login, refresh (rotation, reuse, concurrency, grace), logout, logout-all.
 import t from 'tap'
 import { createDecoder } from 'fast-jwt'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, PASSWORD, registerUser, uniqueName, validate } from '../helper.js'
 
 const decode = createDecoder({ complete: true })
@@ -9,7 +9,7 @@ const decodeToken = (token: string): { header: Record<string, unknown>, payload:
   decode(token) as { header: Record<string, unknown>, payload: Record<string, unknown> }
 
 t.test('POST /auth/register', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
 
   t.test('creates a user, lower-cased, with an argon2id hash', async (t) => {
@@ -60,7 +60,7 @@ t.test('403 registration_closed when ALLOW_REGISTRATION=false', async (t) => {
 })
 
 t.test('POST /auth/login', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const user = await registerUser(app)
 
@@ -120,7 +120,7 @@ t.test('POST /auth/login', async (t) => {
 })
 
 t.test('lockout: LOCKOUT_THRESHOLD failures lock the account in the store', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '600' } })
   const user = await registerUser(app)
   for (let i = 0; i < 3; i++) {
@@ -141,7 +141,7 @@ t.test('lockout: LOCKOUT_THRESHOLD failures lock the account in the store', asyn
 })
 
 t.test('a successful login clears the failure count', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3' } })
   const user = await registerUser(app)
   for (let round = 0; round < 2; round++) {
@@ -169,7 +169,7 @@ t.test('per-IP rate limit answers 429 with Retry-After', async (t) => {
 })
 
 t.test('POST /auth/refresh rotates', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const first = await newSession(app)
 
@@ -199,7 +199,7 @@ t.test('POST /auth/refresh rotates', async (t) => {
 })
 
 t.test('replaying a rotated refresh token revokes the whole session', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const first = await newSession(app)
   const rotated = (await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: first.refresh_token } })).json()
@@ -229,7 +229,7 @@ t.test('20 concurrent refreshes of one token: exactly one 200', async (t) => {
 })
 
 t.test('REFRESH_REUSE_INTERVAL: a repeat within the window gets the same pair', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store, env: { REFRESH_REUSE_INTERVAL: '30' } })
   const s = await newSession(app)
   const results = await Promise.all(Array.from({ length: 10 }, () =>
@@ -253,7 +253,7 @@ t.test('REFRESH_REUSE_INTERVAL: a repeat within the window gets the same pair', 
 
 t.test('REFRESH_REUSE_INTERVAL: a repeat after the window is reuse', async (t) => {
   let now = Math.floor(Date.now() / 1000)
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store, env: { REFRESH_REUSE_INTERVAL: '5' } })
   const s = await newSession(app)
   const sid = decodeToken(s.refresh_token).payload.sid as string
@@ -280,7 +280,7 @@ t.test('SESSION_MAX_LIFETIME caps the refresh token', async (t) => {
 })
 
 t.test('POST /auth/logout ends the session', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const s = await newSession(app)
   const other = await login(app, s.username)
@@ -330,7 +330,7 @@ t.test('POST /auth/logout-all ends every session of the user', async (t) => {
 })
 
 t.test('a disabled user can neither log in nor refresh', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const s = await newSession(app)
   await store.users.setDisabled(s.userId, true)

@@ -2,7 +2,7 @@
 // store outage and the recovery from it.
 import t from 'tap'
 import { build, newSession, validate } from '../helper.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { faultyStore } from '../support/faulty-store.js'
 
 t.test('/health and /ready answer 200 when all is well', async (t) => {
@@ -19,7 +19,7 @@ t.test('/health and /ready answer 200 when all is well', async (t) => {
 })
 
 t.test('store down: not ready (503 store_unavailable), still alive, validate still answers; then recovers', async (t) => {
-  const store = faultyStore(new MemoryStore())
+  const store = faultyStore(memoryStore())
   const app = await build(t, { store })
   const session = await newSession(app)
 

@@ -1,10 +1,10 @@
 // /token/revoke: access tokens by jti, refresh tokens by session, garbage is not an error.
 import t from 'tap'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, validate } from '../helper.js'
 
 t.test('revoking an access token denies it by jti only', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const s = await newSession(app)
   const sibling = await login(app, s.username)
@@ -43,7 +43,7 @@ t.test('revoking a refresh token ends its session', async (t) => {
 })
 
 t.test('garbage and foreign tokens are {revoked: false}, not errors', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const foreign = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW5vdC1vdXJz'
   for (const token of ['garbage', 'a.b.c', foreign]) {

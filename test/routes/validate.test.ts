@@ -3,7 +3,7 @@
 import t from 'tap'
 import { build, newSession, TEST_ENV, validate } from '../helper.js'
 import { accessClaims, accessToken, craft, nowSec } from '../support/tokens.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 
 t.test('a token from login is valid, with its claims, and not cached downstream', async (t) => {
   const app = await build(t)
@@ -71,7 +71,7 @@ t.test('every error value is reachable', async (t) => {
 })
 
 t.test('revoked: after logout (sid) and after /token/revoke (jti), even when cached', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const a = await newSession(app)
   const b = await newSession(app)

@@ -7,7 +7,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { StoreUnavailableError } from '../../src/errors.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import type { Store } from '../../src/store/types.js'
+import { memoryStore } from '../support/stores.js'
 import { build, login, PASSWORD, registerUser, uniqueName, validate, type Session } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'
 import { decodePart, hostileClient } from './support.js'
@@ -17,7 +18,7 @@ function post (app: FastifyInstance, url: string, payload: object, authorization
 }
 
 t.test('store unreachable: 503 store_unavailable, nothing written, validate answers from memory, all recover', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
   const store = faultyStore(inner)
   const app = await build(t, { store })
   const send = hostileClient(t, app)
@@ -82,14 +83,14 @@ t.test('store unreachable: 503 store_unavailable, nothing written, validate answ
 })
 
 /** Makes revocations.add fail (the store dies between the session write and the revocation write). */
-function breakRevocationWrites (inner: MemoryStore): () => void {
+function breakRevocationWrites (inner: Store): () => void {
   const add = inner.revocations.add.bind(inner.revocations)
   inner.revocations.add = async () => { throw new StoreUnavailableError(new Error('connection reset (simulated)')) }
   return () => { inner.revocations.add = add }
 }
 
 t.test('the store fails between the session write and the revocation write: a retry finishes the job', async (t) => {
-  const inner = new MemoryStore()
+  const inner = memoryStore()
   const app = await build(t, { store: inner })
 
   t.test('logout', async (t) => {

@@ -4,7 +4,7 @@
 // a path, a driver message or token text; token answers are never cacheable.
 import t from 'tap'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { build, uniqueName } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'
 import { assertCleanError, captureLogs, countingStore, leaksIn } from './support.js'
@@ -17,7 +17,7 @@ const NEW_USER_PASSWORD = 'leak-canary-new-user-password-M5n6B7'
 
 t.test('no secret, password or token reaches the log or an error body', async (t) => {
   const logs = captureLogs()
-  const inner = new MemoryStore()
+  const inner = memoryStore()
   const faulty = faultyStore(inner)
   const store = countingStore(faulty)
   const app = await build(t, {

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, newSession, validate, type Session } from '../helper.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import { decodePart, hostileClient } from './support.js'
 
 async function refresh (app: FastifyInstance, token: string): Promise<{ status: number, body: Record<string, unknown> }> {
@@ -88,7 +88,7 @@ t.test('refresh after logout-all, for every session of the user', async (t) => {
 })
 
 t.test('refresh after the user is disabled', async (t) => {
-  const store = new MemoryStore()
+  const store = memoryStore()
   const app = await build(t, { store })
   const s = await newSession(app)
   await store.users.setDisabled(s.userId, true)

@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import { MemoryStore } from '../../src/store/memory-store.js'
+import { memoryStore } from '../support/stores.js'
 import type { Store } from '../../src/store/types.js'
 import { TEST_ENV } from '../helper.js'
 
@@ -103,7 +103,7 @@ export interface CountingStore extends Store {
 
 const BACKGROUND_POLLS = new Set(['revocations.since', 'keys.list'])
 
-export function countingStore (inner: Store = new MemoryStore()): CountingStore {
+export function countingStore (inner: Store = memoryStore()): CountingStore {
   const calls = new Map<string, number>()
   const wrap = <T extends object>(area: string, target: T): T => new Proxy(target, {
     get (obj, prop, receiver) {

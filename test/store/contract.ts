@@ -28,7 +28,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
       await store.init()
       await store.init()
       await t.resolves(store.ping())
-      t.ok(store.kind === 'memory' || store.kind === 'mongodb', `kind ${store.kind}`)
+      t.ok(store.kind === 'sqlite' || store.kind === 'mongodb', `kind ${store.kind}`)
     })
 
     await t.test('users', async (t) => {

@@ -1,0 +1,63 @@
+// Throttling of failed client authentications, like the per-account login
+// lockout: after `threshold` failures in a row for one client_id (known or not),
+// that client_id is refused with 429 for `lockSeconds` without spending argon2
+// on it. Counted in memory per instance (bounded; the oldest entries go first):
+// the per-IP rate limit bounds the total, this bounds the work spent on one id.
+export interface ClientThrottleOptions {
+  threshold: number
+  lockSeconds: number
+  maxEntries?: number
+  now?: () => number
+}
+
+interface Entry {
+  failures: number
+  lockedUntil: number
+  /** Failures older than a lock period are forgotten. */
+  since: number
+}
+
+export class ClientThrottle {
+  private readonly entries = new Map<string, Entry>()
+  private readonly maxEntries: number
+  private readonly now: () => number
+
+  constructor (private readonly opts: ClientThrottleOptions) {
+    this.maxEntries = opts.maxEntries ?? 10_000
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Seconds until this client_id may try again, or null when it may now. */
+  retryAfter (clientId: string): number | null {
+    const entry = this.entries.get(clientId)
+    if (entry === undefined) return null
+    const wait = entry.lockedUntil - this.now()
+    return wait > 0 ? Math.ceil(wait / 1000) : null
+  }
+
+  failure (clientId: string): void {
+    const now = this.now()
+    const lockMs = this.opts.lockSeconds * 1000
+    let entry = this.entries.get(clientId)
+    if (entry === undefined || (entry.lockedUntil <= now && now - entry.since > lockMs)) {
+      entry = { failures: 0, lockedUntil: 0, since: now }
+    }
+    entry.failures += 1
+    if (entry.failures >= this.opts.threshold) {
+      entry.lockedUntil = now + lockMs
+      entry.failures = 0
+      entry.since = now
+    }
+    this.entries.delete(clientId)
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value
+      if (oldest === undefined) break
+      this.entries.delete(oldest)
+    }
+    this.entries.set(clientId, entry)
+  }
+
+  success (clientId: string): void {
+    this.entries.delete(clientId)
+  }
+}

@@ -1,0 +1,722 @@
+// SQLite store (better-sqlite3): the embedded default when MONGODB_URL is unset,
+// on a file (durable, shared by the processes of one machine) or on `:memory:`
+// (throw-away, one process; what most tests run on).
+//
+// Durability: WAL journal with synchronous=FULL, so a commit is fsynced before
+// the statement returns and therefore before any answer that depends on it
+// leaves. A kill -9 loses nothing that was acknowledged.
+//
+// Several processes on one file: SQLite serialises writers with a file lock
+// (waiting up to busy_timeout), so every rule that must hold across processes
+// is one statement or one IMMEDIATE transaction (which takes the write lock
+// before it reads):
+//   - usernames are unique by constraint (stored lower-cased);
+//   - rotation is one UPDATE … WHERE sid = ? AND current_jti = ? AND revoked_at
+//     IS NULL: of concurrent rotations exactly one changes a row;
+//   - a failed login is counted, and the account locked, in one UPDATE;
+//   - revocations get their seq from INTEGER PRIMARY KEY AUTOINCREMENT: a number
+//     is never reused (even after the sweep deleted the newest rows), and since
+//     writers are serialised, entry N is committed before N+1 exists, so a
+//     follower reading by seq never skips one.
+//
+// Schema: versioned by PRAGMA user_version; MIGRATIONS[i] takes version i to
+// i + 1 and runs, with the version bump, in one IMMEDIATE transaction at open
+// (so two processes starting together migrate once). A database newer than this
+// code is refused. Dates are integer milliseconds; lists are JSON arrays.
+//
+// SQLite has no TTL index: a sweep (every `sweepIntervalMs`, unref'd, stopped by
+// close) deletes expired sessions, revocations and retired keys.
+//
+// Errors: a locked database past busy_timeout, an I/O error, a full disk or a
+// closed connection become StoreUnavailableError (503 store_unavailable); the
+// driver's message survives only as `cause`, for the log. A UNIQUE violation
+// becomes the domain error the interface names.
+import { randomUUID } from 'node:crypto'
+import Database from 'better-sqlite3'
+import { AppError, StoreUnavailableError } from '../errors.js'
+import { MEMORY } from './location.js'
+import type {
+  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
+  SigningKeyRecord, Store, UserRecord, UserStore
+} from './types.js'
+
+type Db = Database.Database
+type Statement = Database.Statement
+
+export interface SqliteStoreOptions {
+  /** How long a statement waits for another process's write lock, ms (default 5000). */
+  busyTimeoutMs?: number
+  /** How often expired rows are deleted, ms (default 60 000). */
+  sweepIntervalMs?: number
+  /** PRAGMA synchronous (default FULL: every commit is on disk before it returns). */
+  synchronous?: 'FULL' | 'NORMAL'
+}
+
+// ---------------------------------------------------------------------------
+// Schema
+
+/** MIGRATIONS[i] takes the schema from user_version i to i + 1. Append only. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    roles         TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  INTEGER
+  ) STRICT;
+
+  CREATE TABLE sessions (
+    sid                 TEXT PRIMARY KEY,
+    user_id             TEXT NOT NULL,
+    client_id           TEXT NOT NULL,
+    current_jti         TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    expires_at          INTEGER NOT NULL,
+    absolute_expires_at INTEGER NOT NULL,
+    revoked_at          INTEGER,
+    revoked_reason      TEXT,
+    previous_jti        TEXT,
+    previous_rotated_at INTEGER,
+    previous_successor  TEXT
+  ) STRICT;
+  CREATE INDEX sessions_user ON sessions (user_id, created_at);
+  CREATE INDEX sessions_expires ON sessions (expires_at);
+
+  CREATE TABLE revocations (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('jti', 'sid', 'client')),
+    value      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX revocations_expires ON revocations (expires_at);
+
+  CREATE TABLE clients (
+    client_id         TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    secret_hash       TEXT,
+    grants            TEXT NOT NULL,
+    audiences         TEXT NOT NULL,
+    scopes            TEXT NOT NULL,
+    access_token_ttl  INTEGER,
+    refresh_token_ttl INTEGER,
+    disabled          INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE signing_keys (
+    kid          TEXT PRIMARY KEY,
+    alg          TEXT NOT NULL,
+    public_key   TEXT NOT NULL,
+    private_key  TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    activates_at INTEGER NOT NULL,
+    expires_at   INTEGER
+  ) STRICT;
+  CREATE INDEX signing_keys_expires ON signing_keys (expires_at);
+  `,
+  // Client secret rotation with a grace period; a disable ends the client's sessions.
+  `
+  ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
+  CREATE INDEX sessions_client ON sessions (client_id);
+  `
+]
+
+export function migrate (db: Db, migrations: readonly string[]): void {
+  const version = (): number => db.pragma('user_version', { simple: true }) as number
+  if (version() === migrations.length) return
+  // IMMEDIATE: a second process starting at the same time waits, then sees the
+  // new version and applies nothing.
+  db.transaction(() => {
+    const from = version()
+    if (from > migrations.length) {
+      throw new Error(`the database schema is version ${from}, newer than this code knows (${migrations.length}); upgrade the service`)
+    }
+    for (let v = from; v < migrations.length; v++) db.exec(migrations[v]!)
+    db.pragma(`user_version = ${migrations.length}`)
+  }).immediate()
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+// Result codes (and extended codes, which start with these) that mean "the
+// database cannot serve this now", not "this request is wrong".
+const UNAVAILABLE_CODES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN',
+  'SQLITE_READONLY', 'SQLITE_PROTOCOL', 'SQLITE_NOMEM', 'SQLITE_CORRUPT', 'SQLITE_NOTADB']
+
+export function isUnavailableSqliteError (err: unknown): boolean {
+  if (err instanceof Database.SqliteError) return UNAVAILABLE_CODES.some((code) => err.code.startsWith(code))
+  // better-sqlite3 raises a TypeError for any use of a closed connection.
+  return err instanceof TypeError && /database connection is not open/.test(err.message)
+}
+
+function isUniqueViolation (err: unknown): boolean {
+  return err instanceof Database.SqliteError &&
+    (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+}
+
+/** Runs a synchronous store operation; a database that cannot serve becomes StoreUnavailableError. */
+function guard<T> (op: () => T, onDuplicate?: () => AppError): Promise<T> {
+  try {
+    return Promise.resolve(op())
+  } catch (err) {
+    if (err instanceof AppError) return Promise.reject(err)
+    if (onDuplicate !== undefined && isUniqueViolation(err)) return Promise.reject(onDuplicate())
+    if (isUnavailableSqliteError(err)) return Promise.reject(new StoreUnavailableError(err))
+    return Promise.reject(err)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+interface UserRow {
+  id: string
+  username: string
+  password_hash: string
+  roles: string
+  disabled: number
+  created_at: number
+  failed_logins: number
+  locked_until: number | null
+}
+
+interface SessionRow {
+  sid: string
+  user_id: string
+  client_id: string
+  current_jti: string
+  created_at: number
+  expires_at: number
+  absolute_expires_at: number
+  revoked_at: number | null
+  revoked_reason: string | null
+  previous_jti: string | null
+  previous_rotated_at: number | null
+  previous_successor: string | null
+}
+
+interface RevocationRow {
+  seq: number
+  kind: RevocationKind
+  value: string
+  expires_at: number
+  created_at: number
+}
+
+interface ClientRow {
+  client_id: string
+  name: string
+  secret_hash: string | null
+  grants: string
+  audiences: string
+  scopes: string
+  access_token_ttl: number | null
+  refresh_token_ttl: number | null
+  disabled: number
+  created_at: number
+  previous_secret_hash: string | null
+  previous_secret_expires_at: number | null
+}
+
+interface KeyRow {
+  kid: string
+  alg: SigningAlgorithm
+  public_key: string
+  private_key: string
+  created_at: number
+  activates_at: number
+  expires_at: number | null
+}
+
+const ms = (d: Date): number => d.getTime()
+const msOrNull = (d: Date | null): number | null => (d === null ? null : d.getTime())
+const dateOrNull = (v: number | null): Date | null => (v === null ? null : new Date(v))
+const list = <T = string>(json: string): T[] => JSON.parse(json) as T[]
+
+function toUser (row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    roles: list(row.roles),
+    disabled: row.disabled !== 0,
+    createdAt: new Date(row.created_at),
+    failedLogins: row.failed_logins,
+    lockedUntil: dateOrNull(row.locked_until)
+  }
+}
+
+function toSession (row: SessionRow): SessionRecord {
+  return {
+    sid: row.sid,
+    userId: row.user_id,
+    clientId: row.client_id,
+    currentJti: row.current_jti,
+    createdAt: new Date(row.created_at),
+    expiresAt: new Date(row.expires_at),
+    absoluteExpiresAt: new Date(row.absolute_expires_at),
+    revokedAt: dateOrNull(row.revoked_at),
+    revokedReason: row.revoked_reason,
+    previous: row.previous_jti === null
+      ? null
+      : { jti: row.previous_jti, rotatedAt: new Date(row.previous_rotated_at ?? 0), successor: row.previous_successor }
+  }
+}
+
+function toRevocation (row: RevocationRow): RevocationRecord {
+  return { seq: row.seq, kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at), createdAt: new Date(row.created_at) }
+}
+
+function toClient (row: ClientRow): ClientRecord {
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    // Typed by the interface; a public client (no secret) is stored as NULL.
+    secretHash: row.secret_hash as ClientRecord['secretHash'],
+    grants: list<GrantType>(row.grants),
+    audiences: list(row.audiences),
+    scopes: list(row.scopes),
+    accessTokenTtl: row.access_token_ttl,
+    refreshTokenTtl: row.refresh_token_ttl,
+    disabled: row.disabled !== 0,
+    createdAt: new Date(row.created_at),
+    previousSecret: row.previous_secret_hash === null || row.previous_secret_expires_at === null
+      ? null
+      : { hash: row.previous_secret_hash, expiresAt: new Date(row.previous_secret_expires_at) }
+  }
+}
+
+function toKey (row: KeyRow): SigningKeyRecord {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publicKey: row.public_key,
+    privateKey: row.private_key,
+    createdAt: new Date(row.created_at),
+    activatesAt: new Date(row.activates_at),
+    expiresAt: dateOrNull(row.expires_at)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Users
+
+class SqliteUsers implements UserStore {
+  private readonly insert: Statement
+  private readonly byUsername: Statement
+  private readonly byId: Statement
+  private readonly updatePassword: Statement
+  private readonly updateDisabled: Statement
+  private readonly updateRoles: Statement
+  private readonly countFailure: Statement
+  private readonly clearFailures: Statement
+
+  constructor (db: Db) {
+    this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until)
+      VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until)`)
+    this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
+    this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
+    this.updatePassword = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?')
+    this.updateDisabled = db.prepare('UPDATE users SET disabled = ? WHERE id = ?')
+    this.updateRoles = db.prepare('UPDATE users SET roles = ? WHERE id = ? RETURNING *')
+    // In SET every column reads the row as it was, so both CASEs test the same
+    // new count; RETURNING reads it as it is now: a count back at 0 means this
+    // very failure locked the account.
+    this.countFailure = db.prepare(`UPDATE users SET
+        failed_logins = CASE WHEN failed_logins + 1 >= @threshold THEN 0 ELSE failed_logins + 1 END,
+        locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
+      WHERE id = @id RETURNING failed_logins`)
+    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
+  }
+
+  async create (user: NewUser): Promise<UserRecord> {
+    const row: UserRow = {
+      id: randomUUID(),
+      username: user.username.toLowerCase(),
+      password_hash: user.passwordHash,
+      roles: JSON.stringify(user.roles ?? []),
+      disabled: 0,
+      created_at: Date.now(),
+      failed_logins: 0,
+      locked_until: null
+    }
+    return guard(() => {
+      this.insert.run(row)
+      return toUser(row)
+    }, () => new AppError('username_taken', 'that username is already taken'))
+  }
+
+  async findByUsername (username: string): Promise<UserRecord | null> {
+    return guard(() => {
+      const row = this.byUsername.get(username.toLowerCase()) as UserRow | undefined
+      return row === undefined ? null : toUser(row)
+    })
+  }
+
+  async findById (id: string): Promise<UserRecord | null> {
+    return guard(() => {
+      const row = this.byId.get(id) as UserRow | undefined
+      return row === undefined ? null : toUser(row)
+    })
+  }
+
+  async setPasswordHash (id: string, passwordHash: string): Promise<void> {
+    await guard(() => this.updatePassword.run(passwordHash, id))
+  }
+
+  async setDisabled (id: string, disabled: boolean): Promise<void> {
+    await guard(() => this.updateDisabled.run(disabled ? 1 : 0, id))
+  }
+
+  async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
+    return guard(() => {
+      const row = this.updateRoles.get(JSON.stringify(roles), id) as UserRow | undefined
+      return row === undefined ? null : toUser(row)
+    })
+  }
+
+  async recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    const lockedUntil = policy.now.getTime() + policy.lockSeconds * 1000
+    return guard(() => {
+      const row = this.countFailure.get({ id, threshold: policy.threshold, lockedUntil }) as { failed_logins: number } | undefined
+      return row !== undefined && row.failed_logins === 0 ? new Date(lockedUntil) : null
+    })
+  }
+
+  async clearLoginFailures (id: string): Promise<void> {
+    await guard(() => this.clearFailures.run(id))
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+class SqliteSessions implements SessionStore {
+  private readonly insert: Statement
+  private readonly bySid: Statement
+  private readonly compareAndSet: Statement
+  private readonly markRevoked: Statement
+  private readonly revokeUser: Statement
+  private readonly revokeClient: Statement
+  private readonly liveForUser: Statement
+
+  constructor (private readonly db: Db) {
+    this.insert = db.prepare(`INSERT INTO sessions (sid, user_id, client_id, current_jti, created_at, expires_at, absolute_expires_at)
+      VALUES (@sid, @user_id, @client_id, @current_jti, @created_at, @expires_at, @absolute_expires_at)`)
+    this.bySid = db.prepare('SELECT * FROM sessions WHERE sid = ?')
+    this.compareAndSet = db.prepare(`UPDATE sessions SET current_jti = @nextJti, expires_at = @expiresAt,
+        previous_jti = @previousJti, previous_rotated_at = @rotatedAt, previous_successor = @successor
+      WHERE sid = @sid AND current_jti = @expectedJti AND revoked_at IS NULL RETURNING *`)
+    this.markRevoked = db.prepare('UPDATE sessions SET revoked_at = @now, revoked_reason = @reason WHERE sid = @sid AND revoked_at IS NULL')
+    this.revokeUser = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
+      WHERE user_id = @userId AND revoked_at IS NULL AND sid IS NOT @keepSid RETURNING *`)
+    this.revokeClient = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
+      WHERE client_id = @clientId AND revoked_at IS NULL`)
+    this.liveForUser = db.prepare(`SELECT * FROM sessions
+      WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+      ORDER BY created_at DESC, sid`)
+  }
+
+  async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
+    const row = {
+      sid: session.sid,
+      user_id: session.userId,
+      client_id: session.clientId,
+      current_jti: session.currentJti,
+      created_at: ms(session.createdAt),
+      expires_at: ms(session.expiresAt),
+      absolute_expires_at: ms(session.absoluteExpiresAt)
+    }
+    return guard(() => {
+      this.insert.run(row)
+      return toSession({ ...row, revoked_at: null, revoked_reason: null, previous_jti: null, previous_rotated_at: null, previous_successor: null })
+    })
+  }
+
+  async find (sid: string): Promise<SessionRecord | null> {
+    return guard(() => {
+      const row = this.bySid.get(sid) as SessionRow | undefined
+      return row === undefined ? null : toSession(row)
+    })
+  }
+
+  async rotate (sid: string, expectedJti: string, rotation: Rotation): Promise<SessionRecord | null> {
+    return guard(() => {
+      const row = this.compareAndSet.get({
+        sid,
+        expectedJti,
+        nextJti: rotation.nextJti,
+        expiresAt: ms(rotation.expiresAt),
+        previousJti: rotation.previous.jti,
+        rotatedAt: ms(rotation.previous.rotatedAt),
+        successor: rotation.previous.successor
+      }) as SessionRow | undefined
+      return row === undefined ? null : toSession(row)
+    })
+  }
+
+  async revoke (sid: string, reason: string, now: Date): Promise<SessionRecord | null> {
+    // The session as it was, and the change, in one write transaction: no other
+    // process can revoke it in between.
+    return guard(() => this.db.transaction(() => {
+      const before = this.bySid.get(sid) as SessionRow | undefined
+      if (before === undefined) return null
+      this.markRevoked.run({ sid, reason, now: ms(now) })
+      return toSession(before)
+    }).immediate())
+  }
+
+  async revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]> {
+    return guard(() => {
+      // One statement: exactly the sessions this call revoked come back.
+      const rows = this.revokeUser.all({ userId, reason, now: ms(now), keepSid: keepSid ?? null }) as SessionRow[]
+      return rows.map(toSession).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+    })
+  }
+
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
+    return guard(() => this.revokeClient.run({ clientId, reason, now: ms(now) }).changes)
+  }
+
+  async listForUser (userId: string, now: Date): Promise<SessionRecord[]> {
+    return guard(() => (this.liveForUser.all(userId, ms(now), ms(now)) as SessionRow[]).map(toSession))
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Revocations
+
+class SqliteRevocations implements RevocationStore {
+  private readonly insert: Statement
+  private readonly after: Statement
+
+  constructor (db: Db) {
+    this.insert = db.prepare('INSERT INTO revocations (kind, value, expires_at, created_at) VALUES (?, ?, ?, ?) RETURNING *')
+    this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
+  }
+
+  async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
+    return guard(() => toRevocation(this.insert.get(entry.kind, entry.value, ms(entry.expiresAt), Date.now()) as RevocationRow))
+  }
+
+  async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {
+    if (!(limit >= 1)) return []
+    return guard(() => (this.after.all(afterSeq, ms(now), Math.floor(limit)) as RevocationRow[]).map(toRevocation))
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+class SqliteClients implements ClientStore {
+  private readonly insert: Statement
+  private readonly byId: Statement
+  private readonly all: Statement
+  private readonly updateDisabled: Statement
+  private readonly updateSecret: Statement
+
+  constructor (db: Db) {
+    this.insert = db.prepare(`INSERT INTO clients (client_id, name, secret_hash, grants, audiences, scopes,
+        access_token_ttl, refresh_token_ttl, disabled, created_at, previous_secret_hash, previous_secret_expires_at)
+      VALUES (@client_id, @name, @secret_hash, @grants, @audiences, @scopes, @access_token_ttl, @refresh_token_ttl, @disabled,
+        @created_at, @previous_secret_hash, @previous_secret_expires_at)`)
+    this.byId = db.prepare('SELECT * FROM clients WHERE client_id = ?')
+    // rowid is insertion order: it breaks ties between clients made in the same millisecond.
+    this.all = db.prepare('SELECT * FROM clients ORDER BY created_at, rowid')
+    this.updateDisabled = db.prepare('UPDATE clients SET disabled = ? WHERE client_id = ? RETURNING *')
+    this.updateSecret = db.prepare(`UPDATE clients SET secret_hash = @hash, previous_secret_hash = @previousHash,
+        previous_secret_expires_at = @previousExpiresAt WHERE client_id = @clientId RETURNING *`)
+  }
+
+  async create (client: NewClient): Promise<ClientRecord> {
+    const row: ClientRow = {
+      client_id: client.clientId,
+      name: client.name,
+      secret_hash: client.secretHash,
+      grants: JSON.stringify(client.grants),
+      audiences: JSON.stringify(client.audiences),
+      scopes: JSON.stringify(client.scopes),
+      access_token_ttl: client.accessTokenTtl,
+      refresh_token_ttl: client.refreshTokenTtl,
+      disabled: 0,
+      created_at: Date.now(),
+      previous_secret_hash: null,
+      previous_secret_expires_at: null
+    }
+    return guard(() => {
+      this.insert.run(row)
+      return toClient(row)
+    }, () => new AppError('conflict', 'that client_id already exists'))
+  }
+
+  async find (clientId: string): Promise<ClientRecord | null> {
+    return guard(() => {
+      const row = this.byId.get(clientId) as ClientRow | undefined
+      return row === undefined ? null : toClient(row)
+    })
+  }
+
+  async list (): Promise<ClientRecord[]> {
+    return guard(() => (this.all.all() as ClientRow[]).map(toClient))
+  }
+
+  async setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null> {
+    return guard(() => {
+      const row = this.updateDisabled.get(disabled ? 1 : 0, clientId) as ClientRow | undefined
+      return row === undefined ? null : toClient(row)
+    })
+  }
+
+  async setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null> {
+    return guard(() => {
+      const row = this.updateSecret.get({
+        clientId, hash: secretHash, previousHash: previous?.hash ?? null, previousExpiresAt: previous === null ? null : ms(previous.expiresAt)
+      }) as ClientRow | undefined
+      return row === undefined ? null : toClient(row)
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys
+
+class SqliteKeys implements KeyStore {
+  private readonly insert: Statement
+  private readonly retireOthers: Statement
+  private readonly live: Statement
+
+  constructor (private readonly db: Db) {
+    this.insert = db.prepare(`INSERT INTO signing_keys (kid, alg, public_key, private_key, created_at, activates_at, expires_at)
+      VALUES (@kid, @alg, @public_key, @private_key, @created_at, @activates_at, @expires_at)`)
+    this.retireOthers = db.prepare('UPDATE signing_keys SET expires_at = ? WHERE kid <> ? AND expires_at IS NULL')
+    this.live = db.prepare('SELECT * FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY activates_at, kid')
+  }
+
+  async add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord> {
+    const row: KeyRow = {
+      kid: key.kid,
+      alg: key.alg,
+      public_key: key.publicKey,
+      private_key: key.privateKey,
+      created_at: Date.now(),
+      activates_at: ms(key.activatesAt),
+      expires_at: null
+    }
+    // One transaction: a refused insert (duplicate kid) retires nothing.
+    return guard(() => this.db.transaction(() => {
+      this.insert.run(row)
+      this.retireOthers.run(ms(retireExpiresAt), key.kid)
+      return toKey(row)
+    }).immediate(), () => new AppError('conflict', 'that kid already exists'))
+  }
+
+  async list (now: Date): Promise<SigningKeyRecord[]> {
+    return guard(() => (this.live.all(ms(now)) as KeyRow[]).map(toKey))
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Store
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const
+  readonly users: SqliteUsers
+  readonly sessions: SqliteSessions
+  readonly revocations: SqliteRevocations
+  readonly clients: SqliteClients
+  readonly keys: SqliteKeys
+
+  private readonly db: Db
+  private readonly sweepStatements: Statement[]
+  private readonly pingStatement: Statement
+  private readonly sweepIntervalMs: number
+  private sweeper: NodeJS.Timeout | undefined
+
+  /**
+   * Opens (creating if needed) the database and brings its schema up to date.
+   * `file` is a path (its folder must exist) or ':memory:'.
+   */
+  constructor (readonly file: string, options: SqliteStoreOptions = {}) {
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000
+    let db: Db | undefined
+    try {
+      db = new Database(file)
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
+      if (file !== MEMORY) db.pragma('journal_mode = WAL')
+      db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+      migrate(db, MIGRATIONS)
+    } catch (err) {
+      db?.close()
+      if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)
+      throw err
+    }
+    this.db = db
+    this.users = new SqliteUsers(db)
+    this.sessions = new SqliteSessions(db)
+    this.revocations = new SqliteRevocations(db)
+    this.clients = new SqliteClients(db)
+    this.keys = new SqliteKeys(db)
+    this.sweepStatements = [
+      db.prepare('DELETE FROM sessions WHERE expires_at <= @now OR absolute_expires_at <= @now'),
+      db.prepare('DELETE FROM revocations WHERE expires_at <= @now'),
+      db.prepare('DELETE FROM signing_keys WHERE expires_at <= @now')
+    ]
+    this.pingStatement = db.prepare('SELECT 1')
+  }
+
+  /** Starts the periodic sweep; idempotent. */
+  async init (): Promise<void> {
+    if (this.sweeper !== undefined || !this.db.open) return
+    this.sweeper = setInterval(() => {
+      // A sweep that meets a locked database simply runs again next time.
+      this.sweep(new Date()).catch(() => {})
+    }, this.sweepIntervalMs)
+    this.sweeper.unref()
+  }
+
+  /**
+   * Deletes sessions whose refresh token can no longer be used, revocations
+   * whose tokens have all expired and retired keys past their expiry. Returns
+   * how many rows went.
+   */
+  async sweep (now: Date): Promise<number> {
+    return guard(() => this.db.transaction(() =>
+      this.sweepStatements.reduce((n, stmt) => n + stmt.run({ now: ms(now) }).changes, 0)).immediate())
+  }
+
+  async ping (): Promise<void> {
+    await guard(() => this.pingStatement.get())
+  }
+
+  /**
+   * An online, consistent copy of the database into `destination` (SQLite's
+   * backup API): writers may go on meanwhile.
+   */
+  async backup (destination: string): Promise<void> {
+    try {
+      await this.db.backup(destination)
+    } catch (err) {
+      if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)
+      throw err
+    }
+  }
+
+  /** The schema version (PRAGMA user_version). */
+  get schemaVersion (): number {
+    return this.db.pragma('user_version', { simple: true }) as number
+  }
+
+  async close (): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.sweeper = undefined
+    if (this.db.open) this.db.close()
+  }
+}

@@ -1,0 +1,94 @@
+// RATE_LIMIT_AUTH is one budget per client IP shared by every route that
+// verifies a password or a client secret: spending it at one cannot buy fresh
+// guesses at another. Other addresses and the validate hot path are untouched.
+import t from 'tap'
+import { build } from '../helper.js'
+import { ADMIN_ENV, createClient } from '../support/clients.js'
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+t.test('60 wrong logins from one IP, then every credential route answers 429', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_AUTH: '60', LOCKOUT_THRESHOLD: '1000' } })
+  const attacker = '192.0.2.7'
+  for (let i = 0; i < 60; i++) {
+    const res = await app.inject({
+      method: 'POST', url: '/auth/login', remoteAddress: attacker, payload: { username: 'victim', password: `guess-${i}-xxxx` }
+    })
+    if (res.statusCode !== 401) t.fail(`login ${i + 1}: ${res.statusCode}`)
+  }
+  const token = await app.inject({
+    method: 'POST', url: '/oauth/token', remoteAddress: attacker, headers: FORM,
+    payload: 'grant_type=password&username=victim&password=another-guess'
+  })
+  t.equal(token.statusCode, 429, '/oauth/token shares the budget')
+  t.equal(token.json().error, 'too_many_requests')
+  t.ok(Number(token.headers['retry-after']) > 0, 'Retry-After')
+
+  const others: Array<{ url: string, payload: string | Record<string, string>, headers?: Record<string, string> }> = [
+    { url: '/auth/register', payload: { username: 'someone.new', password: 'long enough password' } },
+    { url: '/auth/refresh', payload: { refresh_token: 'a.b.c' } },
+    { url: '/oauth/introspect', headers: FORM, payload: 'token=x&client_id=c&client_secret=s' },
+    { url: '/oauth/revoke', headers: FORM, payload: 'token=x&client_id=c&client_secret=s' }
+  ]
+  for (const route of others) {
+    const res = await app.inject({ method: 'POST', remoteAddress: attacker, ...route })
+    t.equal(res.statusCode, 429, `${route.url} shares the budget`)
+  }
+
+  const elsewhere = await app.inject({
+    method: 'POST', url: '/oauth/token', remoteAddress: '198.51.100.9', headers: FORM,
+    payload: 'grant_type=password&username=victim&password=another-guess'
+  })
+  t.equal(elsewhere.statusCode, 400, 'another address has its own budget (invalid_grant, not 429)')
+  const validate = await app.inject({ method: 'POST', url: '/token/validate', remoteAddress: attacker, payload: { token: 'a.b.c' } })
+  t.equal(validate.statusCode, 200, 'validate is not rate limited')
+})
+
+t.test('introspection and revocation are rate limited per IP on their own too', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_AUTH: '3' } })
+  for (const url of ['/oauth/introspect', '/oauth/revoke']) {
+    const remoteAddress = url === '/oauth/introspect' ? '192.0.2.10' : '192.0.2.11'
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const res = await app.inject({ method: 'POST', url, remoteAddress, headers: FORM, payload: `token=x&client_id=nobody-${i}&client_secret=wrong` })
+      statuses.push(res.statusCode)
+    }
+    t.same(statuses, [401, 401, 401, 429], url)
+  }
+})
+
+t.test('failed client authentications are throttled per client_id like failed logins', async (t) => {
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '120' } })
+  const rs = await createClient(app, { name: 'resource server' })
+  const introspect = async (secret: string, clientId = rs.client_id) => app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: clientId, client_secret: secret }).toString()
+  })
+  t.equal((await introspect(rs.client_secret)).statusCode, 200, 'the resource server works')
+  const statuses: number[] = []
+  for (let i = 0; i < 4; i++) statuses.push((await introspect(`wrong-${i}`)).statusCode)
+  t.same(statuses, [401, 401, 401, 429], 'the fourth failure in a row is throttled')
+  const locked = await introspect('wrong-again')
+  t.equal(locked.json().error, 'too_many_requests')
+  t.equal(locked.headers['retry-after'], '120')
+  const token = await app.inject({
+    method: 'POST', url: '/oauth/token', headers: FORM,
+    payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: rs.client_id, client_secret: 'wrong' }).toString()
+  })
+  t.equal(token.statusCode, 429, 'at the token endpoint too')
+  t.equal((await introspect(rs.client_secret)).statusCode, 200, 'the secret it proved moments ago still passes')
+
+  const unknown: number[] = []
+  for (let i = 0; i < 4; i++) unknown.push((await introspect('s', 'no-such-client')).statusCode)
+  t.same(unknown, [401, 401, 401, 429], 'unknown client ids are counted too')
+})
+
+t.test('while throttled, a secret not verified recently is refused without argon2', async (t) => {
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '2', CLIENT_SECRET_CACHE_SECONDS: '0' } })
+  const rs = await createClient(app, { name: 'resource server' })
+  const introspect = async (secret: string) => app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: rs.client_id, client_secret: secret }).toString()
+  })
+  await introspect('wrong-1')
+  await introspect('wrong-2')
+  t.equal((await introspect(rs.client_secret)).statusCode, 429, 'locked, and nothing remembered')
+})
