@@ -1,28 +1,20 @@
-// Prometheus metrics. fastify-metrics (over prom-client) records the request
-// count and latency of every route; the service's own counters and gauges sit
-// beside them in one registry per app instance (tests run several instances in
-// one process, and the global registry would mix them). routes/metrics.ts serves it.
+// Prometheus metrics, in one registry per app instance (tests run several
+// instances in one process, and the global registry would mix them);
+// routes/metrics.ts serves it.
 //
-// The hot routes (HOT_ROUTES: validate, batch validate, gateway verify) are
-// measured differently, because fastify-metrics costs about as much as the
-// validation itself there (an onRequest and an onResponse hook, a timer and a
-// label-object hash per request; see docs/issue3.md): one route-level
-// onResponse hook feeds a RouteLatency (src/route-latency.ts) from
-// reply.elapsedTime, and its series are emitted in the same
-// http_request_duration_seconds family, so dashboards see one metric.
-// Validation results are plain numbers copied into their counter at scrape
-// time. Auth events are rare and use prom-client counters directly.
+// Request count and latency by route, method and status
+// (http_request_duration_seconds): each route gets one route-level onResponse
+// hook that feeds a RouteLatency (src/route-latency.ts) from reply.elapsedTime.
+// No app-wide hook: a route pays for its own series only, and the hot routes
+// pay a few array writes. Validation results are plain numbers copied into
+// their counter at scrape time. Auth events are rare and use prom-client
+// counters directly. Process metrics are prom-client's defaults.
 import fp from 'fastify-plugin'
-import fastifyMetricsModule from 'fastify-metrics'
-import promClient, { Counter, Gauge, Registry, type Metric } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { FastifyInstance, onResponseHookHandler, RouteOptions } from 'fastify'
 import type { AuthEvent } from '../src/auth-service.js'
 import { RouteLatency } from '../src/route-latency.js'
-import { HOT_ROUTES } from '../src/server-options.js'
 import type { TokenErrorCode } from '../src/tokens.js'
-
-// fastify-metrics is CommonJS with `exports.default`: from ESM the plugin is the module's `default`.
-const fastifyMetrics = fastifyMetricsModule.default
 
 export type ValidationOutcome = 'valid' | TokenErrorCode
 
@@ -53,47 +45,31 @@ declare module 'fastify' {
 
 async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   const registry = new Registry()
-  // fastify-metrics' route histogram lives here and is re-exported, merged with the hot routes' series.
-  const routeRegistry = new Registry()
-  await fastify.register(fastifyMetrics, {
-    endpoint: null,
-    promClient,
-    defaultMetrics: { enabled: true, register: registry },
-    routeMetrics: {
-      enabled: { histogram: true, summary: false },
-      registeredRoutesOnly: true,
-      routeBlacklist: ['/metrics'],
-      overrides: {
-        // One routeOptions lookup per request instead of two (the default also reads config.statsId).
-        labels: { getRouteLabel: (request) => request.routeOptions.url ?? '__unknown__' },
-        histogram: { name: ROUTE_HISTOGRAM, help: ROUTE_HISTOGRAM_HELP, registers: [routeRegistry], buckets: LATENCY_BUCKETS },
-        // Created by fastify-metrics even when disabled: keep it out of the global registry too.
-        summary: { registers: [routeRegistry] }
-      }
-    }
-  })
+  collectDefaultMetrics({ register: registry })
 
-  const hotRoutes: RouteLatency[] = []
+  const routes = new Map<string, RouteLatency>()
   fastify.addHook('onRoute', (route: RouteOptions) => {
-    if (route.url === undefined || !HOT_ROUTES.has(route.url)) return
-    const latency = new RouteLatency(route.url, LATENCY_BUCKETS)
-    hotRoutes.push(latency)
+    // /metrics (and any route that opts out) is not counted: scrapes would dominate the series.
+    if (route.url === undefined || (route.config as { disableMetrics?: boolean } | undefined)?.disableMetrics === true) return
+    let latency = routes.get(route.url)
+    if (latency === undefined) {
+      latency = new RouteLatency(route.url, LATENCY_BUCKETS)
+      routes.set(route.url, latency)
+    }
+    const series = latency
     const record: onResponseHookHandler = (request, reply, done) => {
-      latency.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
+      series.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
       done()
     }
-    route.config = { ...(route.config ?? {}), disableMetrics: true }
     route.onResponse = [...(route.onResponse === undefined ? [] : [route.onResponse].flat()), record]
   })
-  const routeHistogram = routeRegistry.getSingleMetric(ROUTE_HISTOGRAM)!
   registry.registerMetric({
     name: ROUTE_HISTOGRAM,
     help: ROUTE_HISTOGRAM_HELP,
     type: 'histogram',
     aggregator: 'sum',
     async get () {
-      const base = await routeHistogram.get()
-      return { ...base, values: [...base.values, ...hotRoutes.flatMap((r) => r.values(ROUTE_HISTOGRAM))] }
+      return { name: ROUTE_HISTOGRAM, help: ROUTE_HISTOGRAM_HELP, type: 'histogram', aggregator: 'sum', values: [...routes.values()].flatMap((r) => r.values(ROUTE_HISTOGRAM)) }
     }
   } as unknown as Metric)
 

@@ -283,6 +283,13 @@ export const VerifyQuery = Type.Object({
     maxLength: 1024,
     description: 'Space-separated scopes the token must all have',
     examples: ['orders:read orders:write']
+  })),
+  audience: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 256,
+    pattern: '^\\S+$',
+    description: 'An audience the token\'s `aud` must contain (the API the gateway guards)',
+    examples: ['orders-api']
   }))
 })
 

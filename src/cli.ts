@@ -11,6 +11,7 @@ import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { MongoClient } from 'mongodb'
 import { AccountService, MAX_ROLES, ROLE_NAME } from './auth/account-service.js'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './auth/admin-password.js'
 import { AuthService } from './auth-service.js'
 import { ClientService, clientView, GRANT_TYPES } from './clients.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
@@ -73,7 +74,8 @@ const commands: Record<string, Command> = {
 
 Creates a user. Usernames are 3-64 characters of [A-Za-z0-9._@-], stored lower-cased.
 Passwords are 8-${MAX_PASSWORD_LENGTH} characters; prefer --password-stdin (a password in
-the arguments can be seen by other users of the machine).
+the arguments can be seen by other users of the machine). An admin's password
+(--admin or --role admin) must be ${ADMIN_PASSWORD_RULE}.
 
 Options:
   --username <name>    the username (required)
@@ -103,6 +105,8 @@ Options:
         throw new UsageError(`the password must be 8-${MAX_PASSWORD_LENGTH} characters`)
       }
       const roles = [...new Set([...(values.admin === true ? ['admin'] : []), ...((values.role as string[] | undefined) ?? [])])]
+      const problem = roles.includes('admin') ? adminPasswordProblem(password, username) : null
+      if (problem !== null) throw new UsageError(`an admin's password must be ${ADMIN_PASSWORD_RULE}; this one is ${problem}`)
       const hasher = hasherFor(ctx.config)
       const user = await ctx.store.users.create({ username, passwordHash: await hasher.hash(password), roles })
       return { id: user.id, username: user.username, roles: user.roles }

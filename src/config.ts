@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { DEFAULT_SQLITE_PATH } from './store/location.js'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './auth/admin-password.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
@@ -37,13 +38,16 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   REVOCATION_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
   SHUTDOWN_TIMEOUT: Seconds(10),
+  REQUEST_TIMEOUT: Seconds(10),
+  KEEP_ALIVE_TIMEOUT: Seconds(72),
   JWT_ALGORITHM: Type.Union(['HS256', 'ES256', 'EdDSA', 'RS256'].map((a) => Type.Literal(a)), { default: 'HS256' }),
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   CLIENT_SECRET_GRACE: Type.Integer({ minimum: 0, maximum: 2_592_000, default: 0 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 }))
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -58,9 +62,6 @@ export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'JW
   /** The issuer URL of the OAuth metadata, without a trailing slash. */
   PUBLIC_URL: string
 }
-
-/** Length the bootstrap admin's password needs when NODE_ENV=production. */
-export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
 export class ConfigError extends Error {
   constructor (message: string) {
@@ -93,11 +94,6 @@ export const ephemeralSecrets: SecretSource = {
 export type SecretSourceFor = (raw: RawConfig) => SecretSource | undefined
 
 /**
- * Validates an environment (process.env plus overrides) against the schema,
- * then resolves secrets. Used by the server and by the CLI (with the same
- * secret source) so both read the same variables, and secrets, the same way.
- */
-/**
  * A loop, not `replace(/\/+$/, '')`: that regex retries at every slash of a run
  * that is not at the end, which is quadratic in the run's length.
  */
@@ -107,6 +103,11 @@ export function trimTrailingSlashes (url: string): string {
   return url.slice(0, end)
 }
 
+/**
+ * Validates an environment (process.env plus overrides) against the schema,
+ * then resolves secrets. Used by the server and by the CLI (with the same
+ * secret source) so both read the same variables, and secrets, the same way.
+ */
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}, secrets?: SecretSourceFor): Config {
   let raw: RawConfig
   try {
@@ -155,7 +156,15 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
   }
   checkAdmin(config, production, warn)
+  checkMetrics(config, production, warn)
   return config
+}
+
+/** /metrics shows the runtime, heap and login counts: say so when production leaves it open. */
+function checkMetrics (config: Config, production: boolean, warn: Warn): void {
+  if (production && config.METRICS_TOKEN === undefined) {
+    warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
+  }
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {
@@ -164,10 +173,8 @@ function checkAdmin (config: Config, production: boolean, warn: Warn): void {
     throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
   }
   if (password === undefined) return
-  const weak = password.length < MIN_ADMIN_PASSWORD_LENGTH || password.toLowerCase() === username?.toLowerCase() ||
-    new Set(password).size < 6
-  if (!weak) return
-  const rule = `at least ${MIN_ADMIN_PASSWORD_LENGTH} characters, at least 6 distinct, not the username`
-  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production (${rule})`)
-  warn(`ADMIN_PASSWORD is weak (${rule}): acceptable only for development`)
+  const problem = adminPasswordProblem(password, username)
+  if (problem === null) return
+  if (production) throw new ConfigError(`ADMIN_PASSWORD is too weak when NODE_ENV=production: ${problem} (${ADMIN_PASSWORD_RULE})`)
+  warn(`ADMIN_PASSWORD is weak: ${problem} (${ADMIN_PASSWORD_RULE}): acceptable only for development`)
 }

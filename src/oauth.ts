@@ -31,6 +31,12 @@ const STATUS: Record<OAuthErrorCode, number> = {
   server_error: 500
 }
 
+/**
+ * The client scope that lets a client introspect every token. Without it a
+ * client introspects only tokens issued to it; others answer `{active: false}`.
+ */
+export const INTROSPECT_ALL_SCOPE = 'tokens:introspect'
+
 /** The scope of an access token this service just issued (RFC 6749 §5.1 returns it). */
 function issuedScope (accessToken: string): string {
   const payload = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { scope?: unknown }
@@ -245,13 +251,18 @@ export class OAuthService {
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {
-    await this.authenticate(presented, false)
+    const caller = await this.authenticate(presented, false)
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     const order = hint === 'refresh_token' ? [this.refreshInfo, this.accessInfo] : [this.accessInfo, this.refreshInfo]
+    // authenticate(…, false) only ever gives a confidential client.
+    const self = caller.client?.clientId
+    const seesAll = caller.client?.scopes.includes(INTROSPECT_ALL_SCOPE) === true
     try {
       for (const look of order) {
         const found = await look.call(this, token)
-        if (found !== null) return found
+        if (found === null) continue
+        // Another client's token looks exactly like an unknown one (RFC 7662 §2.2 allows refusing).
+        return seesAll || found.client_id === self ? found : { active: false }
       }
     } catch (err) {
       throw err instanceof AppError ? toOAuthError(err) : err

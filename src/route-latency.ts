@@ -1,9 +1,7 @@
-// A latency histogram for the hot routes (validate, batch validate, gateway
-// verify) that costs a few array writes per request: series are found by
-// number (method index and status code), never by hashing a label object, and
-// the buckets are only turned into Prometheus values when /metrics is scraped.
-// Its series are emitted in the same family as the other routes'
-// (http_request_duration_seconds), see plugins/metrics.ts.
+// The latency histogram of one route, costing a few array writes per request:
+// series are found by number (method index and status code), never by hashing
+// a label object, and the buckets are only turned into Prometheus values when
+// /metrics is scraped (http_request_duration_seconds, see plugins/metrics.ts).
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))

@@ -6,6 +6,7 @@ import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fas
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
+import { isQuiet, requestLoggerFactory } from './main/request-logger.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -70,23 +71,31 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /**
  * The hot routes: they answer thousands of times a second. Their per-request
  * "incoming request" / "request completed" lines are off unless LOG_LEVEL is
- * debug or trace (two JSON lines would cost more than the answer itself; see
- * docs/issue3.md), and their latency is recorded by a cheaper histogram (see
- * plugins/metrics.ts). Their failures (5xx) are still logged by the error handler.
+ * debug or trace (two JSON lines would cost more than the answer itself).
+ * Their failures (5xx) are still logged by the error handler.
  */
 export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
 
-function requestLogging (level: string): LogController {
-  if (level === 'debug' || level === 'trace') return new LogController()
-  return new LogController({
-    // Runs twice per request: the path from the raw URL, not request.routeOptions (a getter that builds an object).
-    disableRequestLogging: (req) => {
-      const url = req.url
-      const query = url.indexOf('?')
-      const path = query === -1 ? url : url.slice(0, query)
-      return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
-    }
-  })
+/** Whether a request URL is one of the hot routes (query string ignored). */
+function isHotUrl (url: string): boolean {
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
+}
+
+const noisy = (): boolean => false
+
+/**
+ * Each request's logger is a RequestLogger (src/main/request-logger.ts): the
+ * pino child with its reqId is built only when a line is written, and the
+ * request lines of the hot routes are off below debug.
+ */
+function requestLogging (level: string): Pick<FastifyHttpOptions<Server>, 'logController' | 'childLoggerFactory'> {
+  const verbose = level === 'debug' || level === 'trace'
+  return {
+    childLoggerFactory: requestLoggerFactory(verbose ? noisy : isHotUrl),
+    logController: verbose ? new LogController() : new LogController({ disableRequestLogging: (request) => isQuiet(request.log) })
+  }
 }
 
 /**
@@ -94,7 +103,7 @@ function requestLogging (level: string): LogController {
  * `pretty` (server.ts decides, see prettyLogs) formats it with pino-pretty.
  */
 export function serverOptions (
-  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
+  config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY' | 'REQUEST_TIMEOUT' | 'KEEP_ALIVE_TIMEOUT'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
 ): FastifyHttpOptions<Server> {
   return {
     logger: config.LOG_LEVEL === 'silent'
@@ -126,16 +135,29 @@ export function serverOptions (
               // (seconds), and what was queued was lost on a crash.
               : { stream: pino.destination({ dest: 1, sync: true }) })
         },
-    logController: requestLogging(config.LOG_LEVEL),
+    ...(config.LOG_LEVEL === 'silent' ? {} : requestLogging(config.LOG_LEVEL)),
     trustProxy: config.TRUST_PROXY,
     // While closing, a request that still reaches us on an open keep-alive
     // connection is served (its answer says `Connection: close`) rather than
     // refused with Fastify's own 503, whose body is not our `{error, message}`.
     // New connections are refused from the start of the shutdown.
     return503OnClosing: false,
-    // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
-    // first one silently: an ambiguous Authorization is then refused, not guessed at.
-    http: { joinDuplicateHeaders: true },
+    // A client that trickles its headers or body holds a socket and its buffers
+    // for as long as it likes unless the whole request has a deadline. Node
+    // enforces it (and the one on headers alone, which must not be longer) when
+    // it checks its connections, so they are checked often enough for the
+    // deadline to mean something. A connection that opens and sends nothing is
+    // held to the same headers deadline.
+    requestTimeout: config.REQUEST_TIMEOUT * 1000,
+    // Idle keep-alive connections between two requests.
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT * 1000,
+    http: {
+      headersTimeout: config.REQUEST_TIMEOUT * 1000,
+      connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT * 500),
+      // A repeated header is joined ("Bearer a, Bearer b") instead of Node keeping the
+      // first one silently: an ambiguous Authorization is then refused, not guessed at.
+      joinDuplicateHeaders: true
+    },
     // A batch of 100 tokens fits comfortably; anything larger is refused with 413.
     bodyLimit: 256 * 1024,
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header

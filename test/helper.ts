@@ -32,7 +32,8 @@ export interface BuildOptions {
 export async function build (t: Test, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const env = { ...TEST_ENV, ...(opts.logStream !== undefined ? { LOG_LEVEL: 'info' } : {}), ...opts.env }
   const config = loadConfig(env)
-  const fastify = Fastify(serverOptions(config, opts.logStream))
+  // Plugins get longer than Fastify's 10 s default to start: a loaded CI machine is slow, not broken.
+  const fastify = Fastify({ ...serverOptions(config, opts.logStream), pluginTimeout: 60_000 })
   await fastify.register(app, { config, ...(opts.store !== undefined ? { store: opts.store } : {}) })
   t.teardown(() => fastify.close())
   await fastify.ready()

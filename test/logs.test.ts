@@ -3,9 +3,10 @@
 // flow (register, login, refresh, validate, verify, logout, a store outage).
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { build, newSession, PASSWORD, uniqueName } from './helper.js'
+import { build, login, newSession, PASSWORD, registerUser, uniqueName } from './helper.js'
 import { memoryStore } from './support/stores.js'
 import { faultyStore } from './support/faulty-store.js'
+import { RevocationList } from '../src/revocation-list.js'
 import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/server-options.js'
 
 function capture (): { stream: Writable, lines: () => string[], text: () => string, mark: () => void, sinceMark: () => string[] } {
@@ -200,4 +201,49 @@ t.test('a token written with percent-escapes is redacted from the log and the 40
   t.notOk(text.includes(payload), 'nor a payload, escaped or not')
   t.notOk(text.includes(encodeAll(payload).slice(0, 60)), 'nor a fully escaped payload')
   t.ok(lines.some((l) => l.includes('/health?jwt=[redacted]&x=1')), 'the logged URL keeps the rest of the query')
+})
+
+t.test('at info, a hot-route request builds no logger, yet its id is echoed and its failure is logged with it', async (t) => {
+  const log = capture()
+  const app = await build(t, { logStream: log.stream })
+  const username = uniqueName('hot')
+  await registerUser(app, username)
+  const session = await login(app, username)
+
+  // Every request logger is a child of the app logger: count the children pino is asked for.
+  const parent = app.log as unknown as { child: (...args: unknown[]) => unknown }
+  const child = parent.child
+  let children = 0
+  parent.child = function (this: unknown, ...args: unknown[]) { children += 1; return child.apply(this, args) }
+  t.teardown(() => { parent.child = child })
+  log.mark()
+
+  const hot = [
+    await app.inject({ method: 'POST', url: '/token/validate', payload: { token: session.access_token }, headers: { 'x-request-id': 'hot-1' } }),
+    await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: [session.access_token] }, headers: { 'x-request-id': 'hot-2' } }),
+    await app.inject({ url: '/auth/verify', headers: { authorization: `Bearer ${session.access_token}`, 'x-request-id': 'hot-3' } }),
+    await app.inject({ method: 'POST', url: '/auth/verify/orders/1', headers: { authorization: `Bearer ${session.access_token}`, 'x-request-id': 'hot-4' } }),
+    await app.inject({ method: 'POST', url: '/token/validate', payload: { nope: 1 }, headers: { 'x-request-id': 'hot-5' } })
+  ]
+  t.same(hot.map((r) => r.statusCode), [200, 200, 200, 200, 400])
+  t.same(hot.map((r) => r.headers['x-request-id']), ['hot-1', 'hot-2', 'hot-3', 'hot-4', 'hot-5'], 'each id is echoed')
+  t.same(log.sinceMark(), [], 'nothing was written')
+  t.equal(children, 0, 'no per-request logger was built')
+
+  await app.inject({ url: '/health', headers: { 'x-request-id': 'cold-1' } })
+  t.equal(children, 1, 'a route that writes its request lines builds one')
+  t.ok(log.sinceMark().every((line) => (JSON.parse(line) as { reqId: string }).reqId === 'cold-1'))
+
+  // A failure on a hot route: the one line written carries the request id, and no token.
+  log.mark()
+  const isRevoked = RevocationList.prototype.isRevoked
+  RevocationList.prototype.isRevoked = () => { throw new Error('revocation view broken') }
+  t.teardown(() => { RevocationList.prototype.isRevoked = isRevoked })
+  const failed = await app.inject({ method: 'POST', url: '/token/validate', payload: { token: session.access_token }, headers: { 'x-request-id': 'hot-err' } })
+  t.equal(failed.statusCode, 500)
+  t.equal(failed.headers['x-request-id'], 'hot-err')
+  const lines = log.sinceMark()
+  t.equal(lines.length, 1, 'one line: the error')
+  t.match(JSON.parse(lines[0]!), { level: 50, reqId: 'hot-err', msg: 'request failed', err: { message: 'revocation view broken' } })
+  t.notOk(lines[0]!.includes(session.access_token), 'without the token')
 })

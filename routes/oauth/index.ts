@@ -129,9 +129,11 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Token introspection (RFC 7662)',
-      description: 'Client authentication required. An active access token answers `{active: true, ...claims, ' +
-        'token_type: "Bearer"}`, an active refresh token `{active: true, ..., token_type: "refresh_token"}`; ' +
-        'anything else exactly `{"active": false}`.',
+      description: 'Client authentication required. A client introspects the tokens issued to it (their ' +
+        '`client_id` is its own); every token only with the client scope `tokens:introspect`. An active access ' +
+        'token answers `{active: true, ...claims, token_type: "Bearer"}`, an active refresh token `{active: true, ' +
+        '..., token_type: "refresh_token"}`; anything else, another client\'s token included, exactly ' +
+        '`{"active": false}`.',
       security: clientAuth,
       consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: TokenParamBody,

@@ -5,6 +5,7 @@
 // routes/auth, routes/admin and the CLI call this.
 import type { AuthService } from '../auth-service.js'
 import { AppError } from '../errors.js'
+import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './admin-password.js'
 import type { PasswordHasher } from '../passwords.js'
 import type { Store, UserRecord } from '../store/types.js'
 
@@ -86,6 +87,7 @@ export class AccountService {
       }
       throw new AppError('invalid_credentials', 'the current password is wrong')
     }
+    checkAdminPassword(user, newPassword)
     const passwordHash = await hasher.hash(newPassword)
     await auth.logoutOthers(user.id, sid, 'password_changed')
     await store.users.setPasswordHash(user.id, passwordHash)
@@ -154,6 +156,7 @@ export class AccountService {
    */
   async resetPassword (id: string, newPassword: string): Promise<void> {
     const user = await this.find(id)
+    checkAdminPassword(user, newPassword)
     const passwordHash = await this.deps.hasher.hash(newPassword)
     await this.deps.auth.logoutAll(id, 'password_reset')
     await this.deps.store.users.setPasswordHash(id, passwordHash)
@@ -166,4 +169,11 @@ export class AccountService {
     if (user === null) throw new AppError('not_found', 'no such user')
     return user
   }
+}
+
+/** An admin's password follows the admin password policy, whoever sets it. */
+function checkAdminPassword (user: UserRecord, password: string): void {
+  if (!user.roles.includes(ADMIN_ROLE)) return
+  const problem = adminPasswordProblem(password, user.username)
+  if (problem !== null) throw new AppError('invalid_request', `an admin's password is refused (${problem}): it needs ${ADMIN_PASSWORD_RULE}`)
 }

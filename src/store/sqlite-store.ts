@@ -237,7 +237,6 @@ interface KeyRow {
 }
 
 const ms = (d: Date): number => d.getTime()
-const msOrNull = (d: Date | null): number | null => (d === null ? null : d.getTime())
 const dateOrNull = (v: number | null): Date | null => (v === null ? null : new Date(v))
 const list = <T = string>(json: string): T[] => JSON.parse(json) as T[]
 

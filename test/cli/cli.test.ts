@@ -42,6 +42,13 @@ t.test('help and usage errors', async (t) => {
   const shortPw = await cli(['user', 'create', '--username', 'alice', '--password', 'short'], ENV)
   t.equal(shortPw.code, 2)
   t.match(shortPw.stderr, /the password must be 8-256 characters/)
+  // The rule itself is unit-tested; here, that both ways of making an admin apply it.
+  const weakAdmin = await cli(['user', 'create', '--username', 'boss', '--password-stdin', '--admin'], ENV, 'password\n')
+  t.equal(weakAdmin.code, 2, 'a weak admin password is refused')
+  t.match(weakAdmin.stderr, /an admin's password must be at least 16 characters.*this one is shorter than 16/)
+  const weakRole = await cli(['user', 'create', '--username', 'boss', '--password', 'rootroot12345678', '--role', 'admin'], ENV)
+  t.equal(weakRole.code, 2, 'also through --role admin')
+  t.match(weakRole.stderr, /this one is a common password/)
   const badGrant = await cli(['client', 'create', '--name', 'x', '--grant', 'implicit'], ENV)
   t.equal(badGrant.code, 2)
   t.match(badGrant.stderr, /unknown grant implicit/)

@@ -53,4 +53,3 @@ t.test('backup FILE copies the SQLite database; refuses :memory:, MongoDB, a mis
   t.equal(noFile.code, 2)
   t.match(noFile.stderr, /expected 1 argument/)
 })
-

@@ -2,7 +2,8 @@
 // small upstream that echoes the identity headers it receives. A valid token
 // reaches the upstream with its subject; missing, forged, revoked and hostile
 // tokens get 401 from nginx; a missing scope gets 403. The location blocks
-// below are the snippet documented in docs/issue3.md.
+// below are the snippet documented in docs/gateways.md and docs/security.md; two of
+// them guard two APIs by audience.
 // Skips, saying so, only when nginx is not installed (.ci/run installs it).
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -74,6 +75,38 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass http://${service}/auth/verify?scope=admin;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
+    }
+
+    # One check per API behind this gateway: a token passes only where its
+    # \`aud\` names the API (401 invalid_token elsewhere).
+    location = /_token_auth_orders {
+      internal;
+      proxy_pass http://${service}/auth/verify?audience=orders-api;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+    }
+
+    location = /_token_auth_shop {
+      internal;
+      proxy_pass http://${service}/auth/verify?audience=shop-api;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+    }
+
+    location /orders-api/ {
+      auth_request /_token_auth_orders;
+      auth_request_set $auth_subject $upstream_http_x_auth_subject;
+      proxy_set_header X-Auth-Subject $auth_subject;
+      proxy_set_header Authorization "";
+      proxy_pass http://${upstream};
+    }
+
+    location /shop-api/ {
+      auth_request /_token_auth_shop;
+      auth_request_set $auth_subject $upstream_http_x_auth_subject;
+      proxy_set_header X-Auth-Subject $auth_subject;
+      proxy_set_header Authorization "";
+      proxy_pass http://${upstream};
     }
 
     location /admin/ {
@@ -216,4 +249,22 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
   const revoked = await through('/orders/42', `Bearer ${pair.access_token}`)
   t.equal(revoked.status, 401, 'a revoked token gets 401 from nginx')
   t.equal(seen.length, upstreamCalls + 1, 'no denied request reached the upstream')
+
+  // Two APIs behind one gateway, each location requiring its own audience.
+  const forOrders = accessToken({ sub: 'orders-user', aud: ['token-orchestrator', 'orders-api'] })
+  const forShop = accessToken({ sub: 'shop-user', aud: ['token-orchestrator', 'shop-api'] })
+  const audienceCalls = seen.length
+  const ordersOk = await through('/orders-api/items', `Bearer ${forOrders}`)
+  t.equal(ordersOk.status, 200, 'a token for orders-api passes at /orders-api/')
+  t.equal((await ordersOk.json() as { subject: string }).subject, 'orders-user')
+  const shopOk = await through('/shop-api/cart', `Bearer ${forShop}`)
+  t.equal(shopOk.status, 200, 'a token for shop-api passes at /shop-api/')
+  t.equal((await shopOk.json() as { subject: string }).subject, 'shop-user')
+  const ordersAtShop = await through('/shop-api/cart', `Bearer ${forOrders}`)
+  t.equal(ordersAtShop.status, 401, 'the orders-api token is refused at /shop-api/')
+  await ordersAtShop.arrayBuffer()
+  const shopAtOrders = await through('/orders-api/items', `Bearer ${forShop}`)
+  t.equal(shopAtOrders.status, 401, 'the shop-api token is refused at /orders-api/')
+  await shopAtOrders.arrayBuffer()
+  t.equal(seen.length, audienceCalls + 2, 'the refused ones never reached the upstream')
 })

@@ -36,12 +36,12 @@ t.test('kill -9 during a burst of writes, then a restart: every acknowledged wri
   const spent: string[] = []
   // Sessions nothing touches after their last acknowledged write: they must go on refreshing.
   const live: Pair[] = []
-  let acknowledged = 0
-  let stop = false
-  const ack = (): void => { acknowledged += 1 }
+  // Shared with the workers, which stop when told.
+  const burst = { acknowledged: 0, stop: false }
+  const ack = (): void => { burst.acknowledged += 1 }
 
   const worker = async (id: number): Promise<void> => {
-    for (let round = 0; !stop && round < 50; round++) {
+    for (let round = 0; !burst.stop && round < 50; round++) {
       const username = `burst${id}x${round}`
       if ((await post(`${first.url}/auth/register`, { username, password: PASSWORD })).status !== 201) return
       users.push(username); ack()
@@ -65,13 +65,13 @@ t.test('kill -9 during a burst of writes, then a restart: every acknowledged wri
   // Errors are expected once the process is gone: what was in flight was never acknowledged.
   const workers = Array.from({ length: 4 }, async (_, i) => worker(i).catch(() => {}))
   const deadline = Date.now() + 60_000
-  while (acknowledged < 48 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (burst.acknowledged < 48 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
   first.child.kill('SIGKILL')
   const { signal } = await first.ended
-  stop = true
+  burst.stop = true
   await Promise.all(workers)
   t.equal(signal, 'SIGKILL', 'killed, no graceful close')
-  t.ok(acknowledged >= 48, `${acknowledged} writes acknowledged before the kill`)
+  t.ok(burst.acknowledged >= 48, `${burst.acknowledged} writes acknowledged before the kill`)
   t.ok(loggedOut.length > 0 && revokedAccess.length > 0, 'logouts and revocations among them')
 
   const second = await startServer(t, env)

@@ -18,13 +18,18 @@ async function setup (t: Test): Promise<{
   other: { id: string, secret: string }
 }> {
   const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: 'https://auth.example.com/' } })
-  const make = async (grants: Array<'password' | 'refresh_token' | 'client_credentials'>) => {
+  const make = async (grants: Array<'password' | 'refresh_token' | 'client_credentials'>, extraScopes: string[] = []) => {
     const created = await createClient(app, {
-      name: 'svc', grants, scopes: ['orders:read', 'orders:write'], audiences: ['orders-api']
+      name: 'svc', grants, scopes: ['orders:read', 'orders:write', ...extraScopes], audiences: ['orders-api']
     })
     return { id: created.client_id, secret: created.client_secret }
   }
-  return { app, client: await make(['client_credentials', 'password', 'refresh_token']), other: await make(['client_credentials']) }
+  // `other` is the resource server that introspects everyone's tokens.
+  return {
+    app,
+    client: await make(['client_credentials', 'password', 'refresh_token']),
+    other: await make(['client_credentials'], ['tokens:introspect'])
+  }
 }
 
 const tokenRequest = async (app: FastifyInstance, params: Record<string, string>, authorization?: string) =>
@@ -301,4 +306,24 @@ t.test('a disabled client\'s refresh tokens introspect as inactive', async (t) =
   t.equal((await introspect()).json().active, true)
   await disableClient(app, client.id)
   t.equal((await introspect()).body, '{"active":false}')
+})
+
+t.test('who may introspect: a client its own tokens; every token only with tokens:introspect', async (t) => {
+  const { app, client, other } = await setup(t)
+  const third = await createClient(app, { name: 'nosy', grants: ['client_credentials'] })
+  const introspect = async (token: string, id: string, secret: string) => app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: { ...FORM, authorization: basic(id, secret) }, payload: form({ token })
+  })
+  const own = (await tokenRequest(app, { grant_type: 'client_credentials' }, basic(client.id, client.secret))).json()
+  const user = await newSession(app)
+  const pair = (await tokenRequest(app, { grant_type: 'password', username: user.username, password: PASSWORD }, basic(client.id, client.secret))).json()
+
+  t.match((await introspect(own.access_token, client.id, client.secret)).json(), { active: true, client_id: client.id }, 'its own access token')
+  t.match((await introspect(pair.refresh_token, client.id, client.secret)).json(), { active: true, token_type: 'refresh_token' }, 'its own refresh token')
+  for (const token of [own.access_token, pair.access_token, pair.refresh_token, user.access_token, user.refresh_token]) {
+    t.equal((await introspect(token, third.client_id, third.client_secret)).body, '{"active":false}', 'another client\'s token: inactive')
+  }
+  t.equal((await introspect(user.access_token, client.id, client.secret)).body, '{"active":false}', 'the default client\'s token: inactive')
+  t.match((await introspect(user.access_token, other.id, other.secret)).json(), { active: true, client_id: 'default' }, 'with tokens:introspect: every token')
+  t.match((await introspect(pair.refresh_token, other.id, other.secret)).json(), { active: true, client_id: client.id })
 })

@@ -116,3 +116,41 @@ t.test('two instances in one process keep their own registries', async (t) => {
   t.equal(ma.get('token_orchestrator_validations_total{result="malformed"}'), 1)
   t.equal(mb.get('token_orchestrator_validations_total{result="malformed"}'), 0)
 })
+
+t.test('with METRICS_TOKEN, /metrics answers only the bearer of that token', async (t) => {
+  const token = 'scrape-token-0123456789abcdef'
+  const app = await build(t, { env: { METRICS_TOKEN: token } })
+  const denied: Array<[string, Record<string, string>]> = [
+    ['no credentials', {}],
+    ['a wrong token', { authorization: 'Bearer scrape-token-0123456789abcdeX' }],
+    ['a prefix of the token', { authorization: `Bearer ${token.slice(0, -1)}` }],
+    ['the token with more after it', { authorization: `Bearer ${token}x` }],
+    ['another scheme', { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` }],
+    ['the bare token', { authorization: token }]
+  ]
+  for (const [name, headers] of denied) {
+    const res = await app.inject({ url: '/metrics', headers })
+    t.equal(res.statusCode, 401, `${name}: 401`)
+    t.same(res.json(), { error: 'unauthorized', message: 'a valid metrics bearer token is required' })
+    t.equal(res.headers['www-authenticate'], 'Bearer realm="metrics"')
+    t.notMatch(res.body, /process_|token_orchestrator_/, 'and no metric')
+  }
+  const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200, 'the right token: 200')
+  t.match(res.body, /# TYPE token_orchestrator_validations_total counter/)
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'other routes are not affected')
+})
+
+t.test('without METRICS_TOKEN, /metrics is open, and production warns at start', async (t) => {
+  const app = await build(t)
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 200)
+  const { loadConfig } = await import('../../src/config.js')
+  const strong = { JWT_SECRET: 'a'.repeat(16) + 'b'.repeat(16) + 'c'.repeat(8), REFRESH_TOKEN_SECRET: 'd'.repeat(20) + 'e'.repeat(20) }
+  const warnings: string[] = []
+  loadConfig({ NODE_ENV: 'production', ...strong }, (msg) => warnings.push(msg))
+  t.ok(warnings.some((w) => w.startsWith('METRICS_TOKEN is not set')), 'production without METRICS_TOKEN: a warning')
+  const quiet: string[] = []
+  loadConfig({ NODE_ENV: 'production', ...strong, METRICS_TOKEN: 'scrape-token-0123456789abcdef' }, (msg) => quiet.push(msg))
+  t.same(quiet.filter((w) => w.includes('METRICS_TOKEN')), [], 'with it: none')
+  t.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN/, 'a short token is refused')
+})

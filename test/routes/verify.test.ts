@@ -132,3 +132,27 @@ t.test('over a real socket too: hostile values get 401 and the server keeps serv
   t.equal(ok.status, 200)
   t.equal(ok.headers.get('x-auth-subject'), 'bob')
 })
+
+t.test('?audience= refuses a token whose aud does not contain it', async (t) => {
+  const app = await build(t)
+  const orders = accessToken({ aud: ['token-orchestrator', 'orders-api'] })
+  const shop = accessToken({ aud: ['token-orchestrator', 'shop-api'] })
+  const plain = accessToken({ aud: 'token-orchestrator' })
+
+  const pass = await app.inject({ url: '/auth/verify?audience=orders-api', headers: bearer(orders) })
+  t.equal(pass.statusCode, 200, 'a token for orders-api passes the orders-api check')
+  t.ok(pass.headers['x-auth-subject'])
+  for (const [name, token] of [['a token for shop-api', shop], ['a token with only the default audience', plain]] as const) {
+    const res = await app.inject({ url: '/auth/verify?audience=orders-api', headers: bearer(token) })
+    t.equal(res.statusCode, 401, `${name} is refused`)
+    t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+    t.same(res.json(), { error: 'invalid_token', message: 'the access token is not meant for this audience' })
+    t.notOk(res.headers['x-auth-subject'], 'and no identity goes out')
+  }
+  const scoped = await app.inject({ url: '/auth/verify/orders/1?audience=orders-api&scope=orders:read', headers: bearer(orders) })
+  t.equal(scoped.statusCode, 200, 'with a scope and an appended path too')
+  const plainCheck = await app.inject({ url: '/auth/verify', headers: bearer(shop) })
+  t.equal(plainCheck.statusCode, 200, 'without ?audience= any audience passes, as before')
+  const bad = await app.inject({ url: '/auth/verify?audience=a%20b', headers: bearer(orders) })
+  t.equal(bad.statusCode, 400, 'an audience with a space is a bad query')
+})

@@ -72,8 +72,13 @@ t.test('two connections on one file: unique usernames, one rotation, one lock, o
 
   const now = new Date()
   await a.sessions.create({
-    sid: 's', userId: user!.id, clientId: 'c', currentJti: 'j0', createdAt: now,
-    expiresAt: new Date(now.getTime() + HOUR), absoluteExpiresAt: new Date(now.getTime() + 2 * HOUR)
+    sid: 's',
+    userId: user!.id,
+    clientId: 'c',
+    currentJti: 'j0',
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + HOUR),
+    absoluteExpiresAt: new Date(now.getTime() + 2 * HOUR)
   })
   const rotation = (next: string) => ({ nextJti: next, expiresAt: new Date(now.getTime() + HOUR), previous: { jti: 'j0', rotatedAt: now, successor: null } })
   const results = await Promise.all([a.sessions.rotate('s', 'j0', rotation('ja')), b.sessions.rotate('s', 'j0', rotation('jb'))])
@@ -166,8 +171,14 @@ t.test('schema: versioned, migrated once, a newer database is refused', async (t
 t.test('a public client (no secret) round-trips its NULL secret', async (t) => {
   const store = memoryStore()
   const input = {
-    clientId: 'spa', name: 'SPA', secretHash: null as unknown as string, grants: ['refresh_token' as const],
-    audiences: [], scopes: [], accessTokenTtl: null, refreshTokenTtl: null
+    clientId: 'spa',
+    name: 'SPA',
+    secretHash: null as unknown as string,
+    grants: ['refresh_token' as const],
+    audiences: [],
+    scopes: [],
+    accessTokenTtl: null,
+    refreshTokenTtl: null
   }
   await store.clients.create(input)
   const found = await store.clients.find('spa') as ClientRecord | null

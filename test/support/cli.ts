@@ -42,4 +42,3 @@ export const FILE_ENV = {
   ARGON2_TIME_COST: '1'
 }
 export const ENV = { ...FILE_ENV, SQLITE_PATH: ':memory:' }
-

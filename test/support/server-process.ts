@@ -81,7 +81,8 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
     rmSync(cwd, { recursive: true, force: true })
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 15_000
+  // Generous: a loaded CI machine can take many seconds to load the modules.
+  const deadline = Date.now() + 60_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${out}`)
     try {

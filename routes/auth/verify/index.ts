@@ -22,6 +22,10 @@ function hasScopes (granted: string, required: string): boolean {
   return required.split(' ').every((s) => s === '' || have.has(s))
 }
 
+function hasAudience (aud: string | string[], required: string): boolean {
+  return typeof aud === 'string' ? aud === required : aud.includes(required)
+}
+
 function invalidToken (reply: FastifyReply, message: string): FastifyReply {
   return reply.code(401)
     .header('www-authenticate', 'Bearer error="invalid_token"')
@@ -40,7 +44,8 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       hide: false,
       summary: 'Verify the bearer token of a proxied request',
       description: 'For gateway auth subrequests. 200 with `X-Auth-Subject`, `X-Auth-Session`, `X-Auth-Client` ' +
-        'and `X-Auth-Scope` headers and an empty body; 401 with `WWW-Authenticate: Bearer error="invalid_token"`; ' +
+        'and `X-Auth-Scope` headers and an empty body; 401 with `WWW-Authenticate: Bearer error="invalid_token"` ' +
+        '(also when `?audience=` names an audience the token\'s `aud` does not contain); ' +
         '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.'
     },
     {
@@ -74,7 +79,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         },
         ...errors({
           400: { description: 'The query does not match the schema', error: 'invalid_request', message: 'querystring/scope must NOT have more than 1024 characters' },
-          401: 'The bearer token is missing, malformed, invalid, expired or revoked',
+          401: 'The bearer token is missing, malformed, invalid, expired or revoked, or not meant for `?audience=`',
           403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
         })
       }
@@ -93,6 +98,12 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) {
       count('invalid_claims')
       return invalidToken(reply, 'the access token carries values that cannot be forwarded')
+    }
+    // A token minted for another API must not pass the gateway of this one.
+    const audience = request.query.audience
+    if (audience !== undefined && !hasAudience(claims.aud, audience)) {
+      count('invalid_claims')
+      return invalidToken(reply, 'the access token is not meant for this audience')
     }
     count('valid')
     const required = request.query.scope
