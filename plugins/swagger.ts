@@ -73,7 +73,13 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
   })
   await fastify.register(fastifySwaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true }
+    uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true },
+    // A Content-Security-Policy on every /docs answer, with the hashes of the
+    // UI's own inline scripts and styles. Without upgrade-insecure-requests:
+    // the service is also reached over plain HTTP (loopback, behind a proxy),
+    // where that directive would send the page's requests to a port with no TLS.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/ ?upgrade-insecure-requests;/, '')
   })
 }
 

@@ -288,8 +288,8 @@ export const VerifyQuery = Type.Object({
     minLength: 1,
     maxLength: 256,
     pattern: '^\\S+$',
-    description: 'An audience the token\'s `aud` must contain (the API the gateway guards)',
-    examples: ['orders-api']
+    // No example: the documented call of /auth/verify uses a token of the default audience.
+    description: 'An audience the token\'s `aud` must contain (the API the gateway guards, e.g. `orders-api`)'
   }))
 })
 
