@@ -4,28 +4,56 @@
 // follows it by sequence number (see RevocationFollower).
 import type { RevocationRecord, RevocationStore } from '../store/types.js'
 
+/**
+ * A disabled client's tokens issued up to this many seconds after the disable
+ * are refused too: an issuance that read the client just before the disable
+ * (then spent an argon2 verification) can sign its token just after it.
+ */
+export const CLIENT_DISABLE_MARGIN_SECONDS = 5
+
 export class RevocationList {
   /** value → expiry in epoch seconds */
   private readonly jtis = new Map<string, number>()
   private readonly sids = new Map<string, number>()
   /** Disabled clients: every token they had is refused (the client gets no new ones). */
   private readonly clients = new Map<string, number>()
+  /**
+   * Per disabled client, the second of its (latest) disable plus the margin: its
+   * tokens issued up to then are refused. Tokens issued after the client is enabled again
+   * (iat later than that) pass, while the entry still covers the old ones.
+   */
+  private readonly clientCutoffs = new Map<string, number>()
 
-  apply (record: Pick<RevocationRecord, 'kind' | 'value' | 'expiresAt'>): void {
+  apply (record: Pick<RevocationRecord, 'kind' | 'value' | 'expiresAt'> & { createdAt?: Date }): void {
     const map = record.kind === 'jti' ? this.jtis : record.kind === 'sid' ? this.sids : this.clients
     const exp = Math.ceil(record.expiresAt.getTime() / 1000)
     const known = map.get(record.value)
     if (known === undefined || known < exp) map.set(record.value, exp)
+    if (record.kind === 'client') {
+      // Without its time, an entry covers every token of the client until it expires.
+      const cutoff = record.createdAt !== undefined
+        ? Math.floor(record.createdAt.getTime() / 1000) + CLIENT_DISABLE_MARGIN_SECONDS
+        : exp
+      const knownCutoff = this.clientCutoffs.get(record.value)
+      if (knownCutoff === undefined || knownCutoff < cutoff) this.clientCutoffs.set(record.value, cutoff)
+    }
   }
 
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean {
+  /** `iat` of the token; without it a disabled client's entry refuses every token of that client. */
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number): boolean {
     // An entry past its expiry covers only expired tokens, which fail before this check.
     return this.jtis.has(jti) || (sid !== undefined && this.sids.has(sid)) ||
-      (clientId !== undefined && this.clients.size > 0 && this.clients.has(clientId))
+      (clientId !== undefined && this.clients.size > 0 && this.clientRevokes(clientId, iat))
   }
 
-  isClientDisabled (clientId: string): boolean {
-    return this.clients.has(clientId)
+  private clientRevokes (clientId: string, iat: number | undefined): boolean {
+    const cutoff = this.clientCutoffs.get(clientId)
+    return cutoff !== undefined && (iat === undefined || iat <= cutoff)
+  }
+
+  /** Whether a token of the client issued at `iat` is refused because the client was disabled. */
+  isClientDisabled (clientId: string, iat?: number): boolean {
+    return this.clientRevokes(clientId, iat)
   }
 
   isSessionEnded (sid: string): boolean {
@@ -53,6 +81,7 @@ export class RevocationList {
     for (const map of [this.jtis, this.sids, this.clients]) {
       for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
     }
+    for (const value of this.clientCutoffs.keys()) if (!this.clients.has(value)) this.clientCutoffs.delete(value)
   }
 }
 

@@ -18,6 +18,21 @@ export interface JwtCodec {
   verify (token: string): Record<string, unknown>
 }
 
+/** RFC 8693 §4.1 actor: who acts for `sub`; nested when a delegated token is exchanged again. */
+export interface Actor {
+  sub: string
+  act?: Actor
+}
+
+/** Deepest delegation chain a token may carry. */
+export const MAX_ACTOR_DEPTH = 8
+
+export function isActor (value: unknown, depth = 1): value is Actor {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || depth > MAX_ACTOR_DEPTH) return false
+  const { sub, act } = value as { sub?: unknown, act?: unknown }
+  return typeof sub === 'string' && (act === undefined || isActor(act, depth + 1))
+}
+
 export interface AccessClaims {
   iss: string
   sub: string
@@ -29,6 +44,8 @@ export interface AccessClaims {
   client_id: string
   scope: string
   roles: string[]
+  /** Present on tokens issued by token exchange: the party acting for `sub`. */
+  act?: Actor
 }
 
 export interface RefreshClaims {
@@ -54,6 +71,7 @@ export interface AccessGrant {
   scope: string
   roles: string[]
   ttl: number
+  act?: Actor
 }
 
 /** 128 random bits, base64url: jti and sid values. */
@@ -141,6 +159,7 @@ export class TokenService {
       roles: grant.roles
     }
     if (grant.sid !== undefined) claims.sid = grant.sid
+    if (grant.act !== undefined) claims.act = grant.act
     return { token: this.access.sign({ ...claims }), claims }
   }
 
@@ -158,7 +177,7 @@ export class TokenService {
     if (cached !== undefined) return cached
     const result = this.verifyWith<AccessClaims>(this.access, ACCESS_TOKEN_TYPE, token, (p) =>
       typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
-      (p.sid === undefined || typeof p.sid === 'string'))
+      (p.sid === undefined || typeof p.sid === 'string') && (p.act === undefined || isActor(p.act)))
     // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
     if (result.ok) this.accessCache.set(token, result, result.claims.exp)
     return result
@@ -190,7 +209,7 @@ export class TokenService {
 
 /** Whether a verified access token has since been revoked (src/revocation-list.ts). */
 export interface RevocationView {
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number): boolean
 }
 
 /**
@@ -200,7 +219,8 @@ export interface RevocationView {
  */
 export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
   const verified = tokens.verifyAccess(token)
-  if (verified.ok && revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
+  const claims = verified.ok ? verified.claims : undefined
+  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) {
     return { ok: false, error: 'revoked' }
   }
   return verified
