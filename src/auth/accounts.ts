@@ -35,8 +35,10 @@ export function isValidUsername (username: string): boolean {
   return username.length >= USERNAME_MIN_LENGTH && username.length <= USERNAME_MAX_LENGTH && USERNAME.test(username)
 }
 
+/** Lengths count characters (code points), as the request schemas do, not UTF-16 units. */
 export function isValidPassword (password: string): boolean {
-  return password.length >= PASSWORD_MIN_LENGTH && password.length <= PASSWORD_MAX_LENGTH
+  const length = [...password].length
+  return length >= PASSWORD_MIN_LENGTH && length <= PASSWORD_MAX_LENGTH
 }
 
 export interface NewUser {
