@@ -10,6 +10,7 @@ import type { AccessClaims } from '../tokens/tokens.js'
 import { ADMIN_ROLE, isValidPassword, isValidRoles, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN } from './accounts.js'
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './admin-password.js'
 import type { AuthService } from './auth-service.js'
+import { checkUserPassword } from './password-check.js'
 import type { PasswordHasher } from './passwords.js'
 
 /** A user as the admin API and the CLI show it: never the hash or the failure counter. */
@@ -69,25 +70,14 @@ export class AccountService {
   async changePassword (userId: string, sid: string, currentPassword: string, newPassword: string): Promise<void> {
     const { store, hasher, policy, auth } = this.deps
     const user = await store.users.findById(userId)
-    const now = this.nowDate()
-    if (user !== null && user.lockedUntil !== null && user.lockedUntil > now) {
-      const retryAfter = Math.max(1, Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000))
-      throw new AppError('too_many_requests', 'too many failed attempts for this account, try again later', { retryAfter })
-    }
-    const ok = await hasher.verify(user?.passwordHash ?? null, currentPassword)
-    if (user === null || user.disabled || !ok) {
-      if (user !== null && !ok) {
-        await store.users.recordLoginFailure(user.id, {
-          threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds, now
-        })
-      }
-      throw new AppError('invalid_credentials', 'the current password is wrong')
-    }
+    // The same reserved check as login: concurrent wrong current passwords cannot outrun the lockout.
+    const lockout = { threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds }
+    const ok = await checkUserPassword({ store, hasher, lockout }, user, currentPassword, this.nowDate())
+    if (user === null || user.disabled || !ok) throw new AppError('invalid_credentials', 'the current password is wrong')
     checkNewPassword(user, newPassword)
     const passwordHash = await hasher.hash(newPassword)
     await auth.logoutOthers(user.id, sid, 'password_changed')
     await store.users.setPasswordHash(user.id, passwordHash)
-    if (user.failedLogins > 0) await store.users.clearLoginFailures(user.id)
     // Sessions a login with the old password started while the hash was being written.
     await auth.logoutOthers(user.id, sid, 'password_changed')
   }

@@ -4,6 +4,7 @@
 import { AppError } from '../errors.js'
 import { createUser } from './accounts.js'
 import type { PasswordHasher } from './passwords.js'
+import { checkUserPassword } from './password-check.js'
 import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
@@ -140,20 +141,11 @@ export class AuthService {
       throw new AppError('invalid_client', 'this client may not use the password grant')
     }
     const user = await store.users.findByUsername(username)
-    const nowDate = new Date(this.now() * 1000)
-    if (user !== null && user.lockedUntil !== null && user.lockedUntil > nowDate) {
-      throw tooManyAttempts(user.lockedUntil, nowDate)
-    }
-    const ok = await hasher.verify(user?.passwordHash ?? null, password)
+    const lockout = { threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds }
+    const ok = await checkUserPassword({ store, hasher, lockout }, user, password, new Date(this.now() * 1000))
     if (user === null || !ok || user.disabled) {
-      if (user !== null && !ok) {
-        await store.users.recordLoginFailure(user.id, {
-          threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds, now: nowDate
-        })
-      }
       throw new AppError('invalid_credentials', 'invalid username or password')
     }
-    if (user.failedLogins > 0) await store.users.clearLoginFailures(user.id)
     if (hasher.needsRehash(user.passwordHash)) {
       await store.users.setPasswordHash(user.id, await hasher.hash(password))
     }
@@ -219,9 +211,10 @@ export class AuthService {
     }
   }
 
-  async refresh (refreshToken: string, clientId?: string): Promise<TokenPair> {
+  /** `scope`, when given, narrows the new access token to those of the client's scopes. */
+  async refresh (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
     try {
-      const pair = await this.rotate(refreshToken, clientId)
+      const pair = await this.rotate(refreshToken, clientId, scope)
       this.emit({ type: 'refresh', result: 'success' })
       return pair
     } catch (err) {
@@ -237,7 +230,7 @@ export class AuthService {
    * client's refresh tokens rotate only at the token endpoint with its secret.
    * Either refusal is invalid_grant and ends nothing.
    */
-  private async rotate (refreshToken: string, clientId?: string): Promise<TokenPair> {
+  private async rotate (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -257,12 +250,13 @@ export class AuthService {
       }
       throw invalidGrant()
     }
-    const client = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
+    const resolved = await this.deps.resolveClient(session.clientId).catch(async (err: unknown) => {
       if (err instanceof AppError && err.code === 'store_unavailable') throw err
       // The client was disabled (or removed): its sessions end.
       await this.endSession(sid, 'client_unavailable')
       throw invalidGrant()
     })
+    const client = scope === undefined ? resolved : narrowScope(resolved, scope)
     if (!client.grants.includes('refresh_token') || (clientId === undefined && !client.public)) throw invalidGrant()
     if (session.currentJti === jti) {
       const user = await store.users.findById(session.userId)
@@ -409,11 +403,12 @@ export class AuthService {
   }
 }
 
-function invalidGrant (): AppError {
-  return new AppError('invalid_grant', 'the refresh token is invalid, expired or revoked')
+/** Only scopes the client still has: what it asked for was checked when it authenticated, the client may have changed since. */
+function narrowScope (client: ClientProfile, scope: string[]): ClientProfile {
+  const allowed = client.scope.split(' ')
+  return { ...client, scope: scope.filter((s) => allowed.includes(s)).join(' ') }
 }
 
-function tooManyAttempts (lockedUntil: Date, now: Date): AppError {
-  const retryAfter = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000))
-  return new AppError('too_many_requests', 'too many failed logins for this account, try again later', { retryAfter })
+function invalidGrant (): AppError {
+  return new AppError('invalid_grant', 'the refresh token is invalid, expired or revoked')
 }

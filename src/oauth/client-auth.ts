@@ -103,8 +103,8 @@ export function callerGrants (caller: Caller): GrantType[] {
 }
 
 /** The profile (audience, scope, lifetimes) the caller's tokens get. */
-export function callerProfile (clients: ClientService, caller: Caller): ClientProfile {
-  return caller.client === null ? clients.defaultProfile : clients.profile(caller.client)
+export function callerProfile (clients: ClientService, caller: Caller, scope?: string[]): ClientProfile {
+  return caller.client === null ? clients.defaultProfile : clients.profile(caller.client, scope)
 }
 
 /** The caller's client_id (`default` for the public client). */

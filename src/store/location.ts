@@ -15,9 +15,13 @@ export function sqliteFile (path: string, cwd = process.cwd()): string {
   return path === MEMORY ? MEMORY : resolve(cwd, path)
 }
 
-/** Creates the folder of a SQLite file (nothing for ':memory:'). */
+/**
+ * Creates the folder of a SQLite file (nothing for ':memory:'), readable by the
+ * service's user only: it holds password hashes and signing keys. A folder that
+ * already exists keeps the mode its owner gave it.
+ */
 export function ensureSqliteFolder (file: string): void {
-  if (file !== MEMORY) mkdirSync(dirname(file), { recursive: true })
+  if (file !== MEMORY) mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
 }
 
 /**

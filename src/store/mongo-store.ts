@@ -303,10 +303,12 @@ class MongoUsers implements UserStore {
     })
   }
 
-  async recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null> {
-    const lockedUntil = new Date(policy.now.getTime() + policy.lockSeconds * 1000)
-    // One atomic update. Stage 1 counts the failure; in stage 2 every expression
-    // reads the document as stage 1 left it, so both $conds see the new count.
+  async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    const now = policy.now
+    const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
+    // One atomic update, applied only when the account is not locked (the
+    // filter). Stage 1 counts the attempt; in stage 2 every expression reads the
+    // document as stage 1 left it, so both $conds see the new count.
     const pipeline = [
       { $set: { failedLogins: { $add: [{ $ifNull: ['$failedLogins', 0] }, 1] } } },
       {
@@ -320,13 +322,20 @@ class MongoUsers implements UserStore {
         }
       }
     ]
+    const unlocked = { _id: id, $or: [{ lockedUntil: null }, { lockedUntil: { $lte: now } }] }
     return guard(async () => {
-      // The document as it was before *this* update tells exactly what the update
-      // did, whatever other updates ran before or after it.
-      const before = await this.users.findOneAndUpdate({ _id: id }, pipeline, { returnDocument: 'before' })
-      if (before === null) return null
-      const count = (before.failedLogins ?? 0) + 1
-      return count >= policy.threshold ? new Date(lockedUntil) : null
+      // A refused update is a lock, or an unknown id, or a lock cleared between
+      // the update and the read: then try again (bounded; a lock that keeps
+      // coming and going under a burst of logins is answered as locked).
+      for (let tries = 0; tries < 3; tries++) {
+        const before = await this.users.findOneAndUpdate(unlocked, pipeline, { returnDocument: 'before' })
+        if (before !== null) return null
+        const doc = await this.users.findOne({ _id: id }, { projection: { lockedUntil: 1 } })
+        if (doc === null) return null
+        const until = dateOrNull(doc.lockedUntil)
+        if (until !== null && until > now) return until
+      }
+      return lockedUntil
     })
   }
 

@@ -13,7 +13,8 @@
 //   - usernames are unique by constraint (stored lower-cased);
 //   - rotation is one UPDATE … WHERE sid = ? AND current_jti = ? AND revoked_at
 //     IS NULL: of concurrent rotations exactly one changes a row;
-//   - a failed login is counted, and the account locked, in one UPDATE;
+//   - a login attempt is reserved (refused while locked, else counted, and the
+//     account locked at the threshold) in one IMMEDIATE transaction;
 //   - revocations get their seq from INTEGER PRIMARY KEY AUTOINCREMENT: a number
 //     is never reused (even after the sweep deleted the newest rows), and since
 //     writers are serialised, entry N is committed before N+1 exists, so a
@@ -32,6 +33,7 @@
 // driver's message survives only as `cause`, for the log. A UNIQUE violation
 // becomes the domain error the interface names.
 import { randomUUID } from 'node:crypto'
+import { closeSync, openSync, rmSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
@@ -160,6 +162,23 @@ export function isUnavailableSqliteError (err: unknown): boolean {
 function isUniqueViolation (err: unknown): boolean {
   return err instanceof Database.SqliteError &&
     (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+}
+
+/** The database, its -wal and -shm files and backups: they hold password hashes and signing keys. */
+const PRIVATE_FILE_MODE = 0o600
+
+/**
+ * Creates a new database file 0600 before SQLite opens it (an empty file is an
+ * empty database). SQLite gives the -wal and -shm files the mode of the database
+ * file, so they are private too. An existing file keeps its mode; any other
+ * failure is left for SQLite to report as it opens the file.
+ */
+function createPrivateFile (file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', PRIVATE_FILE_MODE))
+  } catch {
+    // Exists already, or cannot be created: SQLite's open says which.
+  }
 }
 
 /** Runs a synchronous store operation; a database that cannot serve becomes StoreUnavailableError. */
@@ -315,10 +334,11 @@ class SqliteUsers implements UserStore {
   private readonly updatePassword: Statement
   private readonly updateDisabled: Statement
   private readonly updateRoles: Statement
-  private readonly countFailure: Statement
+  private readonly lockOf: Statement
+  private readonly countAttempt: Statement
   private readonly clearFailures: Statement
 
-  constructor (db: Db) {
+  constructor (private readonly db: Db) {
     this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until)
       VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until)`)
     this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
@@ -326,13 +346,12 @@ class SqliteUsers implements UserStore {
     this.updatePassword = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?')
     this.updateDisabled = db.prepare('UPDATE users SET disabled = ? WHERE id = ?')
     this.updateRoles = db.prepare('UPDATE users SET roles = ? WHERE id = ? RETURNING *')
-    // In SET every column reads the row as it was, so both CASEs test the same
-    // new count; RETURNING reads it as it is now: a count back at 0 means this
-    // very failure locked the account.
-    this.countFailure = db.prepare(`UPDATE users SET
+    this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
+    // In SET every column reads the row as it was, so both CASEs test the same new count.
+    this.countAttempt = db.prepare(`UPDATE users SET
         failed_logins = CASE WHEN failed_logins + 1 >= @threshold THEN 0 ELSE failed_logins + 1 END,
         locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
-      WHERE id = @id RETURNING failed_logins`)
+      WHERE id = @id`)
     this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
   }
 
@@ -382,12 +401,17 @@ class SqliteUsers implements UserStore {
     })
   }
 
-  async recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null> {
-    const lockedUntil = policy.now.getTime() + policy.lockSeconds * 1000
-    return guard(() => {
-      const row = this.countFailure.get({ id, threshold: policy.threshold, lockedUntil }) as { failed_logins: number } | undefined
-      return row !== undefined && row.failed_logins === 0 ? new Date(lockedUntil) : null
-    })
+  async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    const now = policy.now.getTime()
+    // IMMEDIATE takes the write lock before the read: another process cannot
+    // count or lock between this read of the lock and this count.
+    return guard(() => this.db.transaction((): Date | null => {
+      const row = this.lockOf.get(id) as { locked_until: number | null } | undefined
+      if (row === undefined) return null
+      if (row.locked_until !== null && row.locked_until > now) return new Date(row.locked_until)
+      this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil: now + policy.lockSeconds * 1000 })
+      return null
+    }).immediate())
   }
 
   async clearLoginFailures (id: string): Promise<void> {
@@ -647,6 +671,7 @@ export class SqliteStore implements Store {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000
     let db: Db | undefined
     try {
+      if (file !== MEMORY) createPrivateFile(file)
       db = new Database(file)
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
       if (file !== MEMORY) db.pragma('journal_mode = WAL')
@@ -700,9 +725,18 @@ export class SqliteStore implements Store {
    * backup API): writers may go on meanwhile.
    */
   async backup (destination: string): Promise<void> {
+    // Created here, 0600 and only if new: the copy holds what the database holds,
+    // and an existing file is never overwritten.
+    try {
+      closeSync(openSync(destination, 'wx', PRIVATE_FILE_MODE))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('conflict', `${destination} already exists`)
+      throw err
+    }
     try {
       await this.db.backup(destination)
     } catch (err) {
+      rmSync(destination, { force: true })
       if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)
       throw err
     }

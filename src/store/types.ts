@@ -85,12 +85,16 @@ export interface UserStore {
   /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
   setRoles (id: string, roles: string[]): Promise<UserRecord | null>
   /**
-   * Atomically counts one failed login. When the count reaches the threshold the
-   * account is locked until now + lockSeconds and the count restarts.
-   * Returns the lock end when this failure locked the account, else null.
+   * Reserves one password check, atomically, before the (slow) check runs, so
+   * that concurrent attempts cannot all pass a lock that is not yet written.
+   * A locked account (lockedUntil > now) is refused: returns its lockedUntil and
+   * counts nothing. Otherwise the attempt is counted as a failure until the
+   * caller clears it; when the count reaches the threshold the account is locked
+   * until now + lockSeconds (this attempt itself is still admitted) and the count
+   * restarts. Returns null when admitted (and for an unknown id).
    */
-  recordLoginFailure (id: string, policy: LockoutPolicy): Promise<Date | null>
-  /** Clears the failure count (after a successful login). */
+  beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null>
+  /** Clears the failure count and any lock (after a successful password check). */
   clearLoginFailures (id: string): Promise<void>
 }
 

@@ -3,6 +3,7 @@
 // password counts toward the lockout; the store failing midway leaves either
 // no change or the change with the other sessions ended.
 import t from 'tap'
+import argon2 from 'argon2'
 import type { FastifyInstance } from 'fastify'
 import { memoryStore } from '../support/stores.js'
 import { build, login, newSession, PASSWORD, validate } from '../helper.js'
@@ -139,4 +140,29 @@ t.test('store down: 503, nothing changed; store failing between the steps: a ret
   t.same(await validate(app, other.access_token), { valid: false, error: 'revoked' }, 'the other session already ended')
   t.equal((await change(app, me.access_token, { current_password: PASSWORD, new_password: NEW_PASSWORD })).statusCode, 204, 'retry: 204')
   t.ok(await login(app, me.username, NEW_PASSWORD))
+})
+
+t.test('the lockout holds under concurrency: 20 wrong current passwords at once check at most the threshold', async (t) => {
+  const store = memoryStore()
+  t.teardown(() => store.close())
+  const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '4', LOCKOUT_SECONDS: '600' } })
+  const me = await newSession(app)
+  // Counts real argon2 verifications (the module object is the one src/auth/passwords.ts uses).
+  let checks = 0
+  const lib = argon2 as { verify: typeof argon2.verify }
+  const verify = lib.verify
+  lib.verify = async (...args: Parameters<typeof verify>) => { checks += 1; return verify(...args) }
+  t.teardown(() => { lib.verify = verify })
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
+    change(app, me.access_token, { current_password: `wrong password ${i}`, new_password: NEW_PASSWORD })))
+  const codes = answers.map((res) => res.statusCode)
+  t.equal(checks, 4, 'exactly LOCKOUT_THRESHOLD current passwords checked')
+  t.equal(codes.filter((code) => code === 401).length, 4, 'the checked ones: 401')
+  t.equal(codes.filter((code) => code === 429).length, 16, 'every other attempt: 429')
+  const stored = await store.users.findById(me.userId)
+  t.ok(stored?.lockedUntil != null && stored.lockedUntil.getTime() > Date.now(), 'the account is locked in the store')
+  const right = await change(app, me.access_token, { current_password: PASSWORD, new_password: NEW_PASSWORD })
+  t.equal(right.statusCode, 429, 'the right current password is refused while locked')
+  t.ok(Number(right.headers['retry-after']) > 0, 'with Retry-After')
+  t.equal(checks, 4, 'no password checked while locked')
 })

@@ -1,6 +1,6 @@
 // The CLI on the embedded SQLite store: it opens the service's file (the
 // default one under the working directory), and `backup FILE` copies it.
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { SqliteStore } from '../../src/store/sqlite-store.js'
@@ -35,6 +35,12 @@ t.test('backup FILE copies the SQLite database; refuses :memory:, MongoDB, a mis
   const copy = new SqliteStore(join(dir, 'copy.sqlite'))
   t.teardown(() => copy.close())
   t.equal((await copy.users.findByUsername('saved'))?.username, 'saved', 'the copy holds the user')
+  if (process.platform !== 'win32') {
+    const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8)
+    t.equal(mode(join(dir, 'data')), '700', 'the data folder the CLI created: 0700')
+    t.equal(mode(join(dir, 'data', 'token-orchestrator.sqlite')), '600', 'the database: 0600')
+    t.equal(mode(join(dir, 'copy.sqlite')), '600', 'the backup: 0600')
+  }
 
   const again = await cli(['backup', 'copy.sqlite'], FILE_ENV, undefined, dir)
   t.equal(again.code, 1)

@@ -178,6 +178,28 @@ t.test('password and refresh_token grants follow /auth rotation and reuse rules'
   t.equal(viaAuth.statusCode, 401, '/auth/refresh agrees')
 })
 
+t.test('password and refresh_token grants issue the requested subset of scopes', async (t) => {
+  const { app, client } = await setup(t)
+  const user = await newSession(app)
+  const auth = basic(client.id, client.secret)
+  const narrow = await tokenRequest(app, { grant_type: 'password', username: user.username, password: PASSWORD, scope: 'orders:read' }, auth)
+  t.equal(narrow.statusCode, 200, narrow.body)
+  t.equal(narrow.json().scope, 'orders:read', 'password grant: the requested subset')
+  t.equal(decode(narrow.json().access_token).scope, 'orders:read', 'and the access token carries only it')
+
+  const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: narrow.json().refresh_token, scope: 'orders:read' }, auth)
+  t.equal(refreshed.statusCode, 200, refreshed.body)
+  t.equal(refreshed.json().scope, 'orders:read', 'refresh_token grant: the requested subset')
+  t.equal(decode(refreshed.json().access_token).scope, 'orders:read')
+
+  const wider = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, scope: 'orders:read admin' }, auth)
+  t.equal(wider.statusCode, 400)
+  t.same(wider.json(), { error: 'invalid_scope', error_description: 'scope not allowed for this client: admin' })
+  const still = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, scope: 'orders:write' }, auth)
+  t.equal(still.statusCode, 200, 'a refused scope ends nothing: the refresh token still rotates')
+  t.equal(decode(still.json().access_token).scope, 'orders:write')
+})
+
 t.test('introspection (RFC 7662)', async (t) => {
   const { app, client, other } = await setup(t)
   const auth = basic(other.id, other.secret)

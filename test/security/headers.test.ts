@@ -3,7 +3,7 @@
 // /docs. (That Swagger UI still works under it is the browser test's job.)
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { build } from '../helper.js'
+import { build, newSession } from '../helper.js'
 
 t.test('nosniff everywhere, no-store on every token and identity answer, errors included', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_AUTH: '2' } })
@@ -55,5 +55,16 @@ t.test('/docs carries a Content-Security-Policy that allows the UI\'s own script
     t.notMatch(csp, /unsafe-eval/)
     t.notMatch(csp, /upgrade-insecure-requests/, 'no upgrade to an HTTPS port that may not exist')
     t.equal(res.headers['x-content-type-options'], 'nosniff')
+  }
+})
+
+t.test('an /auth/verify 200 carries identity headers: no-store, so no proxy cache hands them to another caller', async (t) => {
+  const app = await build(t)
+  const session = await newSession(app)
+  for (const method of ['GET', 'POST'] as const) {
+    const res = await app.inject({ method, url: '/auth/verify', headers: { authorization: `Bearer ${session.access_token}` } })
+    t.equal(res.statusCode, 200, `${method}: 200`)
+    t.equal(res.headers['x-auth-subject'], session.userId, `${method}: the identity headers are there`)
+    t.equal(res.headers['cache-control'], 'no-store', `${method}: no-store`)
   }
 })

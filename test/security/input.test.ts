@@ -247,6 +247,31 @@ t.test('lockout: headers cannot reset it, and the right password is refused whil
   }
 })
 
+t.test('lockout holds under concurrency: 30 wrong passwords and the right one at once', async (t) => {
+  const store = countingStore()
+  const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '5', LOCKOUT_SECONDS: '600' } })
+  const user = await registerUser(app)
+  const hashing = countHashing(t)
+  const attempt = async (password: string): Promise<Awaited<ReturnType<typeof app.inject>>> =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password } })
+  const answers = await Promise.all([
+    ...Array.from({ length: 30 }, async (_, i) => attempt(`wrong password ${i}`)),
+    attempt(PASSWORD)
+  ])
+  const checks = hashing.verify
+  const codes = answers.map((res) => res.statusCode)
+  t.ok(checks <= 5, `at most LOCKOUT_THRESHOLD passwords checked (${checks})`)
+  t.equal(codes.filter((code) => code === 401).length, checks, 'every checked password was wrong: 401')
+  t.equal(codes.filter((code) => code === 429).length, 31 - checks, 'every other attempt: 429')
+  const right = answers[answers.length - 1]!
+  t.equal(right.statusCode, 429, 'the right password, sent after the threshold, is refused too')
+  t.ok(Number(right.headers['retry-after']) > 0, 'with Retry-After')
+  const stored = await store.users.findById(user.id)
+  t.ok(stored?.lockedUntil != null && stored.lockedUntil.getTime() > Date.now(), 'the account is locked in the store')
+  t.equal((await attempt(PASSWORD)).statusCode, 429, 'and stays locked')
+  t.equal(hashing.verify, checks, 'no password checked while locked')
+})
+
 t.test('per-IP rate limit on login ignores X-Forwarded-For when TRUST_PROXY is false', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_AUTH: '5', TRUST_PROXY: 'false' } })
   const send = hostileClient(t, app)

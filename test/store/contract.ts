@@ -137,61 +137,70 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         await t.resolves(store.users.setDisabled(randomUUID(), true), 'unknown id: no error')
       })
 
-      await withStore(t, 'lockout counts to the threshold, locks, and restarts the count', async (t, store) => {
+      await withStore(t, 'beginLoginAttempt counts to the threshold, locks, refuses while locked, and restarts the count', async (t, store) => {
         const user = await store.users.create({ username: 'heidi', passwordHash: 'h' })
         const now = new Date(Date.now() + HOUR)
         const policy = { threshold: 3, lockSeconds: 60, now }
         const lockEnd = new Date(now.getTime() + 60_000)
 
-        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'failure 1')
-        t.equal((await store.users.findById(user.id))?.failedLogins, 1)
-        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'failure 2')
+        t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'attempt 1 admitted')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 1, 'and counted')
+        t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'attempt 2 admitted')
         t.equal((await store.users.findById(user.id))?.failedLogins, 2)
         t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'not locked yet')
 
-        const locked = await store.users.recordLoginFailure(user.id, policy)
-        t.ok(locked instanceof Date, 'failure 3 locks')
-        t.equal(locked?.getTime(), lockEnd.getTime(), 'locked until now + lockSeconds')
+        t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'attempt 3 (the threshold) admitted')
         let stored = await store.users.findById(user.id)
-        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime())
+        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime(), 'and it locks until now + lockSeconds')
         t.equal(stored?.failedLogins, 0, 'count restarts after a lock')
 
-        const later = { ...policy, now: new Date(now.getTime() + 120_000) }
-        t.equal(await store.users.recordLoginFailure(user.id, later), null, 'counting restarts from one')
+        const refused = await store.users.beginLoginAttempt(user.id, { ...policy, now: new Date(now.getTime() + 59_000) })
+        t.equal(refused?.getTime(), lockEnd.getTime(), 'while locked: refused with the lock end')
         stored = await store.users.findById(user.id)
-        t.equal(stored?.failedLogins, 1)
-        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime(), 'a non-locking failure keeps lockedUntil')
-        await store.users.recordLoginFailure(user.id, later)
-        const relocked = await store.users.recordLoginFailure(user.id, later)
-        t.equal(relocked?.getTime(), later.now.getTime() + 60_000, 'locks again at the threshold')
+        t.equal(stored?.failedLogins, 0, 'a refused attempt is not counted')
+        t.equal(stored?.lockedUntil?.getTime(), lockEnd.getTime(), 'nor does it extend the lock')
 
-        t.equal(await store.users.recordLoginFailure(randomUUID(), policy), null, 'unknown user: null')
+        const later = { ...policy, now: new Date(now.getTime() + 60_000) }
+        t.equal(await store.users.beginLoginAttempt(user.id, later), null, 'admitted again once the lock has ended')
+        stored = await store.users.findById(user.id)
+        t.equal(stored?.failedLogins, 1, 'counting restarts from one')
+        await store.users.beginLoginAttempt(user.id, later)
+        t.equal(await store.users.beginLoginAttempt(user.id, later), null, 'the threshold attempt is admitted')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), later.now.getTime() + 60_000, 'and locks again')
+
+        t.equal(await store.users.beginLoginAttempt(randomUUID(), policy), null, 'unknown user: null')
       })
 
-      await withStore(t, 'concurrent failures lock exactly once per threshold', async (t, store) => {
+      await withStore(t, 'concurrent attempts: at most the threshold is admitted', async (t, store) => {
         const user = await store.users.create({ username: 'ivan', passwordHash: 'h' })
         const policy = { threshold: 5, lockSeconds: 30, now: new Date(Date.now() + HOUR) }
         const results = await Promise.all(
-          Array.from({ length: 12 }, async () => store.users.recordLoginFailure(user.id, policy)))
-        t.equal(results.filter((r) => r !== null).length, 2, '12 failures at threshold 5 lock twice')
-        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'two failures left over')
+          Array.from({ length: 30 }, async () => store.users.beginLoginAttempt(user.id, policy)))
+        t.equal(results.filter((r) => r === null).length, 5, '30 concurrent attempts at threshold 5: 5 admitted')
+        t.ok(results.filter((r) => r !== null).every((r) => r?.getTime() === policy.now.getTime() + 30_000), 'the rest refused with the lock end')
+        const stored = await store.users.findById(user.id)
+        t.equal(stored?.lockedUntil?.getTime(), policy.now.getTime() + 30_000, 'locked once')
+        t.equal(stored?.failedLogins, 0)
       })
 
       await withStore(t, 'clearLoginFailures resets the count and the lock', async (t, store) => {
         const user = await store.users.create({ username: 'judy', passwordHash: 'h' })
         const policy = { threshold: 2, lockSeconds: 60, now: new Date(Date.now() + HOUR) }
-        await store.users.recordLoginFailure(user.id, policy)
+        await store.users.beginLoginAttempt(user.id, policy)
         await store.users.clearLoginFailures(user.id)
         let stored = await store.users.findById(user.id)
         t.equal(stored?.failedLogins, 0)
         t.equal(stored?.lockedUntil, null)
-        t.equal(await store.users.recordLoginFailure(user.id, policy), null, 'count started again from zero')
+        t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'count started again from zero')
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'not locked after one attempt')
 
-        t.ok(await store.users.recordLoginFailure(user.id, policy), 'locked')
+        await store.users.beginLoginAttempt(user.id, policy)
+        t.ok(await store.users.beginLoginAttempt(user.id, policy), 'locked: refused')
         await store.users.clearLoginFailures(user.id)
         stored = await store.users.findById(user.id)
         t.equal(stored?.failedLogins, 0)
         t.equal(stored?.lockedUntil, null, 'lock cleared')
+        t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'admitted again')
         await t.resolves(store.users.clearLoginFailures(randomUUID()), 'unknown id: no error')
       })
     })

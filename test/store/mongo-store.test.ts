@@ -47,7 +47,7 @@ await t.test('an unreachable server is reported as StoreUnavailableError', async
     ['ping', async () => store.ping()],
     ['users.create', async () => store.users.create({ username: 'alice', passwordHash: 'h' })],
     ['users.findByUsername', async () => store.users.findByUsername('alice')],
-    ['users.recordLoginFailure', async () => store.users.recordLoginFailure('id', { threshold: 3, lockSeconds: 60, now })],
+    ['users.beginLoginAttempt', async () => store.users.beginLoginAttempt('id', { threshold: 3, lockSeconds: 60, now })],
     ['sessions.rotate', async () => store.sessions.rotate('sid', 'jti', {
       nextJti: 'next', expiresAt: now, previous: { jti: 'jti', rotatedAt: now, successor: null }
     })],

@@ -2,13 +2,14 @@
 // the SQLite store has: several connections (as several processes) on one file,
 // durability across reopen, the schema version and migrations, the sweep,
 // backup, and errors mapped to store_unavailable.
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { AppError, StoreUnavailableError } from '../../src/errors.js'
 import { migrate, MIGRATIONS, SqliteStore } from '../../src/store/sqlite-store.js'
 import type { ClientRecord } from '../../src/store/types.js'
+import { build, registerUser } from '../helper.js'
 import { memoryStore, scratchDir } from '../support/stores.js'
 import { storeContract } from './contract.js'
 
@@ -86,9 +87,10 @@ t.test('two connections on one file: unique usernames, one rotation, one lock, o
   t.equal((await b.sessions.find('s'))?.currentJti, results[0]?.currentJti ?? results[1]?.currentJti)
 
   const policy = { threshold: 3, lockSeconds: 60, now: new Date(now.getTime() + HOUR) }
-  const locks = []
-  for (let i = 0; i < 6; i++) locks.push(await (i % 2 === 0 ? a : b).users.recordLoginFailure(user!.id, policy))
-  t.equal(locks.filter((l) => l !== null).length, 2, 'failures counted across connections: 6 at threshold 3 lock twice')
+  const attempts = []
+  for (let i = 0; i < 6; i++) attempts.push(await (i % 2 === 0 ? a : b).users.beginLoginAttempt(user!.id, policy))
+  t.same(attempts.map((l) => l === null), [true, true, true, false, false, false],
+    'attempts counted across connections: 3 admitted at threshold 3, then both refuse')
 
   const first = await a.revocations.add({ kind: 'jti', value: 'x', expiresAt: new Date(now.getTime() + HOUR) })
   const second = await b.revocations.add({ kind: 'jti', value: 'y', expiresAt: new Date(now.getTime() + HOUR) })
@@ -204,6 +206,30 @@ t.test('backup is a consistent copy taken while writes go on', async (t) => {
   t.ok(err instanceof Error, 'a failed backup rejects')
 })
 
+t.test('the data folder, the database, its -wal and -shm files and backups are private to the service\'s user', async (t) => {
+  const dir = join(scratchDir(t), 'data')
+  const file = join(dir, 'tokens.sqlite')
+  // The service's own path: the store plugin makes the folder and opens the file.
+  const app = await build(t, { env: { SQLITE_PATH: file } })
+  await registerUser(app)
+  const store = new SqliteStore(file)
+  t.teardown(() => store.close())
+  const backup = join(scratchDir(t), 'copy.sqlite')
+  await store.backup(backup)
+  for (const path of [dir, file, `${file}-wal`, `${file}-shm`, backup]) t.ok(existsSync(path), `${path} exists`)
+  if (process.platform === 'win32') {
+    t.comment('POSIX modes are not checked on Windows')
+    return
+  }
+  const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8)
+  t.equal(mode(dir), '700', 'the folder the service created: 0700')
+  for (const path of [file, `${file}-wal`, `${file}-shm`, backup]) t.equal(mode(path), '600', `${path}: 0600`)
+  const exists = join(scratchDir(t), 'taken.sqlite')
+  writeFileSync(exists, 'not a database')
+  const taken = await failure(store.backup(exists))
+  t.ok(taken instanceof AppError && taken.code === 'conflict', 'a backup never overwrites an existing file')
+})
+
 t.test('a database held locked past busy_timeout, or closed, is store_unavailable', async (t) => {
   const { a, file } = pair(t, { busyTimeoutMs: 50 })
   const other = new Database(file)
@@ -212,7 +238,7 @@ t.test('a database held locked past busy_timeout, or closed, is store_unavailabl
   const now = new Date()
   const writes: Array<[string, () => Promise<unknown>]> = [
     ['users.create', () => a.users.create({ username: 'locked', passwordHash: 'h' })],
-    ['users.recordLoginFailure', () => a.users.recordLoginFailure('id', { threshold: 3, lockSeconds: 60, now })],
+    ['users.beginLoginAttempt', () => a.users.beginLoginAttempt('id', { threshold: 3, lockSeconds: 60, now })],
     ['sessions.revoke', () => a.sessions.revoke('sid', 'logout', now)],
     ['revocations.add', () => a.revocations.add({ kind: 'jti', value: 'j', expiresAt: now })],
     ['keys.add', () => a.keys.add({ kid: 'k', alg: 'ES256', publicKey: 'p', privateKey: 's', activatesAt: now }, now)],

@@ -11,8 +11,8 @@ export const passwordGrant: Grant = {
     if (request.username === undefined || request.password === undefined) {
       throw new OAuthError('invalid_request', 'username and password are required')
     }
-    grantedScopes(caller, request.scope)
-    const pair = await auth.loginAs(callerProfile(clients, caller), request.username, request.password)
+    const scope = grantedScopes(caller, request.scope)
+    const pair = await auth.loginAs(callerProfile(clients, caller, scope), request.username, request.password)
     return { ...pair, scope: issuedScope(pair.access_token) }
   }
 }

@@ -9,8 +9,10 @@ export const refreshTokenGrant: Grant = {
   allowPublic: true,
   async handle (request, caller, { auth }) {
     if (request.refresh_token === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
-    grantedScopes(caller, request.scope)
-    const pair = await auth.refresh(request.refresh_token, callerId(caller))
+    // Without `scope`, everything the client may have, as at the password grant:
+    // the session does not remember a narrower scope asked for before.
+    const scope = request.scope === undefined ? undefined : grantedScopes(caller, request.scope)
+    const pair = await auth.refresh(request.refresh_token, callerId(caller), scope)
     return { ...pair, scope: issuedScope(pair.access_token) }
   }
 }
