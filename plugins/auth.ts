@@ -44,7 +44,8 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       defaultAudience: config.JWT_AUDIENCE,
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
-      sessionMaxLifetime: config.SESSION_MAX_LIFETIME
+      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+      secretGrace: config.CLIENT_SECRET_GRACE
     }
   })
   const auth = new AuthService({

@@ -107,7 +107,7 @@ export function errors<S extends number> (statuses: Record<S, ErrorDoc>): Record
 const oauthErrorShape = {
   error: Type.String({
     description: 'RFC 6749 §5.2 code: invalid_request, invalid_client, invalid_grant, unauthorized_client, ' +
-      'unsupported_grant_type, invalid_scope, too_many_requests, temporarily_unavailable or server_error',
+      'unsupported_grant_type, invalid_scope, invalid_target, too_many_requests, temporarily_unavailable or server_error',
     examples: ['invalid_client']
   }),
   error_description: Type.String({ description: 'Human-readable explanation', examples: ['client authentication failed'] })

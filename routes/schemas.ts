@@ -113,6 +113,19 @@ const EXAMPLE_CLAIMS = {
   roles: []
 }
 
+/**
+ * RFC 8693 §4.1 `act` of an exchanged token. The nested `act` (the actor before,
+ * on a re-exchange) has the same shape; it is described, not recursed, so the
+ * serializer copies it as it is.
+ */
+export const ActorClaim = Type.Object({
+  sub: Type.String({ description: 'client_id of the service acting for the subject' }),
+  act: Type.Optional(Type.Object({}, {
+    additionalProperties: true,
+    description: 'The previous actor, same shape (`{sub, act?}`), when a delegated token was exchanged again'
+  }))
+}, { description: 'Who acts for `sub` (token exchange); absent on tokens the user or client got directly' })
+
 export const Claims = Type.Object({
   iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
   sub: Type.String({ description: 'User id, or client id for service tokens' }),
@@ -123,7 +136,8 @@ export const Claims = Type.Object({
   sid: Type.Optional(Type.String({ description: 'Session id; absent for service tokens' })),
   client_id: Type.String({ description: 'The client the token was issued to' }),
   scope: Type.String({ description: 'Space-separated scopes' }),
-  roles: Type.Array(Type.String(), { description: 'Roles of the subject' })
+  roles: Type.Array(Type.String(), { description: 'Roles of the subject' }),
+  act: Type.Optional(ActorClaim)
 }, { description: 'The verified claims of an access token' })
 
 export const ValidationError = Type.Union([

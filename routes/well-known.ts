@@ -3,6 +3,7 @@
 // server metadata, so OAuth clients can discover the endpoints from PUBLIC_URL.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { GRANT_TYPES } from '../src/clients/clients.js'
 import { jwksMaxAge } from '../src/keys/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
 
@@ -37,7 +38,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     jwks_uri: `${base}/.well-known/jwks.json`,
     introspection_endpoint: `${base}/oauth/introspect`,
     revocation_endpoint: `${base}/oauth/revoke`,
-    grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [...GRANT_TYPES],
     // No authorization endpoint: no response types.
     response_types_supported: [],
     // `none` is the built-in public `default` client (password and refresh_token only).

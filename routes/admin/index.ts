@@ -5,16 +5,14 @@ import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
 import { NoContent } from '../schemas.js'
 import {
-  ClientIdParams, ClientList, Client, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
+  ClientIdParams, ClientList, Client, guarded, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
 import { errors } from '../../plugins/schemas.js'
+import adminUserRoutes from './users.js'
+import clientLifecycleRoutes from './client-lifecycle.js'
 
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
-const guarded = {
-  401: 'invalid_token: missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)',
-  403: { description: 'forbidden: the token lacks the admin role', error: 'forbidden', message: 'the admin role is required' }
-}
 const badPath = (param: string) => ({
   400: { description: 'The path does not match the schema', error: 'invalid_request', message: `params/${param} must NOT have more than 128 characters` }
 })
@@ -27,6 +25,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
+  await fastify.register(adminUserRoutes)
+  await fastify.register(clientLifecycleRoutes)
 
   fastify.post('/clients', {
     schema: {

@@ -18,9 +18,10 @@ const EXAMPLE_CLIENT = {
 }
 
 const Ttl = Type.Integer({ minimum: 1, maximum: 315_360_000 })
-export const GrantType = Type.Union(
-  [Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('client_credentials')]
-)
+export const GrantType = Type.Union([
+  Type.Literal('password'), Type.Literal('refresh_token'), Type.Literal('client_credentials'),
+  Type.Literal('urn:ietf:params:oauth:grant-type:token-exchange')
+])
 const Audience = Type.String({ minLength: 1, maxLength: 256, pattern: '^\\S+$', examples: ['orders-api'] })
 const Scope = Type.String({
   minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', examples: ['orders:read']
@@ -34,7 +35,7 @@ export const NewClientBody = Type.Object({
   })),
   grants: Type.Optional(Type.Array(GrantType, {
     minItems: 1,
-    maxItems: 3,
+    maxItems: 4,
     uniqueItems: true,
     description: 'Default: ["client_credentials"] for a confidential client, ["password", "refresh_token"] for a public one'
   })),
@@ -165,3 +166,15 @@ export const RotatedKey = Type.Object({
     activates_at: '2026-11-23T09:10:00.000Z'
   }]
 })
+
+/** The admin guard's (./autohooks.ts) answers, documented on every /admin route. */
+export const guarded = {
+  401: 'invalid_token: missing, invalid or revoked access token, or the caller\'s account is disabled (with ' +
+    '`WWW-Authenticate: Bearer`)',
+  403: {
+    description: 'forbidden: the caller does not have the admin role now (read from the store on every request), or the ' +
+      'token is not a first-party login\'s (issued to another client than `default`, or by token exchange)',
+    error: 'forbidden',
+    message: 'the admin role is required'
+  }
+}

@@ -62,7 +62,12 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Token endpoint (RFC 6749)',
       description: 'Grants `password`, `refresh_token` (same rotation and reuse rules as /auth/refresh) and ' +
         '`client_credentials` (sub = client_id, no refresh token, scope = the requested scopes, all of which the ' +
-        'client must be allowed). Client authentication by HTTP Basic (id and secret form-urlencoded) or ' +
+        'client must be allowed), and RFC 8693 token exchange (`urn:ietf:params:oauth:grant-type:token-exchange`, ' +
+        'confidential clients with that grant): `subject_token` is a user\'s access token of this service ' +
+        '(`subject_token_type` `urn:ietf:params:oauth:token-type:access_token`); `audience` one of the client\'s ' +
+        'audiences; `scope` within both the subject token\'s and the client\'s. The new access token keeps `sub` and ' +
+        '`sid`, carries `act: {sub: <client_id>}` (nested on re-exchange), expires no later than the subject token, ' +
+        'and comes without a refresh token, with `issued_token_type`. Client authentication by HTTP Basic (id and secret form-urlencoded) or ' +
         '`client_id` / `client_secret` in the body; the built-in `default` client is public (no secret) and may ' +
         'use `password` and `refresh_token`. Form-encoded or JSON body. Errors are RFC 6749 §5.2 ' +
         '`{error, error_description}`.',
@@ -75,7 +80,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           400: {
             description: '`invalid_request` (missing parameter, body not form or JSON, several client authentication ' +
               'methods), `invalid_grant` (wrong username or password; bad, expired, revoked or reused refresh token), ' +
-              '`unauthorized_client` (grant not allowed for this client), `unsupported_grant_type` or `invalid_scope`',
+              '`unauthorized_client` (grant not allowed for this client), `unsupported_grant_type`, `invalid_scope`, ' +
+              'or for token exchange `invalid_grant` (subject token invalid, expired or revoked) and `invalid_target` ' +
+              '(audience not among the client\'s)',
             error: 'invalid_grant',
             error_description: 'invalid username or password'
           },

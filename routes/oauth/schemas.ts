@@ -2,7 +2,7 @@
 // Errors here are RFC 6749 §5.2 `{error, error_description}`, not the service's
 // `{error, message}`: OAuth client libraries parse that shape.
 import { Type } from '@sinclair/typebox'
-import { EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
+import { ActorClaim, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
 
@@ -18,11 +18,19 @@ const clientParams = {
 
 // Unknown parameters are ignored (RFC 6749 §3.1), so extra properties are allowed.
 export const TokenRequestBody = Type.Object({
-  grant_type: Param(64, '`password`, `refresh_token` or `client_credentials`'),
+  grant_type: Param(64, '`password`, `refresh_token`, `client_credentials` or ' +
+    '`urn:ietf:params:oauth:grant-type:token-exchange`'),
   username: Param(64, 'password grant'),
   password: Param(256, 'password grant'),
   refresh_token: Param(8192, 'refresh_token grant'),
-  scope: Param(4096, 'Space-separated; must be within the client\'s scopes'),
+  scope: Param(4096, 'Space-separated; must be within the client\'s scopes (token exchange: and within the subject token\'s)'),
+  subject_token: Param(8192, 'token exchange: the user\'s access token to exchange'),
+  subject_token_type: Param(256, 'token exchange: `urn:ietf:params:oauth:token-type:access_token`'),
+  audience: Param(256, 'token exchange: the target service, one of the calling client\'s audiences (default: all of them)'),
+  requested_token_type: Param(256, 'token exchange: `urn:ietf:params:oauth:token-type:access_token` (the default and only value)'),
+  actor_token: Param(8192, 'token exchange: not supported (the authenticated client is the actor)'),
+  actor_token_type: Param(256, 'token exchange: not supported'),
+  resource: Param(2048, 'token exchange: not supported (`invalid_target`); use `audience`'),
   ...clientParams
 }, {
   description: 'Form-encoded (`application/x-www-form-urlencoded`, what OAuth clients send) or JSON',
@@ -33,7 +41,15 @@ export const TokenRequestBody = Type.Object({
     { grant_type: 'client_credentials', scope: 'orders:read', client_id: EXAMPLE_CLIENT_ID, client_secret: EXAMPLE_CLIENT_SECRET },
     // password grant for the built-in public client.
     { grant_type: 'password', username: 'alice@example.com', password: 'correct horse battery staple', client_id: 'default' },
-    { grant_type: 'refresh_token', refresh_token: EXAMPLE_REFRESH_TOKEN }
+    { grant_type: 'refresh_token', refresh_token: EXAMPLE_REFRESH_TOKEN },
+    // token exchange (with HTTP Basic client authentication): the user's token for the orders API.
+    {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: EXAMPLE_ACCESS_TOKEN,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'orders-api',
+      scope: 'orders:read'
+    }
   ]
 })
 
@@ -43,9 +59,12 @@ export const TokenResponse = Type.Object({
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_token: Type.Optional(Type.String({ description: 'Not for client_credentials' })),
   refresh_expires_in: Type.Optional(Type.Integer({ description: 'Seconds until the refresh token expires' })),
+  issued_token_type: Type.Optional(Type.Literal('urn:ietf:params:oauth:token-type:access_token', {
+    description: 'Token exchange only (RFC 8693 §2.2.1)'
+  })),
   scope: Type.String({ description: 'The granted scope (may be empty)' })
 }, {
-  description: 'RFC 6749 §5.1 token response',
+  description: 'RFC 6749 §5.1 token response (RFC 8693 §2.2.1 for token exchange)',
   examples: [
     { access_token: EXAMPLE_SERVICE_TOKEN, token_type: 'Bearer', expires_in: 900, scope: 'orders:read' },
     {
@@ -55,6 +74,13 @@ export const TokenResponse = Type.Object({
       refresh_token: EXAMPLE_REFRESH_TOKEN,
       refresh_expires_in: 1209600,
       scope: ''
+    },
+    {
+      access_token: EXAMPLE_SERVICE_TOKEN,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      token_type: 'Bearer',
+      expires_in: 600,
+      scope: 'orders:read'
     }
   ]
 })
@@ -85,7 +111,8 @@ const ActiveAccessToken = Type.Object({
   sid: Type.Optional(Type.String({ description: 'Session id; absent for client_credentials tokens' })),
   client_id: Type.String({ description: 'The client the token was issued to' }),
   scope: Type.String({ description: 'Space-separated scopes' }),
-  roles: Type.Array(Type.String(), { description: 'Roles of the subject' })
+  roles: Type.Array(Type.String(), { description: 'Roles of the subject' }),
+  act: Type.Optional(ActorClaim)
 }, { title: 'Active access token', description: 'An active access token and its claims' })
 
 const ActiveRefreshToken = Type.Object({
@@ -156,7 +183,7 @@ export const ServerMetadata = Type.Object({
     jwks_uri: 'http://localhost:4000/.well-known/jwks.json',
     introspection_endpoint: 'http://localhost:4000/oauth/introspect',
     revocation_endpoint: 'http://localhost:4000/oauth/revoke',
-    grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+    grant_types_supported: ['password', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

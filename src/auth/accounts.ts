@@ -9,6 +9,16 @@ import type { Store, UserRecord } from '../store/types.js'
 /** The role that opens the /admin API. */
 export const ADMIN_ROLE = 'admin'
 
+/** A role name: lower-case letters, digits and `._:-`, starting with a letter. */
+export const ROLE_NAME_PATTERN = '^[a-z][a-z0-9._:-]{0,63}$'
+export const MAX_ROLES = 32
+const ROLE_NAME = new RegExp(ROLE_NAME_PATTERN)
+
+/** Roles an operator may give: at most MAX_ROLES names, each matching ROLE_NAME_PATTERN. */
+export function isValidRoles (roles: readonly string[]): boolean {
+  return roles.length <= MAX_ROLES && roles.every((r) => ROLE_NAME.test(r))
+}
+
 export const USERNAME_MIN_LENGTH = 3
 export const USERNAME_MAX_LENGTH = 64
 /** Characters a username may hold (it is stored lower-cased). */

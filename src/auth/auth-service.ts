@@ -245,7 +245,7 @@ export class AuthService {
     if (session === null || (clientId !== undefined && session.clientId !== clientId)) throw invalidGrant()
     if (!isSessionLive(session, now, this.deps.revocations)) {
       // A disabled client's sessions end (as they do below when the store says so).
-      if (session.revokedAt === null && this.deps.revocations.isClientDisabled(session.clientId)) {
+      if (session.revokedAt === null && this.deps.revocations.isClientDisabled(session.clientId, Math.floor(session.createdAt.getTime() / 1000))) {
         await this.endSession(sid, 'client_unavailable')
       }
       throw invalidGrant()
@@ -320,7 +320,16 @@ export class AuthService {
     await this.endSession(verified.claims.sid, 'logout')
   }
 
-  async logoutAll (userId: string): Promise<number> {
+  async logoutAll (userId: string, reason = 'logout_all'): Promise<number> {
+    return this.endUserSessions(userId, reason)
+  }
+
+  /** Ends every session of the user but `keepSid`, exactly as logoutAll does (a password change keeps its own). */
+  async logoutOthers (userId: string, keepSid: string, reason: string): Promise<number> {
+    return this.endUserSessions(userId, reason, keepSid)
+  }
+
+  private async endUserSessions (userId: string, reason: string, keepSid?: string): Promise<number> {
     const { store, revocations, policy } = this.deps
     const now = this.now()
     // Revocations first, then the sessions: if the store fails part-way, the
@@ -329,12 +338,14 @@ export class AuthService {
     // Sessions idle-expired less than an access-token lifetime ago may still have live access tokens.
     const live = await store.sessions.listForUser(userId, new Date((now - policy.maxAccessTtl) * 1000))
     for (const session of live) {
-      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
+      if (session.sid !== keepSid && !revocations.isSessionEnded(session.sid)) {
+        await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
+      }
     }
-    const sessions = await store.sessions.revokeAllForUser(userId, 'logout_all', new Date(now * 1000))
+    const sessions = await store.sessions.revokeAllForUser(userId, reason, new Date(now * 1000), keepSid)
     // Sessions started between the two calls.
     for (const session of sessions) {
-      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), 'logout_all')
+      if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
     }
     return sessions.length
   }

@@ -15,5 +15,6 @@ export function isSessionLive (session: SessionRecord, nowSec: number, revocatio
     session.expiresAt.getTime() > nowMs &&
     session.absoluteExpiresAt.getTime() > nowMs &&
     !revocations.isSessionEnded(session.sid) &&
-    !revocations.isClientDisabled(session.clientId)
+    // A client enabled again after a disable: only its sessions started since then are live.
+    !revocations.isClientDisabled(session.clientId, Math.floor(session.createdAt.getTime() / 1000))
 }

@@ -14,7 +14,9 @@ import type { RevocationFollower } from '../revocation/revocation-list.js'
 import type { ClientRecord, GrantType, Store } from '../store/types.js'
 import type { VerifiedSecrets } from './verified-secrets.js'
 
-export const GRANT_TYPES: readonly GrantType[] = ['password', 'refresh_token', 'client_credentials']
+export const GRANT_TYPES: readonly GrantType[] = [
+  'password', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'
+]
 /** What a confidential client gets when it names no grants: a service client. */
 export const DEFAULT_GRANTS: readonly GrantType[] = ['client_credentials']
 /** What a public client gets when it names no grants: a first-party app's sign-in. */
@@ -41,6 +43,8 @@ export interface ClientPolicy {
   accessTtl: number
   refreshTtl: number
   sessionMaxLifetime: number
+  /** CLIENT_SECRET_GRACE: seconds a rotated-out secret is still accepted; 0 = refused at once. */
+  secretGrace?: number
 }
 
 export interface ClientServiceDeps {
@@ -124,6 +128,10 @@ export class ClientService {
     if (isPublic && grants.includes('client_credentials')) {
       throw new AppError('invalid_request', 'a public client cannot have the client_credentials grant')
     }
+    // Token exchange acts on someone's behalf: only a client that proves who it is may.
+    if (isPublic && grants.includes('urn:ietf:params:oauth:grant-type:token-exchange')) {
+      throw new AppError('invalid_request', 'a public client cannot have the token-exchange grant')
+    }
     const scopes = unique(input.scopes ?? [])
     if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw new AppError('invalid_request', 'a scope holds a character RFC 6749 does not allow')
     const name = input.name.trim()
@@ -167,7 +175,40 @@ export class ClientService {
     const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
+    // Its sessions end in the store too, so that enabling the client again does
+    // not bring its old refresh tokens back.
+    await this.deps.store.sessions.revokeAllForClient(clientId, 'client_disabled', new Date(this.now() * 1000))
     return client
+  }
+
+  /**
+   * Enables a client again. Only tokens issued from now on work: the disable's
+   * revocation entry keeps refusing every access token issued up to the disable
+   * (the list compares a token's iat with the entry's time) until they have all
+   * expired, and the client's sessions were ended by the disable.
+   */
+  async enable (clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.setDisabled(clientId, false)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return client
+  }
+
+  /**
+   * A new secret, returned this once. The old one is refused at once, or, with
+   * CLIENT_SECRET_GRACE > 0, still accepted for that many seconds so the
+   * client's instances can be redeployed with the new one. Tokens already
+   * issued are not affected.
+   */
+  async rotateSecret (clientId: string): Promise<{ client: ClientRecord, secret: string }> {
+    const current = await this.deps.store.clients.find(clientId)
+    if (current === null) throw new AppError('not_found', 'no such client')
+    if (current.secretHash === null) throw new AppError('conflict', 'a public client has no secret to rotate')
+    const grace = this.deps.policy.secretGrace ?? 0
+    const secret = randomBytes(32).toString('base64url')
+    const previous = grace > 0 ? { hash: current.secretHash, expiresAt: new Date((this.now() + grace) * 1000) } : null
+    const client = await this.deps.store.clients.setSecret(clientId, await this.deps.hasher.hash(secret), previous)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return { client, secret }
   }
 
   /**
@@ -183,6 +224,12 @@ export class ClientService {
     if (client !== null && cache?.has(clientId, secret, client.hash) === true) return client.record
     if (opts.cachedOnly === true) return null
     const ok = await this.deps.hasher.verify(found?.secretHash ?? null, secret)
+    const previous = found?.previousSecret
+    if (!ok && client !== null && previous != null && previous.expiresAt.getTime() > this.now() * 1000) {
+      // Within the grace period after a rotation the old secret still authenticates.
+      // Never remembered: it must stop working at the deadline.
+      return await this.deps.hasher.verify(previous.hash, secret) ? client.record : null
+    }
     if (!ok || client === null) return null
     cache?.remember(clientId, secret, client.hash)
     return client.record

@@ -10,19 +10,24 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { MongoClient } from 'mongodb'
+import { AccountService } from '../auth/account-service.js'
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
+import { AuthService } from '../auth/auth-service.js'
 import { ClientService, clientView, GRANT_TYPES } from '../clients/clients.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { AppError } from '../errors.js'
 import { isAsymmetric, rotateKeys } from '../keys/key-ring.js'
-import { ADMIN_ROLE, createUser, isValidPassword, isValidUsername, PASSWORD_RULE, USERNAME_RULE } from '../auth/accounts.js'
+import {
+  ADMIN_ROLE, createUser, isValidPassword, isValidRoles, isValidUsername, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN, USERNAME_RULE
+} from '../auth/accounts.js'
 import { PasswordHasher } from '../auth/passwords.js'
 import { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
 import { devSecrets, devSecretsFile } from './dev-secrets.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../store/location.js'
 import { isUnavailableError, MongoStore } from '../store/mongo-store.js'
 import { SqliteStore } from '../store/sqlite-store.js'
-import type { GrantType, Store } from '../store/types.js'
+import type { GrantType, Store, UserRecord } from '../store/types.js'
+import { TokenService, type JwtCodec } from '../tokens/tokens.js'
 
 const NAME = 'token-orchestrator'
 
@@ -30,7 +35,11 @@ const MAIN_HELP = `Usage: ${NAME} <command> [options]
 
 Commands:
   user create     Create a user (optionally an admin)
+  user disable    Disable a user and end every session of theirs
+  user enable     Let a disabled user log in again
+  user roles      Set a user's roles
   client create   Create a client; prints its secret once (none for --public)
+  client secret   Rotate a client's secret; prints the new one once
   keys rotate     Publish the next signing key (ES256, EdDSA, RS256)
   backup FILE     Copy the embedded SQLite database to FILE while the service runs
 
@@ -44,8 +53,8 @@ class UsageError extends Error {}
 interface Command {
   help: string
   options: NonNullable<ParseArgsConfig['options']>
-  /** How many positional arguments it takes (default none). */
-  positionals?: number
+  /** How many positional arguments it takes (default none), or at least how many. */
+  positionals?: number | { min: number }
   /** Opens the store itself (default: main opens it before run). */
   ownStore?: boolean
   run: (values: Record<string, string | boolean | string[] | undefined>, ctx: Context) => Promise<unknown>
@@ -169,6 +178,76 @@ Options:
     }
   },
 
+  'user disable': {
+    help: `Usage: ${NAME} user disable <username>
+
+Disables the user: login then answers as for a wrong password, refresh and the
+admin API refuse the account, and every session ends (its tokens are refused by
+every instance within about a second). Idempotent.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: 1,
+    run: async (_values, ctx) => accountsFor(ctx).disable((await userNamed(ctx, ctx.positionals[0])).id)
+  },
+
+  'user enable': {
+    help: `Usage: ${NAME} user enable <username>
+
+Lets a disabled user log in again. Sessions ended by the disable stay ended.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: 1,
+    run: async (_values, ctx) => accountsFor(ctx).enable((await userNamed(ctx, ctx.positionals[0])).id)
+  },
+
+  'user roles': {
+    help: `Usage: ${NAME} user roles <username> [role...]
+
+Sets the user's roles to exactly the ones given (none: no roles). Role names are
+lower-case letters, digits and ._:- starting with a letter, at most ${MAX_ROLES}.
+Taking a role away ends every session of the user, since tokens carry the roles
+they were issued with; adding roles ends nothing (they appear from the next
+login or refresh). The admin API reads roles from the store at once.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: { min: 1 },
+    run: async (_values, ctx) => {
+      const roles = ctx.positionals.slice(1)
+      const bad = roles.filter((r) => !isValidRoles([r]))
+      if (bad.length > 0) throw new UsageError(`invalid role name ${bad.join(', ')}: use ${ROLE_NAME_PATTERN}`)
+      if (!isValidRoles(roles)) throw new UsageError(`at most ${MAX_ROLES} roles`)
+      return accountsFor(ctx).setRoles((await userNamed(ctx, ctx.positionals[0])).id, roles)
+    }
+  },
+
+  'client secret': {
+    help: `Usage: ${NAME} client secret <client_id>
+
+Rotates a confidential client's secret and prints the client with the new
+client_secret, shown this once (only its argon2id hash is stored). The old
+secret is refused from now on, or for CLIENT_SECRET_GRACE more seconds when that
+is set. Tokens already issued are not affected.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: 1,
+    run: async (_values, ctx) => {
+      const { client, secret } = await clientsFor(ctx).rotateSecret(ctx.positionals[0] ?? '')
+      return {
+        ...clientView(client),
+        client_secret: secret,
+        previous_secret_expires_at: client.previousSecret?.expiresAt.toISOString() ?? null
+      }
+    }
+  },
+
   'keys rotate': {
     help: `Usage: ${NAME} keys rotate
 
@@ -234,6 +313,70 @@ Options:
       return { database: source, backup: destination }
     }
   }
+}
+
+async function userNamed (ctx: Context, username: string | undefined): Promise<UserRecord> {
+  const user = await ctx.store.users.findByUsername(username ?? '')
+  if (user === null) throw new AppError('not_found', `no user named ${JSON.stringify(username ?? '').slice(0, 80)}`)
+  return user
+}
+
+/**
+ * The revocation writer the CLI's account and client commands share: what
+ * they end is published in the store's revocation log exactly as the service
+ * publishes it, and every running instance applies it within a sync interval.
+ */
+function followerFor (store: Store): { list: RevocationList, follower: RevocationFollower } {
+  const list = new RevocationList()
+  return { list, follower: new RevocationFollower(list, store.revocations, { intervalMs: 1000 }) }
+}
+
+function clientsFor (ctx: Context): ClientService {
+  const { config, store } = ctx
+  return new ClientService({
+    store,
+    hasher: hasherFor(config),
+    follower: followerFor(store).follower,
+    policy: {
+      defaultAudience: config.JWT_AUDIENCE,
+      accessTtl: config.ACCESS_TOKEN_TTL,
+      refreshTtl: config.REFRESH_TOKEN_TTL,
+      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+      secretGrace: config.CLIENT_SECRET_GRACE
+    }
+  })
+}
+
+function accountsFor (ctx: Context): AccountService {
+  const { config, store } = ctx
+  const hasher = hasherFor(config)
+  const { list, follower } = followerFor(store)
+  // Ending sessions issues no token: the token codecs are never called here.
+  const noTokens: JwtCodec = {
+    sign: () => { throw new Error('the CLI issues no tokens') },
+    verify: () => { throw new Error('the CLI verifies no tokens') }
+  }
+  const noClients = async (): Promise<never> => { throw new AppError('invalid_request', 'the CLI starts no sessions') }
+  const auth = new AuthService({
+    store,
+    tokens: new TokenService(noTokens, noTokens, { issuer: config.JWT_ISSUER, accessCacheSize: 0 }),
+    hasher,
+    revocations: list,
+    follower,
+    policy: {
+      allowRegistration: false,
+      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+      reuseInterval: config.REFRESH_REUSE_INTERVAL,
+      lockoutThreshold: config.LOCKOUT_THRESHOLD,
+      lockoutSeconds: config.LOCKOUT_SECONDS,
+      maxAccessTtl: config.ACCESS_TOKEN_TTL
+    },
+    resolvePublicClient: noClients,
+    resolveClient: noClients
+  })
+  return new AccountService({
+    store, hasher, auth, policy: { lockoutThreshold: config.LOCKOUT_THRESHOLD, lockoutSeconds: config.LOCKOUT_SECONDS }
+  })
 }
 
 function hasherFor (config: Config): PasswordHasher {
@@ -311,7 +454,12 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
     return 0
   }
   const wanted = command.positionals ?? 0
-  if (positionals.length !== wanted) {
+  if (typeof wanted !== 'number') {
+    if (positionals.length < wanted.min) {
+      err(`expected at least ${wanted.min} argument${wanted.min === 1 ? '' : 's'}\n\n${command.help}`)
+      return 2
+    }
+  } else if (positionals.length !== wanted) {
     err(`${wanted === 0 ? `unexpected argument "${positionals[0] ?? ''}"` : `expected ${wanted} argument${wanted === 1 ? '' : 's'}`}\n\n${command.help}`)
     return 2
   }

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js'
 
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client'
-  | 'unsupported_grant_type' | 'invalid_scope' | 'temporarily_unavailable' | 'too_many_requests' | 'server_error'
+  | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_target' | 'temporarily_unavailable' | 'too_many_requests' | 'server_error'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -14,6 +14,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
   unauthorized_client: 400,
   unsupported_grant_type: 400,
   invalid_scope: 400,
+  invalid_target: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
   server_error: 500

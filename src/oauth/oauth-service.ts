@@ -30,14 +30,14 @@ export interface OAuthServiceDeps {
 }
 
 export class OAuthService {
-  private readonly lookups: IntrospectionDeps
+  private readonly lookups: IntrospectionDeps & OAuthServiceDeps & { now: () => number }
 
   constructor (private readonly deps: OAuthServiceDeps) {
     this.lookups = { ...deps, now: deps.now ?? (() => Math.floor(Date.now() / 1000)) }
   }
 
   token (request: TokenRequest, presented: PresentedClient | null): Promise<TokenResponse> {
-    return tokenEndpoint(request, presented, this.deps)
+    return tokenEndpoint(request, presented, this.lookups)
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {

@@ -8,9 +8,10 @@ import { clientCredentialsGrant } from './grants/client-credentials.js'
 import type { Grant, GrantDeps, TokenRequest, TokenResponse } from './grants/grant.js'
 import { passwordGrant } from './grants/password.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
+import { tokenExchangeGrant } from './grants/token-exchange.js'
 
 const GRANTS: ReadonlyMap<string, Grant> = new Map(
-  [passwordGrant, refreshTokenGrant, clientCredentialsGrant].map((g) => [g.grantType, g])
+  [passwordGrant, refreshTokenGrant, clientCredentialsGrant, tokenExchangeGrant].map((g) => [g.grantType, g])
 )
 
 export async function tokenEndpoint (request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps): Promise<TokenResponse> {

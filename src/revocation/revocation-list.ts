@@ -3,10 +3,10 @@
 // jtis, ended sessions and disabled clients, each kept until the tokens it
 // covers have expired) in step with the store, the source of truth: by polling
 // the revocation log by sequence number (RevocationFollower).
-import { RevocationList } from '@token-orchestrator/verifier/revocation-list'
+import { CLIENT_DISABLE_MARGIN_SECONDS, RevocationList } from '@token-orchestrator/verifier/revocation-list'
 import type { RevocationRecord, RevocationStore } from '../store/types.js'
 
-export { RevocationList }
+export { CLIENT_DISABLE_MARGIN_SECONDS, RevocationList }
 
 /**
  * Entries re-read behind the last sequence seen on every poll: on MongoDB a

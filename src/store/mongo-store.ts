@@ -232,7 +232,10 @@ function toClient (doc: ClientDoc): ClientRecord {
     accessTokenTtl: doc.accessTokenTtl ?? null,
     refreshTokenTtl: doc.refreshTokenTtl ?? null,
     disabled: doc.disabled === true,
-    createdAt: date(doc.createdAt)
+    createdAt: date(doc.createdAt),
+    previousSecret: doc.previousSecret == null
+      ? null
+      : { hash: doc.previousSecret.hash, expiresAt: date(doc.previousSecret.expiresAt) }
   }
 }
 
@@ -291,6 +294,13 @@ class MongoUsers implements UserStore {
 
   async setDisabled (id: string, disabled: boolean): Promise<void> {
     await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }))
+  }
+
+  async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
+    return guard(async () => {
+      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after' })
+      return doc === null ? null : toUser(doc)
+    })
   }
 
   async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
@@ -407,7 +417,7 @@ class MongoSessions implements SessionStore {
     })
   }
 
-  async revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]> {
+  async revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]> {
     // Every document is updated atomically and tagged with this call's own id, so
     // the read-back returns exactly the sessions this call revoked: not the ones a
     // concurrent revoke got to first, and including any session created between a
@@ -415,12 +425,23 @@ class MongoSessions implements SessionStore {
     const op = randomUUID()
     return guard(async () => {
       await this.sessions.updateMany(
-        { userId, revokedAt: null },
+        keepSid === undefined ? { userId, revokedAt: null } : { userId, revokedAt: null, _id: { $ne: keepSid } },
         { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } },
         { writeConcern: MAJORITY }
       )
       const docs = await this.sessions.find({ userId, revokeOp: op }).sort({ createdAt: -1 }).toArray()
       return docs.map(toSession)
+    })
+  }
+
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
+    return guard(async () => {
+      const result = await this.sessions.updateMany(
+        { clientId, revokedAt: null },
+        { $set: { revokedAt: date(now), revokedReason: reason } },
+        { writeConcern: MAJORITY }
+      )
+      return result.modifiedCount
     })
   }
 
@@ -511,7 +532,8 @@ class MongoClients implements ClientStore {
       accessTokenTtl: client.accessTokenTtl,
       refreshTokenTtl: client.refreshTokenTtl,
       disabled: false,
-      createdAt: new Date()
+      createdAt: new Date(),
+      previousSecret: null
     }
     return guard(async () => {
       await insertUnique(this.clients, doc, () => new AppError('conflict', 'that client_id already exists'),
@@ -540,6 +562,19 @@ class MongoClients implements ClientStore {
       const doc = await this.clients.findOneAndUpdate(
         { _id: clientId },
         { $set: { disabled } },
+        { returnDocument: 'after', writeConcern: MAJORITY }
+      )
+      return doc === null ? null : toClient(doc)
+    })
+  }
+
+  async setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null> {
+    const previousSecret = previous === null ? null : { hash: previous.hash, expiresAt: date(previous.expiresAt) }
+    return guard(async () => {
+      // Majority: a rotation the operator was told about must not be rolled back by a fail-over.
+      const doc = await this.clients.findOneAndUpdate(
+        { _id: clientId },
+        { $set: { secretHash, previousSecret } },
         { returnDocument: 'after', writeConcern: MAJORITY }
       )
       return doc === null ? null : toClient(doc)
@@ -628,6 +663,7 @@ export class MongoStore implements Store {
     await guard(async () => {
       await this.usersCol.createIndex({ username: 1 }, { name: 'username_unique', unique: true })
       await this.sessionsCol.createIndex({ userId: 1 }, { name: 'userId' })
+      await this.sessionsCol.createIndex({ clientId: 1 }, { name: 'clientId' })
       await this.sessionsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       await this.revocationsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
       await this.revocationsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })

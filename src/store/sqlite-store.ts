@@ -137,6 +137,12 @@ export const MIGRATIONS: readonly string[] = [
     (SELECT MIN(seq) - 1 FROM revocations),
     (SELECT seq FROM sqlite_sequence WHERE name = 'revocations'),
     0));
+  `,
+  // 2 -> 3: client secret rotation with a grace period; a disable ends the client's sessions.
+  `
+  ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
+  CREATE INDEX sessions_client ON sessions (client_id);
   `
 ]
 
@@ -251,6 +257,8 @@ interface ClientRow {
   refresh_token_ttl: number | null
   disabled: number
   created_at: number
+  previous_secret_hash: string | null
+  previous_secret_expires_at: number | null
 }
 
 interface KeyRow {
@@ -313,7 +321,10 @@ function toClient (row: ClientRow): ClientRecord {
     accessTokenTtl: row.access_token_ttl,
     refreshTokenTtl: row.refresh_token_ttl,
     disabled: row.disabled !== 0,
-    createdAt: new Date(row.created_at)
+    createdAt: new Date(row.created_at),
+    previousSecret: row.previous_secret_hash === null || row.previous_secret_expires_at === null
+      ? null
+      : { hash: row.previous_secret_hash, expiresAt: new Date(row.previous_secret_expires_at) }
   }
 }
 
@@ -338,6 +349,7 @@ class SqliteUsers implements UserStore {
   private readonly byId: Statement
   private readonly updatePassword: Statement
   private readonly updateDisabled: Statement
+  private readonly updateRoles: Statement
   private readonly lockOf: Statement
   private readonly countAttempt: Statement
   private readonly clearFailures: Statement
@@ -349,6 +361,7 @@ class SqliteUsers implements UserStore {
     this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
     this.updatePassword = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?')
     this.updateDisabled = db.prepare('UPDATE users SET disabled = ? WHERE id = ?')
+    this.updateRoles = db.prepare('UPDATE users SET roles = ? WHERE id = ? RETURNING *')
     this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
     // In SET every column reads the row as it was, so both CASEs test the same new count.
     this.countAttempt = db.prepare(`UPDATE users SET
@@ -397,6 +410,13 @@ class SqliteUsers implements UserStore {
     await guard(() => this.updateDisabled.run(disabled ? 1 : 0, id))
   }
 
+  async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
+    return guard(() => {
+      const row = this.updateRoles.get(JSON.stringify(roles), id) as UserRow | undefined
+      return row === undefined ? null : toUser(row)
+    })
+  }
+
   async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
     const now = policy.now.getTime()
     // IMMEDIATE takes the write lock before the read: another process cannot
@@ -424,6 +444,7 @@ class SqliteSessions implements SessionStore {
   private readonly compareAndSet: Statement
   private readonly markRevoked: Statement
   private readonly revokeUser: Statement
+  private readonly revokeClient: Statement
   private readonly liveForUser: Statement
 
   constructor (private readonly db: Db) {
@@ -435,7 +456,9 @@ class SqliteSessions implements SessionStore {
       WHERE sid = @sid AND current_jti = @expectedJti AND revoked_at IS NULL RETURNING *`)
     this.markRevoked = db.prepare('UPDATE sessions SET revoked_at = @now, revoked_reason = @reason WHERE sid = @sid AND revoked_at IS NULL')
     this.revokeUser = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
-      WHERE user_id = @userId AND revoked_at IS NULL RETURNING *`)
+      WHERE user_id = @userId AND revoked_at IS NULL AND sid IS NOT @keepSid RETURNING *`)
+    this.revokeClient = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
+      WHERE client_id = @clientId AND revoked_at IS NULL`)
     this.liveForUser = db.prepare(`SELECT * FROM sessions
       WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
       ORDER BY created_at DESC, sid`)
@@ -490,12 +513,16 @@ class SqliteSessions implements SessionStore {
     }).immediate())
   }
 
-  async revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]> {
+  async revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]> {
     return guard(() => {
       // One statement: exactly the sessions this call revoked come back.
-      const rows = this.revokeUser.all({ userId, reason, now: ms(now) }) as SessionRow[]
+      const rows = this.revokeUser.all({ userId, reason, now: ms(now), keepSid: keepSid ?? null }) as SessionRow[]
       return rows.map(toSession).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
     })
+  }
+
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
+    return guard(() => this.revokeClient.run({ clientId, reason, now: ms(now) }).changes)
   }
 
   async listForUser (userId: string, now: Date): Promise<SessionRecord[]> {
@@ -546,15 +573,19 @@ class SqliteClients implements ClientStore {
   private readonly byId: Statement
   private readonly all: Statement
   private readonly updateDisabled: Statement
+  private readonly updateSecret: Statement
 
   constructor (db: Db) {
     this.insert = db.prepare(`INSERT INTO clients (client_id, name, secret_hash, grants, audiences, scopes,
-        access_token_ttl, refresh_token_ttl, disabled, created_at)
-      VALUES (@client_id, @name, @secret_hash, @grants, @audiences, @scopes, @access_token_ttl, @refresh_token_ttl, @disabled, @created_at)`)
+        access_token_ttl, refresh_token_ttl, disabled, created_at, previous_secret_hash, previous_secret_expires_at)
+      VALUES (@client_id, @name, @secret_hash, @grants, @audiences, @scopes, @access_token_ttl, @refresh_token_ttl, @disabled,
+        @created_at, @previous_secret_hash, @previous_secret_expires_at)`)
     this.byId = db.prepare('SELECT * FROM clients WHERE client_id = ?')
     // rowid is insertion order: it breaks ties between clients made in the same millisecond.
     this.all = db.prepare('SELECT * FROM clients ORDER BY created_at, rowid')
     this.updateDisabled = db.prepare('UPDATE clients SET disabled = ? WHERE client_id = ? RETURNING *')
+    this.updateSecret = db.prepare(`UPDATE clients SET secret_hash = @hash, previous_secret_hash = @previousHash,
+        previous_secret_expires_at = @previousExpiresAt WHERE client_id = @clientId RETURNING *`)
   }
 
   async create (client: NewClient): Promise<ClientRecord> {
@@ -568,7 +599,9 @@ class SqliteClients implements ClientStore {
       access_token_ttl: client.accessTokenTtl,
       refresh_token_ttl: client.refreshTokenTtl,
       disabled: 0,
-      created_at: Date.now()
+      created_at: Date.now(),
+      previous_secret_hash: null,
+      previous_secret_expires_at: null
     }
     return guard(() => {
       this.insert.run(row)
@@ -590,6 +623,15 @@ class SqliteClients implements ClientStore {
   async setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null> {
     return guard(() => {
       const row = this.updateDisabled.get(disabled ? 1 : 0, clientId) as ClientRow | undefined
+      return row === undefined ? null : toClient(row)
+    })
+  }
+
+  async setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null> {
+    return guard(() => {
+      const row = this.updateSecret.get({
+        clientId, hash: secretHash, previousHash: previous?.hash ?? null, previousExpiresAt: previous === null ? null : ms(previous.expiresAt)
+      }) as ClientRow | undefined
       return row === undefined ? null : toClient(row)
     })
   }

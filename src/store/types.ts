@@ -82,6 +82,8 @@ export interface UserStore {
   findById (id: string): Promise<UserRecord | null>
   setPasswordHash (id: string, passwordHash: string): Promise<void>
   setDisabled (id: string, disabled: boolean): Promise<void>
+  /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
+  setRoles (id: string, roles: string[]): Promise<UserRecord | null>
   /**
    * Reserves one password check, atomically, before the (slow) check runs, so
    * that concurrent attempts cannot all pass a lock that is not yet written.
@@ -108,8 +110,17 @@ export interface SessionStore {
   rotate (sid: string, expectedJti: string, rotation: Rotation): Promise<SessionRecord | null>
   /** Marks one session revoked (idempotent). Returns the session as it was, or null if unknown. */
   revoke (sid: string, reason: string, now: Date): Promise<SessionRecord | null>
-  /** Revokes every not-yet-revoked session of the user (expired ones too); returns those it revoked. */
-  revokeAllForUser (userId: string, reason: string, now: Date): Promise<SessionRecord[]>
+  /**
+   * Revokes every not-yet-revoked session of the user (expired ones too) except
+   * `keepSid` when given (a password change keeps the session that made it);
+   * returns those it revoked.
+   */
+  revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]>
+  /**
+   * Revokes every not-yet-revoked session started for the client (a disabled
+   * client's refresh tokens must stay refused after it is enabled again); returns how many.
+   */
+  revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number>
   /** Live (not revoked, not expired) sessions of a user, newest first. */
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
 }
@@ -138,7 +149,7 @@ export interface RevocationBounds {
   lastSeq: number
 }
 
-export type GrantType = 'password' | 'refresh_token' | 'client_credentials'
+export type GrantType = 'password' | 'refresh_token' | 'client_credentials' | 'urn:ietf:params:oauth:grant-type:token-exchange'
 
 /** A service that uses the orchestrator. */
 export interface ClientRecord {
@@ -158,9 +169,11 @@ export interface ClientRecord {
   refreshTokenTtl: number | null
   disabled: boolean
   createdAt: Date
+  /** After a secret rotation with a grace period: the old secret's hash, accepted until expiresAt. */
+  previousSecret: { hash: string, expiresAt: Date } | null
 }
 
-export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt'>
+export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt' | 'previousSecret'>
 
 export interface ClientStore {
   /** Throws AppError('conflict') when the client_id exists. */
@@ -170,6 +183,11 @@ export interface ClientStore {
   list (): Promise<ClientRecord[]>
   /** Sets the flag; returns the client as it is now, or null if unknown. */
   setDisabled (clientId: string, disabled: boolean): Promise<ClientRecord | null>
+  /**
+   * Replaces the secret's hash and sets previousSecret (null: the old secret is
+   * forgotten at once) in one write; returns the client as it is now, or null if unknown.
+   */
+  setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null>
 }
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'

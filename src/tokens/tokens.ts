@@ -7,15 +7,15 @@
 import { randomBytes } from 'node:crypto'
 import {
   ACCESS_TOKEN_TYPE, hasAccessShape, hasRefreshShape, REFRESH_TOKEN_TYPE, verifyToken,
-  type AccessClaims, type RefreshClaims, type Verified
+  type AccessClaims, type Actor, type RefreshClaims, type Verified
 } from '@token-orchestrator/verifier/rules'
 import type { RevocationView } from '@token-orchestrator/verifier/revocation-list'
 import { VerifiedTokenCache } from './verified-token-cache.js'
 
 export {
-  ACCESS_TOKEN_TYPE, IAT_LEEWAY_SECONDS, REFRESH_TOKEN_TYPE
+  ACCESS_TOKEN_TYPE, IAT_LEEWAY_SECONDS, isActor, MAX_ACTOR_DEPTH, REFRESH_TOKEN_TYPE
 } from '@token-orchestrator/verifier/rules'
-export type { AccessClaims, RefreshClaims, TokenErrorCode, Verified } from '@token-orchestrator/verifier/rules'
+export type { AccessClaims, Actor, RefreshClaims, TokenErrorCode, Verified } from '@token-orchestrator/verifier/rules'
 export type { RevocationView } from '@token-orchestrator/verifier/revocation-list'
 
 export interface JwtCodec {
@@ -33,6 +33,7 @@ export interface AccessGrant {
   scope: string
   roles: string[]
   ttl: number
+  act?: Actor
 }
 
 /** 128 random bits, base64url: jti and sid values. */
@@ -82,6 +83,7 @@ export class TokenService {
       roles: grant.roles
     }
     if (grant.sid !== undefined) claims.sid = grant.sid
+    if (grant.act !== undefined) claims.act = grant.act
     return { token: this.access.sign({ ...claims }), claims }
   }
 
@@ -115,7 +117,8 @@ export class TokenService {
  */
 export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
   const verified = tokens.verifyAccess(token)
-  if (verified.ok && revocations.isRevoked(verified.claims.jti, verified.claims.sid, verified.claims.client_id)) {
+  const claims = verified.ok ? verified.claims : undefined
+  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) {
     return { ok: false, error: 'revoked' }
   }
   return verified

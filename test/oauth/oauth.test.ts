@@ -297,7 +297,7 @@ t.test('RFC 8414 metadata', async (t) => {
     jwks_uri: 'https://auth.example.com/.well-known/jwks.json',
     introspection_endpoint: 'https://auth.example.com/oauth/introspect',
     revocation_endpoint: 'https://auth.example.com/oauth/revoke',
-    grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+    grant_types_supported: ['password', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

@@ -52,6 +52,22 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.not(admin.id, user.id, 'ids are unique')
       })
 
+      await withStore(t, 'setRoles replaces the roles and returns the user', async (t, store) => {
+        const user = await store.users.create({ username: 'dora', passwordHash: 'h', roles: ['admin', 'ops'] })
+        const other = await store.users.create({ username: 'erin', passwordHash: 'h', roles: ['admin'] })
+        const updated = await store.users.setRoles(user.id, ['ops', 'audit'])
+        t.same(updated?.roles, ['ops', 'audit'])
+        t.equal(updated?.passwordHash, 'h', 'the rest is untouched')
+        t.same((await store.users.findById(user.id))?.roles, ['ops', 'audit'])
+        t.same((await store.users.findById(other.id))?.roles, ['admin'], 'other users untouched')
+        t.same((await store.users.setRoles(user.id, []))?.roles, [], 'empty is allowed')
+        t.equal(await store.users.setRoles('nobody', ['x']), null, 'unknown: null')
+        const roles = ['$set', 'a.b']
+        t.same((await store.users.setRoles(user.id, roles))?.roles, ['$set', 'a.b'], 'stored literally')
+        roles.push('mutated')
+        t.same((await store.users.findById(user.id))?.roles, ['$set', 'a.b'], 'input is copied')
+      })
+
       await withStore(t, 'find by username (case-insensitive) and by id', async (t, store) => {
         const user = await store.users.create({ username: 'Carol', passwordHash: 'h' })
         for (const name of ['carol', 'CAROL', 'Carol', 'cArOl']) {
@@ -335,6 +351,39 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same(await store.sessions.revokeAllForUser('nobody', 'x', now), [], 'unknown user: empty')
       })
 
+      await withStore(t, 'revokeAllForClient revokes the live sessions of that client only', async (t, store) => {
+        const mine = await store.sessions.create({ ...newSession('alice', 0), clientId: 'shop' })
+        const mine2 = await store.sessions.create({ ...newSession('bob', 0), clientId: 'shop' })
+        const ended = await store.sessions.create({ ...newSession('carol', 0), clientId: 'shop' })
+        const other = await store.sessions.create(newSession('alice', 0))
+        await store.sessions.revoke(ended.sid, 'logout', new Date(base + 500))
+        const now = new Date(base + 10_000)
+        t.equal(await store.sessions.revokeAllForClient('shop', 'client_disabled', now), 2)
+        for (const sid of [mine.sid, mine2.sid]) {
+          const s = await store.sessions.find(sid)
+          t.equal(s?.revokedAt?.getTime(), now.getTime())
+          t.equal(s?.revokedReason, 'client_disabled')
+        }
+        t.equal((await store.sessions.find(ended.sid))?.revokedReason, 'logout', 'an ended session keeps its reason')
+        t.equal((await store.sessions.find(other.sid))?.revokedAt, null, 'other clients untouched')
+        t.equal(await store.sessions.revokeAllForClient('shop', 'again', now), 0, 'nothing left')
+        t.equal(await store.sessions.revokeAllForClient('nobody', 'x', now), 0)
+      })
+
+      await withStore(t, 'revokeAllForUser with keepSid leaves that one session live', async (t, store) => {
+        const keep = await store.sessions.create(newSession('alice', 0))
+        const other = await store.sessions.create(newSession('alice', 1000))
+        const bob = await store.sessions.create(newSession('bob', 0))
+        const now = new Date(base + 10_000)
+        const revoked = await store.sessions.revokeAllForUser('alice', 'password_changed', now, keep.sid)
+        t.same(revoked.map((s) => s.sid), [other.sid], 'only the other session')
+        t.equal((await store.sessions.find(keep.sid))?.revokedAt, null, 'the kept session stays live')
+        t.equal((await store.sessions.find(other.sid))?.revokedReason, 'password_changed')
+        t.equal((await store.sessions.find(bob.sid))?.revokedAt, null, 'other users untouched')
+        const all = await store.sessions.revokeAllForUser('alice', 'logout_all', now, bob.sid)
+        t.same(all.map((s) => s.sid), [keep.sid], 'a keepSid of another user protects nothing of this one')
+      })
+
       await withStore(t, 'listForUser: live sessions only, newest first', async (t, store) => {
         const now = new Date(base + 90 * 60_000)
         // Created out of order on purpose.
@@ -456,7 +505,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         const before = Date.now()
         const input = newClient()
         const created = await store.clients.create(input)
-        t.same(created, { ...input, disabled: false, createdAt: created.createdAt })
+        t.same(created, { ...input, disabled: false, createdAt: created.createdAt, previousSecret: null })
         t.ok(created.createdAt instanceof Date && created.createdAt.getTime() >= before - 1000)
         t.notOk('_id' in created, 'no storage id leaks')
         t.same(await store.clients.find(input.clientId), created)
@@ -499,6 +548,25 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal((await store.clients.setDisabled(a.clientId, true))?.disabled, true, 'idempotent')
         t.equal((await store.clients.setDisabled(a.clientId, false))?.disabled, false)
         t.equal(await store.clients.setDisabled('nobody', true), null, 'unknown: null')
+      })
+
+      await withStore(t, 'setSecret replaces the hash and sets or clears previousSecret in one write', async (t, store) => {
+        const a = await store.clients.create(newClient('rot-a'))
+        const b = await store.clients.create(newClient('rot-b'))
+        const expiresAt = new Date(Date.now() + HOUR)
+        const rotated = await store.clients.setSecret(a.clientId, '$argon2id$new', { hash: '$argon2id$fake', expiresAt })
+        t.equal(rotated?.secretHash, '$argon2id$new')
+        t.same(rotated?.previousSecret, { hash: '$argon2id$fake', expiresAt })
+        const found = await store.clients.find(a.clientId)
+        t.equal(found?.secretHash, '$argon2id$new')
+        t.equal(found?.previousSecret?.expiresAt.getTime(), expiresAt.getTime())
+        t.same(found?.scopes, a.scopes, 'the rest is untouched')
+        t.same((await store.clients.list()).find((c) => c.clientId === a.clientId)?.previousSecret?.hash, '$argon2id$fake', 'list shows it too')
+        t.equal((await store.clients.find(b.clientId))?.secretHash, '$argon2id$fake', 'others untouched')
+        const again = await store.clients.setSecret(a.clientId, '$argon2id$newer', null)
+        t.equal(again?.previousSecret, null, 'null forgets the old one')
+        t.equal((await store.clients.find(a.clientId))?.previousSecret, null)
+        t.equal(await store.clients.setSecret('nobody', 'h', null), null, 'unknown: null')
       })
     })
 

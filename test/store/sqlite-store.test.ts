@@ -318,3 +318,20 @@ t.test('a database held locked past busy_timeout, or closed, is store_unavailabl
   }
   await t.resolves(a.init(), 'init on a closed store starts nothing')
 })
+
+t.test('a version-1 database migrates: its clients gain an empty previous secret', async (t) => {
+  const file = join(scratchDir(t), 'v1.sqlite')
+  const db = new Database(file)
+  migrate(db, MIGRATIONS.slice(0, 1))
+  db.prepare(`INSERT INTO clients (client_id, name, secret_hash, grants, audiences, scopes, access_token_ttl,
+    refresh_token_ttl, disabled, created_at) VALUES ('old', 'Old', 'h', '["client_credentials"]', '[]', '[]', NULL, NULL, 0, 1)`).run()
+  db.close()
+  const store = new SqliteStore(file)
+  t.teardown(() => store.close())
+  t.equal(store.schemaVersion, MIGRATIONS.length)
+  const client = await store.clients.find('old')
+  t.equal(client?.secretHash, 'h')
+  t.equal(client?.previousSecret, null)
+  const rotated = await store.clients.setSecret('old', 'h2', { hash: 'h', expiresAt: new Date(Date.now() + 60_000) })
+  t.equal(rotated?.previousSecret?.hash, 'h')
+})

@@ -12,11 +12,20 @@ export interface RevocationEntry {
   value: string
   /** When every token this entry covers has expired. */
   expiresAt: Date
+  /** When the entry was written; for a client, tokens issued after it (plus a margin) are not covered. */
+  createdAt?: Date
 }
+
+/**
+ * A disabled client's tokens issued up to this many seconds after the disable
+ * are refused too: an issuance that read the client just before the disable
+ * (then spent an argon2 verification) can sign its token just after it.
+ */
+export const CLIENT_DISABLE_MARGIN_SECONDS = 5
 
 /** Whether a verified access token has since been revoked (by its jti, its session or its client). */
 export interface RevocationView {
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number): boolean
 }
 
 export class RevocationList implements RevocationView {
@@ -25,9 +34,24 @@ export class RevocationList implements RevocationView {
   private readonly sids = new Map<string, number>()
   /** Disabled clients: every token they had is refused (the client gets no new ones). */
   private readonly clients = new Map<string, number>()
+  /**
+   * Per disabled client, the second of its (latest) disable plus the margin: its
+   * tokens issued up to then are refused. Tokens issued after the client is enabled
+   * again (iat later than that) pass, while the entry still covers the old ones.
+   */
+  private readonly clientCutoffs = new Map<string, number>()
 
   apply (entry: RevocationEntry): void {
-    this.add(entry.kind, entry.value, Math.ceil(entry.expiresAt.getTime() / 1000))
+    const exp = Math.ceil(entry.expiresAt.getTime() / 1000)
+    this.add(entry.kind, entry.value, exp)
+    if (entry.kind === 'client') {
+      // Without its time, an entry covers every token of the client until it expires.
+      const cutoff = entry.createdAt !== undefined
+        ? Math.floor(entry.createdAt.getTime() / 1000) + CLIENT_DISABLE_MARGIN_SECONDS
+        : exp
+      const known = this.clientCutoffs.get(entry.value)
+      if (known === undefined || known < cutoff) this.clientCutoffs.set(entry.value, cutoff)
+    }
   }
 
   /** Adds one entry; `expSeconds` in epoch seconds. A later expiry for a known value wins. */
@@ -35,16 +59,24 @@ export class RevocationList implements RevocationView {
     const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : this.clients
     const known = map.get(value)
     if (known === undefined || known < expSeconds) map.set(value, expSeconds)
+    if (kind === 'client' && !this.clientCutoffs.has(value)) this.clientCutoffs.set(value, expSeconds)
   }
 
-  isRevoked (jti: string, sid: string | undefined, clientId?: string): boolean {
+  /** `iat` of the token; without it a disabled client's entry refuses every token of that client. */
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number): boolean {
     // An entry past its expiry covers only expired tokens, which fail before this check.
     return this.jtis.has(jti) || (sid !== undefined && this.sids.has(sid)) ||
-      (clientId !== undefined && this.clients.size > 0 && this.clients.has(clientId))
+      (clientId !== undefined && this.clients.size > 0 && this.clientRevokes(clientId, iat))
   }
 
-  isClientDisabled (clientId: string): boolean {
-    return this.clients.has(clientId)
+  private clientRevokes (clientId: string, iat: number | undefined): boolean {
+    const cutoff = this.clientCutoffs.get(clientId)
+    return cutoff !== undefined && (iat === undefined || iat <= cutoff)
+  }
+
+  /** Whether a token of the client issued at `iat` is refused because the client was disabled. */
+  isClientDisabled (clientId: string, iat?: number): boolean {
+    return this.clientRevokes(clientId, iat)
   }
 
   isSessionEnded (sid: string): boolean {
@@ -72,6 +104,7 @@ export class RevocationList implements RevocationView {
     for (const map of [this.jtis, this.sids, this.clients]) {
       for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
     }
+    for (const value of this.clientCutoffs.keys()) if (!this.clients.has(value)) this.clientCutoffs.delete(value)
   }
 
   /** Forgets everything (a follower that resynchronises starts again from a snapshot). */
@@ -79,5 +112,6 @@ export class RevocationList implements RevocationView {
     this.jtis.clear()
     this.sids.clear()
     this.clients.clear()
+    this.clientCutoffs.clear()
   }
 }

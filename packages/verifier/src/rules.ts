@@ -13,6 +13,21 @@ export const IAT_LEEWAY_SECONDS = 30
 export const ACCESS_REQUIRED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
 export const REFRESH_REQUIRED_CLAIMS: readonly string[] = ['iss', 'sub', 'sid', 'exp', 'iat', 'jti']
 
+/** RFC 8693 actor: who acts for `sub`; nested when a delegated token is exchanged again. */
+export interface Actor {
+  sub: string
+  act?: Actor
+}
+
+/** Deepest delegation chain a token may carry. */
+export const MAX_ACTOR_DEPTH = 8
+
+export function isActor (value: unknown, depth = 1): value is Actor {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || depth > MAX_ACTOR_DEPTH) return false
+  const { sub, act } = value as { sub?: unknown, act?: unknown }
+  return typeof sub === 'string' && (act === undefined || isActor(act, depth + 1))
+}
+
 export interface AccessClaims {
   iss: string
   sub: string
@@ -24,6 +39,8 @@ export interface AccessClaims {
   client_id: string
   scope: string
   roles: string[]
+  /** Present on tokens issued by token exchange: the party acting for `sub`. */
+  act?: Actor
 }
 
 export interface RefreshClaims {
@@ -118,7 +135,7 @@ function isStringArray (value: unknown): value is string[] {
 
 export function hasAccessShape (p: Record<string, unknown>): boolean {
   return typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
-    (p.sid === undefined || typeof p.sid === 'string')
+    (p.sid === undefined || typeof p.sid === 'string') && (p.act === undefined || isActor(p.act))
 }
 
 export function hasRefreshShape (p: Record<string, unknown>): boolean {

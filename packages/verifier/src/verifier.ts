@@ -175,7 +175,7 @@ class LocalVerifier implements Verifier {
     }
     if (!this.allowStale && nowMs - this.lastSyncMs > this.maxStalenessMs) return { valid: false, error: 'revocation_state_stale' }
     const { claims } = result
-    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id)) return { valid: false, error: 'revoked' }
+    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) return { valid: false, error: 'revoked' }
     return result
   }
 

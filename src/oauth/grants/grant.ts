@@ -2,11 +2,14 @@
 // file in this folder exports.
 import type { AccessTokenAnswer, AuthService, ServiceToken, TokenPair } from '../../auth/auth-service.js'
 import type { ClientService } from '../../clients/clients.js'
-import type { GrantType } from '../../store/types.js'
+import type { RevocationList } from '../../revocation/revocation-list.js'
+import type { GrantType, Store } from '../../store/types.js'
+import type { TokenService } from '../../tokens/tokens.js'
 import type { Caller } from '../client-auth.js'
 import type { ClientThrottle } from '../client-throttle.js'
+import type { ExchangedToken, TokenExchangeRequest } from './token-exchange.js'
 
-export interface TokenRequest {
+export interface TokenRequest extends TokenExchangeRequest {
   grant_type?: string | undefined
   username?: string | undefined
   password?: string | undefined
@@ -14,12 +17,17 @@ export interface TokenRequest {
   scope?: string | undefined
 }
 
-export type TokenResponse = (TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }
+export type TokenResponse = ((TokenPair | AccessTokenAnswer | ServiceToken) & { scope: string }) | ExchangedToken
 
 export interface GrantDeps {
   auth: AuthService
   clients: ClientService
+  tokens: TokenService
+  revocations: RevocationList
+  store: Store
   throttle?: ClientThrottle | undefined
+  /** Epoch seconds (AppOptions.now). */
+  now: () => number
 }
 
 /** One grant type: its name, whether the public client may use it, and what it issues. */

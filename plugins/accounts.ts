@@ -1,0 +1,23 @@
+// Account lifecycle (`fastify.accounts`): the user's own password change and
+// the admin API's user operations (src/auth/account-service.ts).
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { AccountService } from '../src/auth/account-service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accounts: AccountService
+  }
+}
+
+async function accountsPlugin (fastify: FastifyInstance): Promise<void> {
+  fastify.decorate('accounts', new AccountService({
+    now: fastify.clock,
+    store: fastify.store,
+    hasher: fastify.passwords,
+    auth: fastify.auth,
+    policy: { lockoutThreshold: fastify.config.LOCKOUT_THRESHOLD, lockoutSeconds: fastify.config.LOCKOUT_SECONDS }
+  }))
+}
+
+export default fp(accountsPlugin, { name: 'accounts', fastify: '5.x', dependencies: ['config', 'store', 'auth'] })
