@@ -43,7 +43,7 @@ export class RevocationList implements RevocationView {
 
   apply (entry: RevocationEntry): void {
     const exp = Math.ceil(entry.expiresAt.getTime() / 1000)
-    this.add(entry.kind, entry.value, exp)
+    this.keep(entry.kind, entry.value, exp)
     if (entry.kind === 'client') {
       // Without its time, an entry covers every token of the client until it expires.
       const cutoff = entry.createdAt !== undefined
@@ -54,12 +54,15 @@ export class RevocationList implements RevocationView {
     }
   }
 
-  /** Adds one entry; `expSeconds` in epoch seconds. A later expiry for a known value wins. */
+  /** Adds one entry without its creation time; `expSeconds` in epoch seconds. A later expiry for a known value wins. */
   add (kind: RevocationKind, value: string, expSeconds: number): void {
+    this.apply({ kind, value, expiresAt: new Date(expSeconds * 1000) })
+  }
+
+  private keep (kind: RevocationKind, value: string, expSeconds: number): void {
     const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : this.clients
     const known = map.get(value)
     if (known === undefined || known < expSeconds) map.set(value, expSeconds)
-    if (kind === 'client' && !this.clientCutoffs.has(value)) this.clientCutoffs.set(value, expSeconds)
   }
 
   /** `iat` of the token; without it a disabled client's entry refuses every token of that client. */
