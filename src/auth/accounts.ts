@@ -25,16 +25,10 @@ export function isValidUsername (username: string): boolean {
   return username.length >= USERNAME_MIN_LENGTH && username.length <= USERNAME_MAX_LENGTH && USERNAME.test(username)
 }
 
-/**
- * Lengths are counted in characters (code points), as the request schemas count
- * them, not in UTF-16 units: 256 emoji are a valid password here as at the route.
- */
+/** Lengths count characters (code points), as the request schemas do, not UTF-16 units. */
 export function isValidPassword (password: string): boolean {
-  // Over two units per character it is too long whatever it holds: no need to count.
-  if (password.length > 2 * PASSWORD_MAX_LENGTH) return false
-  // A surrogate pair is one character in two UTF-16 units.
-  const characters = password.length - (password.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0)
-  return characters >= PASSWORD_MIN_LENGTH && characters <= PASSWORD_MAX_LENGTH
+  const length = [...password].length
+  return length >= PASSWORD_MIN_LENGTH && length <= PASSWORD_MAX_LENGTH
 }
 
 export interface NewUser {
