@@ -70,6 +70,8 @@ t.test('SIGTERM under load: in-flight requests finish, new connections are refus
       ARGON2_TIME_COST: '1',
       UV_THREADPOOL_SIZE: '4',
       RATE_LIMIT_AUTH: '10000',
+      // Every login in flight holds a lockout reservation on the one account.
+      LOCKOUT_THRESHOLD: '10000',
       SHUTDOWN_TIMEOUT: '120'
     })
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
