@@ -2,7 +2,7 @@
 // one machine. Four servers run as child processes, so none shares its event
 // loop with autocannon (which runs here):
 //   ceiling   bench/ceiling.ts: bare Fastify, same routes and schemas, constant answers
-//   service   dist/src/server.js with its defaults (LOG_LEVEL info, metrics on,
+//   service   dist/src/main/server.js with its defaults (LOG_LEVEL info, metrics on,
 //             the embedded store in a fresh temporary directory)
 //   peers     bench/peer-fastify-jwt.ts (a minimal @fastify/jwt route) and
 //             bench/peer-express.ts (Express + jsonwebtoken), each answering
@@ -234,7 +234,7 @@ async function main (): Promise<void> {
   let bytesPerJti = NaN
   try {
     servers.ceiling = await start('ceiling', join(distBench, 'ceiling.js'), root)
-    servers.service = await start('service', join(serviceRoot, 'dist', 'src', 'server.js'), serviceCwd, profileArgs)
+    servers.service = await start('service', join(serviceRoot, 'dist', 'src', 'main', 'server.js'), serviceCwd, profileArgs)
     servers.fastifyJwt = await start('@fastify/jwt peer', join(distBench, 'peer-fastify-jwt.js'), root)
     servers.express = await start('Express peer', join(distBench, 'peer-express.js'), root)
     const service = servers.service
