@@ -3,8 +3,10 @@
 import { createSigner, createVerifier, type SignerOptions } from 'fast-jwt'
 import type { Test } from 'tap'
 import { AuthService } from '../../src/auth/auth-service.js'
+import { AppError } from '../../src/errors.js'
 import { PasswordHasher } from '../../src/auth/passwords.js'
 import { ClientService } from '../../src/clients/clients.js'
+import { OAuthError } from '../../src/oauth/errors.js'
 import { OAuthService } from '../../src/oauth/oauth-service.js'
 import { RevocationFollower, RevocationList } from '../../src/revocation/revocation-list.js'
 import { ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../../src/tokens/tokens.js'
@@ -68,4 +70,14 @@ export function domain (t: Test, opts: DomainOptions = {}) {
   })
   const oauth = new OAuthService({ auth, clients, tokens, revocations, store, now: clock.now })
   return { clock, store, hasher, revocations, follower, tokens, clients, auth, oauth }
+}
+
+/** The domain error code a promise rejects with ('resolved' when it does not). */
+export async function codeOf (work: Promise<unknown>): Promise<string> {
+  try {
+    await work
+    return 'resolved'
+  } catch (err) {
+    return err instanceof AppError || err instanceof OAuthError ? err.code : String(err)
+  }
 }

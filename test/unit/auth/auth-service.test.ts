@@ -1,19 +1,8 @@
 // AuthService without HTTP: registration through createUser, login, refresh
 // rotation and reuse, lockout and session expiry, moved by an injected clock.
 import t from 'tap'
-import { AppError } from '../../../src/errors.js'
-import { domain } from '../../support/domain.js'
-
-const PASSWORD = 'correct horse battery staple'
-/** The error code a promise rejects with ('resolved' when it does not). */
-async function codeOf (work: Promise<unknown>): Promise<string> {
-  try {
-    await work
-    return 'resolved'
-  } catch (err) {
-    return err instanceof AppError ? err.code : String(err)
-  }
-}
+import { PASSWORD } from '../../helper.js'
+import { codeOf, domain } from '../../support/domain.js'
 
 t.test('register applies the account rules and refuses a taken name', async (t) => {
   const { auth, store } = domain(t)

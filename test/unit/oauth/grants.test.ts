@@ -1,19 +1,8 @@
 // The token endpoint without HTTP: the dispatcher picks the grant, the client
 // must be allowed it, and each grant issues what it should.
 import t from 'tap'
-import { OAuthError } from '../../../src/oauth/errors.js'
-import { domain } from '../../support/domain.js'
-
-const PASSWORD = 'correct horse battery staple'
-/** The error code a promise rejects with ('resolved' when it does not). */
-async function codeOf (work: Promise<unknown>): Promise<string> {
-  try {
-    await work
-    return 'resolved'
-  } catch (err) {
-    return err instanceof OAuthError ? err.code : String(err)
-  }
-}
+import { PASSWORD } from '../../helper.js'
+import { codeOf, domain } from '../../support/domain.js'
 
 t.test('client_credentials: a confidential client gets a token for itself, with its allowed scopes', async (t) => {
   const { clients, oauth, tokens } = domain(t)
