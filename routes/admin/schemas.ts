@@ -16,6 +16,18 @@ const EXAMPLE_CLIENT = {
   disabled: false,
   created_at: '2026-11-23T09:12:44.507Z'
 }
+/** A public client (no secret): a first-party app. */
+const EXAMPLE_PUBLIC_CLIENT = {
+  ...EXAMPLE_CLIENT,
+  client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
+  name: 'Web shop',
+  public: true,
+  grants: ['password', 'refresh_token'],
+  audiences: ['shop-api'],
+  scopes: ['orders:read', 'orders:write'],
+  access_token_ttl: null,
+  created_at: '2026-11-20T14:03:09.118Z'
+}
 
 const Ttl = Type.Integer({ minimum: 1, maximum: 315_360_000 })
 export const GrantType = Type.Union([
@@ -79,17 +91,7 @@ export const NewClientResponse = Type.Object({
   description: 'The new client with its secret',
   examples: [
     { ...EXAMPLE_CLIENT, client_secret: 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms' },
-    {
-      ...EXAMPLE_CLIENT,
-      client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
-      name: 'Web shop',
-      public: true,
-      grants: ['password', 'refresh_token'],
-      audiences: ['shop-api'],
-      scopes: ['orders:read', 'orders:write'],
-      access_token_ttl: null,
-      client_secret: null
-    }
+    { ...EXAMPLE_PUBLIC_CLIENT, client_secret: null }
   ]
 })
 export const ClientList = Type.Object({ clients: Type.Array(Client) }, {
@@ -97,18 +99,7 @@ export const ClientList = Type.Object({ clients: Type.Array(Client) }, {
   examples: [{
     clients: [
       EXAMPLE_CLIENT,
-      {
-        client_id: 'Vb2mX9qLr4TzK8nWc1pQ6g',
-        name: 'Web shop',
-        public: true,
-        grants: ['password', 'refresh_token'],
-        audiences: ['shop-api'],
-        scopes: ['orders:read', 'orders:write'],
-        access_token_ttl: null,
-        refresh_token_ttl: null,
-        disabled: false,
-        created_at: '2026-11-20T14:03:09.118Z'
-      }
+      EXAMPLE_PUBLIC_CLIENT
     ]
   }]
 })
