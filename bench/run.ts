@@ -20,8 +20,9 @@
 // "memory"), BENCH_PROFILE=1 (the service runs with --cpu-prof into
 // bench-profiles/; summarize with dist/bench/profile-summary.js),
 // BENCH_SERVICE_ROOT (another checkout's root, built, to compare before and
-// after), BENCH_OUT (also write the results as JSON to that file).
-import { spawn, type ChildProcess } from 'node:child_process'
+// after), BENCH_OUT (also write the results as JSON to that file), BENCH_PIN=0
+// (do not pin; see `pinning` below).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -46,6 +47,30 @@ const SECRET = 'bench-access-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 const REFRESH_SECRET = 'bench-refresh-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 const ISSUER = 'token-orchestrator'
 const AUDIENCE = 'token-orchestrator'
+
+/**
+ * With two cores or more and `taskset` (Linux), every server runs on the last
+ * core and autocannon (this process) on the first. Unpinned, the scheduler
+ * moves the four processes between cores from one round to the next, and a
+ * server's rate then swings by a third between rounds on a 2-core machine;
+ * pinned, each server has the same one core to itself in its turn, so a ratio
+ * compares the servers' own costs.
+ */
+function pinning (): { server: string[], label: string } {
+  const cores = cpus().length
+  if (process.env.BENCH_PIN === '0' || cores < 2 || platform() !== 'linux') return { server: [], label: 'none' }
+  const serverCore = String(cores - 1)
+  const self = spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' })
+  if (self.status !== 0) return { server: [], label: 'none (taskset unavailable)' }
+  return { server: ['taskset', '-c', serverCore], label: `each server on core ${serverCore}, autocannon on core 0` }
+}
+const PIN = pinning()
+
+/** Runs `node args` under the servers' pinning. */
+function spawnNode (args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  const [command, ...prefix] = [...PIN.server, process.execPath]
+  return spawn(command!, [...prefix, ...args], options)
+}
 
 type ServerName = 'ceiling' | 'service' | 'fastifyJwt' | 'express'
 const LABEL: Record<ServerName, string> = {
@@ -125,7 +150,7 @@ async function waitReady (url: string, child: ChildProcess): Promise<void> {
 async function start (name: string, script: string, cwd: string, extraArgs: string[] = []): Promise<Running> {
   const port = await freePort()
   // Logs go to /dev/null: the service pays for writing them, nobody reads them.
-  const child = spawn(process.execPath, [...extraArgs, script], { cwd, env: serverEnv(port), stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawnNode([...extraArgs, script], { cwd, env: serverEnv(port), stdio: ['ignore', 'ignore', 'inherit'] })
   const url = `http://127.0.0.1:${port}`
   await waitReady(url, child)
   process.stderr.write(`bench: ${name} listening on ${url} (pid ${child.pid})\n`)
@@ -142,9 +167,10 @@ async function stop (child: ChildProcess): Promise<void> {
 
 function runNode (args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    // The raw argon2 figure is taken on the service's core, like the logins it is compared with.
+    const child = spawnNode(args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
     child.on('exit', (code) => code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited with ${code}`)))
   })
 }
@@ -360,7 +386,7 @@ async function main (): Promise<void> {
   out.push(`Token Orchestrator benchmark, ${started.toISOString()}`)
   out.push(`machine: ${cpu.length} cores, ${cpu[0]?.model ?? 'unknown CPU'}, ${platform()} ${arch()}, Node ${process.version}; ` +
     `load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at end`)
-  out.push(`load: autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s per case and server`)
+  out.push(`load: autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s per case and server; pinning: ${PIN.label}`)
   out.push('service: its defaults (LOG_LEVEL info, metrics on, embedded store), NODE_ENV=production, RATE_LIMIT_AUTH and LOCKOUT_THRESHOLD raised for the login case')
   out.push('')
   out.push('| case | server | rate | p50 / p99 ms | CPU µs/req |')

@@ -27,6 +27,33 @@ t.test('bounded: the oldest entry goes first', async (t) => {
   t.equal(cache.size, 0)
 })
 
+t.test('an entry answers for its exact token only, not for another with the same signature segment', async (t) => {
+  const cache = new VerifiedTokenCache<string>(10)
+  cache.set('h.p1.sig', 'claims-1', 1e9)
+  t.equal(cache.get('h.p1.sig', 0), 'claims-1')
+  t.equal(cache.get('h.p2.sig', 0), undefined, 'a forged payload under a copied signature misses')
+  t.equal(cache.get('sig', 0), undefined, 'the signature alone misses')
+  t.equal(cache.get('h.p1.sig', 0), 'claims-1', 'and the real token still hits')
+  cache.set('h.p1.sig', 'again', 1e9)
+  t.equal(cache.size, 1, 'setting the same token again replaces its entry')
+  t.equal(cache.get('h.p1.sig', 0), 'again')
+})
+
+t.test('TokenService: a forged payload under a cached token\'s signature is verified, and refused', async (t) => {
+  const claims = { iss: 'i', sub: 's', aud: 'a', iat: 1_000_000, exp: 1_000_060, jti: 'j', client_id: 'c', scope: '', roles: [] }
+  const codec: JwtCodec = {
+    sign: () => 'signed',
+    verify: (token) => {
+      if (token !== 'h.real.sig') throw Object.assign(new Error('bad signature'), { code: 'FAST_JWT_INVALID_SIGNATURE' })
+      return { ...claims }
+    }
+  }
+  const tokens = new TokenService(codec, codec, { issuer: 'i', now: () => 1_000_000 })
+  t.equal(tokens.verifyAccess('h.real.sig').ok, true)
+  t.same(tokens.verifyAccess('h.forged.sig'), { ok: false, error: 'invalid_signature' })
+  t.equal(tokens.verifyAccess('h.real.sig').ok, true, 'the real token still answers')
+})
+
 t.test('TokenService: a cached token still expires on time', async (t) => {
   let now = 1_000_000
   let verifications = 0

@@ -1,7 +1,7 @@
 // The latency histogram of one route, costing a few array writes per request:
 // series are found by number (method index and status code), never by hashing
 // a label object, and the buckets are only turned into Prometheus values when
-// /metrics is scraped (http_request_duration_seconds, see plugins/metrics.ts).
+// /metrics is scraped (http_request_duration_seconds, see plugins/metrics/index.ts).
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))

@@ -22,9 +22,6 @@ const notFound = (what: string) => ({
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
-  })
   await fastify.register(adminUserRoutes)
   await fastify.register(clientLifecycleRoutes)
 

@@ -20,7 +20,7 @@ export const PasswordChangeBody = Type.Object({
 
 const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/password', {
-    onRequest: [fastify.credentialRateLimit, async (_request, reply) => { reply.header('cache-control', 'no-store') }],
+    onRequest: fastify.credentialRateLimit,
     preHandler: fastify.authenticate,
     schema: {
       tags: ['auth'],

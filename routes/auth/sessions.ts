@@ -15,10 +15,6 @@ const badGrant = (description: string) => ({
 })
 
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
-  })
-
   fastify.post('/register', {
     onRequest: fastify.credentialRateLimit,
     schema: {

@@ -50,8 +50,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     done(null, out)
   })
 
+  // RFC 6749 section 5.1 asks for Pragma too (Cache-Control: no-store is plugins/response-headers.ts's).
   fastify.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
     reply.header('pragma', 'no-cache')
   })
 

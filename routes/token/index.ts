@@ -1,7 +1,7 @@
 // /token: validate (the hot path: verification and the revocation check are
 // in memory, the answer is serialized from its schema) and revoke.
-// `Cache-Control: no-store` is set by each handler rather than by a scope-wide
-// onRequest hook: a hook is one more async step on every hot-path request.
+// `Cache-Control: no-store` comes from plugins/response-headers.ts, as on every
+// answer under /token.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from '@sinclair/typebox'
 import {
@@ -36,8 +36,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: ValidateBody,
       response: { 200: ValidationResult, ...errors({ 400: 'The body does not match the schema' }) }
     }
-  }, async (request, reply) => {
-    reply.header('cache-control', 'no-store')
+  }, async (request) => {
     return validate(request.body.token)
   })
 
@@ -49,8 +48,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: BatchValidateBody,
       response: { 200: BatchValidateResponse, ...errors({ 400: 'The body does not match the schema' }) }
     }
-  }, async (request, reply) => {
-    reply.header('cache-control', 'no-store')
+  }, async (request) => {
     return { results: request.body.tokens.map(validate) }
   })
 
@@ -66,8 +64,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errors({ 400: 'The body does not match the schema', 503: 'The store is unreachable; nothing was written' })
       }
     }
-  }, async (request, reply) => {
-    reply.header('cache-control', 'no-store')
+  }, async (request) => {
     return fastify.auth.revoke(request.body.token, request.body.token_type_hint)
   })
 }

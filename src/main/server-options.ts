@@ -1,12 +1,12 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
-import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
 import { isQuiet, requestLoggerFactory } from './request-logger.js'
+import { requestIdGenerator } from './request-id.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -64,9 +64,6 @@ export function prettyLogs (format: Config['LOG_FORMAT'], env: { isTTY: boolean,
   if (format !== 'auto') return format === 'pretty'
   return env.isTTY && !env.ci && env.nodeEnv !== 'test'
 }
-
-/** Request ids taken from X-Request-Id only when they look like ids, so logs cannot be forged through them. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
  * The hot routes: they answer thousands of times a second. Their per-request
@@ -166,10 +163,7 @@ export function serverOptions (
     // Not `requestIdHeader: 'x-request-id'`: Fastify would then take the header
     // as it comes and never call genReqId, which checks it first.
     requestIdHeader: false,
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-    },
+    genReqId: requestIdGenerator(),
     ajv: {
       customOptions: {
         // Reject rather than silently drop or coerce: strings only where strings are meant.

@@ -110,7 +110,6 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     reply.raw.once('close', () => gone.abort())
     const { after = '0', wait = '0' } = request.query
     const page = await revocationFeed.read(Number(after), Number(wait) * 1000, gone.signal)
-    reply.header('cache-control', 'no-store')
     return page
   })
 }
