@@ -4,7 +4,7 @@
 // verifiers built once at start from the same options (algorithm pinned, typ,
 // iss, aud, required claims): @fastify/jwt's `verify()` copies and merges its
 // options on every call, which the hot path does not need. Verified access
-// tokens are remembered by TokenService (src/verified-token-cache.ts), never
+// tokens are remembered by TokenService (src/tokens/verified-token-cache.ts), never
 // past their exp. The domain-facing TokenService is decorated as `fastify.tokens`.
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions, type SignOptions } from '@fastify/jwt'

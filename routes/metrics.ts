@@ -1,5 +1,5 @@
 // GET /metrics: Prometheus text exposition of the instance's registry
-// (plugins/metrics.ts). Not counted in the route metrics itself. When
+// (plugins/metrics/index.ts). Not counted in the route metrics itself. When
 // METRICS_TOKEN is set, only a scraper presenting it as a bearer token is
 // answered: the page shows the runtime, heap use and login counts.
 import { createHash, timingSafeEqual } from 'node:crypto'

@@ -22,7 +22,7 @@ export interface NewUser {
   roles?: string[]
 }
 
-/** The successor pair of a rotated refresh token, encrypted (see src/refresh-successor.ts). */
+/** The successor pair of a rotated refresh token, encrypted (see src/auth/refresh-successor.ts). */
 export interface RotatedFrom {
   jti: string
   rotatedAt: Date

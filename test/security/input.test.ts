@@ -9,7 +9,7 @@ import { countingStore, decodePart, hostileClient } from './support.js'
 
 /**
  * Counts argon2 hash/verify calls in this process. The argon2 module object is
- * shared with src/passwords.ts, so this sees the real work, dummy-hash
+ * shared with src/auth/passwords.ts, so this sees the real work, dummy-hash
  * verifications of unknown users included.
  */
 function countHashing (t: Test): { hash: number, verify: number } {

@@ -1,9 +1,9 @@
 // /auth/verify: the gateway endpoint (nginx auth_request, Traefik forwardAuth,
 // Envoy ext_authz). Any method; the access token comes in `Authorization`,
 // the identity goes out in X-Auth-* headers with an empty body.
-// It lives in its own folder: autoload loads only index.ts from a folder that
-// has one (a verify.ts beside routes/auth/index.ts was never registered), and
-// this way none of /auth's hooks run on the gateway path.
+// It is a plugin of its own (its own folder, so autoload gives it the
+// /auth/verify prefix): no hook of the other /auth routes runs on the gateway
+// path.
 //
 // The 401 and 403 answers are sent directly rather than thrown: a gateway asks
 // for every proxied request, and a flood of bad tokens should cost no more
