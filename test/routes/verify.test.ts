@@ -119,6 +119,20 @@ t.test('token values that could inject or break a header are refused with 401', 
   }
 })
 
+t.test('a refused token stays refused when it comes again from the verified-token cache', async (t) => {
+  const app = await build(t)
+  const token = accessToken({ sub: 'alice\r\nX-Injected: 1' })
+  const good = accessToken({ sub: 'carol' })
+  for (const round of [1, 2, 3]) {
+    const bad = await app.inject({ url: '/auth/verify', headers: bearer(token) })
+    t.equal(bad.statusCode, 401, `hostile, round ${round}`)
+    t.notOk(bad.headers['x-auth-subject'], `hostile, round ${round}: no identity`)
+    const ok = await app.inject({ url: '/auth/verify', headers: bearer(good) })
+    t.equal(ok.statusCode, 200, `good, round ${round}`)
+    t.equal(ok.headers['x-auth-subject'], 'carol', `good, round ${round}`)
+  }
+})
+
 t.test('over a real socket too: hostile values get 401 and the server keeps serving', async (t) => {
   const app = await build(t)
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -11,12 +11,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { bearerToken, hasScopes } from '@token-orchestrator/verifier/rules'
-import { verifyLiveAccess } from '../../../src/tokens/tokens.js'
+import { verifyLiveAccess, type AccessClaims } from '../../../src/tokens/tokens.js'
 import { errors } from '../../../plugins/schemas.js'
 import { NoContent, VerifyQuery } from '../../schemas.js'
 
 /** Printable ASCII only: nothing from a token can end a header line or smuggle another header. */
 const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,2048}$/
+
+type IdentityHeaders = Record<'x-auth-subject' | 'x-auth-session' | 'x-auth-client' | 'x-auth-scope', string>
+
+/** The X-Auth-* headers for a token's claims, or null when a value cannot be forwarded. */
+function identityHeaders (claims: AccessClaims): IdentityHeaders | null {
+  const sid = claims.sid ?? ''
+  if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
+    !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) return null
+  return { 'x-auth-subject': claims.sub, 'x-auth-session': sid, 'x-auth-client': claims.client_id, 'x-auth-scope': claims.scope }
+}
 
 function hasAudience (aud: string | string[], required: string): boolean {
   return typeof aud === 'string' ? aud === required : aud.includes(required)
@@ -31,6 +41,9 @@ function invalidToken (reply: FastifyReply, message: string): FastifyReply {
 const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens, revocations } = fastify
   const count = fastify.serviceMetrics.validation
+  // A token answered from the verified-token cache comes back with the same
+  // claims object each time: its headers are checked and built once.
+  const headersOf = new WeakMap<AccessClaims, IdentityHeaders | null>()
 
   // /auth/verify itself, and /auth/verify/<anything> for gateways that append the
   // original request path to the check's path (Envoy ext_authz `path_prefix`).
@@ -107,9 +120,12 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           return invalidToken(reply, `the access token is not valid (${verified.error})`)
         }
         const claims = verified.claims
-        const sid = claims.sid ?? ''
-        if (!SAFE_HEADER_VALUE.test(claims.sub) || !SAFE_HEADER_VALUE.test(sid) ||
-      !SAFE_HEADER_VALUE.test(claims.client_id) || !SAFE_HEADER_VALUE.test(claims.scope)) {
+        let identity = headersOf.get(claims)
+        if (identity === undefined) {
+          identity = identityHeaders(claims)
+          headersOf.set(claims, identity)
+        }
+        if (identity === null) {
           count('invalid_claims')
           return invalidToken(reply, 'the access token carries values that cannot be forwarded')
         }
@@ -126,12 +142,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             .header('www-authenticate', 'Bearer error="insufficient_scope"')
             .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
         }
-        return reply.headers({
-          'x-auth-subject': claims.sub,
-          'x-auth-session': sid,
-          'x-auth-client': claims.client_id,
-          'x-auth-scope': claims.scope
-        }).code(200).send()
+        return reply.headers(identity).code(200).send()
       }
     })
   }
