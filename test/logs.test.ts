@@ -7,7 +7,7 @@ import { memoryStore } from './support/stores.js'
 import { faultyStore } from './support/faulty-store.js'
 import { captureLogs } from './support/logs.js'
 import { RevocationList } from '../src/revocation/revocation-list.js'
-import { prettyLogs, redactUrl, REDACT_PATHS } from '../src/main/server-options.js'
+import { isHotUrl, prettyLogs, redactUrl, REDACT_PATHS } from '../src/main/server-options.js'
 
 t.test('a whole session leaves no secret in the log, and every request line has a reqId', async (t) => {
   const log = captureLogs()
@@ -204,10 +204,13 @@ t.test('at info, a hot-route request builds no logger, yet its id is echoed and 
     await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: [session.access_token] }, headers: { 'x-request-id': 'hot-2' } }),
     await app.inject({ url: '/auth/verify', headers: { authorization: `Bearer ${session.access_token}`, 'x-request-id': 'hot-3' } }),
     await app.inject({ method: 'POST', url: '/auth/verify/orders/1', headers: { authorization: `Bearer ${session.access_token}`, 'x-request-id': 'hot-4' } }),
-    await app.inject({ method: 'POST', url: '/token/validate', payload: { nope: 1 }, headers: { 'x-request-id': 'hot-5' } })
+    await app.inject({ method: 'POST', url: '/token/validate', payload: { nope: 1 }, headers: { 'x-request-id': 'hot-5' } }),
+    // The same routes spelled with percent-escapes are the same hot routes.
+    await app.inject({ method: 'POST', url: '/%74oken/validate', payload: { token: session.access_token }, headers: { 'x-request-id': 'hot-6' } }),
+    await app.inject({ url: '/%61uth/verify', headers: { authorization: `Bearer ${session.access_token}`, 'x-request-id': 'hot-7' } })
   ]
-  t.same(hot.map((r) => r.statusCode), [200, 200, 200, 200, 400])
-  t.same(hot.map((r) => r.headers['x-request-id']), ['hot-1', 'hot-2', 'hot-3', 'hot-4', 'hot-5'], 'each id is echoed')
+  t.same(hot.map((r) => r.statusCode), [200, 200, 200, 200, 400, 200, 200])
+  t.same(hot.map((r) => r.headers['x-request-id']), ['hot-1', 'hot-2', 'hot-3', 'hot-4', 'hot-5', 'hot-6', 'hot-7'], 'each id is echoed')
   t.same(log.sinceMark(), [], 'nothing was written')
   t.equal(children, 0, 'no per-request logger was built')
 
@@ -227,4 +230,14 @@ t.test('at info, a hot-route request builds no logger, yet its id is echoed and 
   t.equal(lines.length, 1, 'one line: the error')
   t.match(JSON.parse(lines[0]!), { level: 50, reqId: 'hot-err', msg: 'request failed', err: { message: 'revocation view broken' } })
   t.notOk(lines[0]!.includes(session.access_token), 'without the token')
+})
+
+t.test('hot routes are recognised however the request line spells them', async (t) => {
+  for (const url of ['/token/validate', '/token/validate?x=1', '/token/validate/batch', '/auth/verify', '/auth/verify/orders/1',
+    '/%74oken/validate', '/%61uth/verify?scope=a', 'http://gw.internal/token/validate', 'http://gw.internal:8080/auth/verify/x']) {
+    t.ok(isHotUrl(url), url)
+  }
+  for (const url of ['/health', '/token/revoke', '/auth/login', '/%zz/validate', 'http://gw.internal', '/token/validate/', '/auth/verifyx']) {
+    t.notOk(isHotUrl(url), url)
+  }
 })

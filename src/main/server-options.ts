@@ -1,7 +1,7 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
 import type { Server } from 'node:http'
-import { LogController, type FastifyHttpOptions, type FastifyRequest } from 'fastify'
+import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
@@ -73,10 +73,23 @@ export function prettyLogs (format: Config['LOG_FORMAT'], env: { isTTY: boolean,
  */
 export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/token/validate/batch', '/auth/verify', '/auth/verify/*'])
 
-/** Whether a request URL is one of the hot routes (query string ignored). */
-function isHotUrl (url: string): boolean {
+/**
+ * Whether a request URL is one of the hot routes (query string ignored). The
+ * router also takes percent-encoded paths (`/%74oken/validate`) and the
+ * absolute form (`http://host/token/validate`); they are read as it reads
+ * them, or a client could turn the hot routes' request lines on at will.
+ */
+export function isHotUrl (url: string): boolean {
   const query = url.indexOf('?')
-  const path = query === -1 ? url : url.slice(0, query)
+  let path = query === -1 ? url : url.slice(0, query)
+  if (path.charCodeAt(0) !== 47 /* '/' */) {
+    const authority = path.indexOf('//')
+    const slash = authority === -1 ? -1 : path.indexOf('/', authority + 2)
+    path = slash === -1 ? '/' : path.slice(slash)
+  }
+  if (path.includes('%')) {
+    try { path = decodeURIComponent(path) } catch { return false }
+  }
   return HOT_ROUTES.has(path) || path.startsWith('/auth/verify/')
 }
 
@@ -173,6 +186,17 @@ export function serverOptions (
         allErrors: false
       }
     },
-    routerOptions: { maxParamLength: 200 }
+    routerOptions: { maxParamLength: 200 },
+    // Errors Fastify meets before any route or hook (a malformed percent-escape
+    // in the path, FST_ERR_BAD_URL): the service's `{error, message}` and the
+    // headers every answer carries (plugins/response-headers.ts does not run
+    // here), not Fastify's own body. The message does not echo the URL.
+    frameworkErrors: (_error, request, reply: FastifyReply) => {
+      reply.code(400).headers({
+        'x-request-id': request.id,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store'
+      }).send({ error: 'invalid_request', message: 'the request URL is not valid' })
+    }
   }
 }

@@ -1,9 +1,10 @@
-// Response headers: nosniff on every answer; no-store on every answer under
-// /admin, /token, /oauth and /auth, errors of every kind included; a CSP on
+// Response headers: nosniff and X-Request-Id on every answer; no-store on every
+// answer that sets no caching of its own (only the JWKS and the OAuth metadata
+// do), errors of every kind included, however the path is spelled; a CSP on
 // /docs. (That Swagger UI still works under it is the browser test's job.)
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { build, newSession } from '../helper.js'
+import { build, newSession, PASSWORD } from '../helper.js'
 
 t.test('nosniff everywhere, no-store on every token and identity answer, errors included', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_AUTH: '2' } })
@@ -39,8 +40,41 @@ t.test('nosniff everywhere, no-store on every token and identity answer, errors 
     const res = await app.inject({ url })
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
   }
-  t.not((await app.inject({ url: '/.well-known/jwks.json' })).headers['cache-control'], 'no-store', 'the JWKS stays cacheable')
-  t.not((await app.inject({ url: '/authority' })).headers['cache-control'], 'no-store', 'a path that only begins like /auth is not matched')
+  t.match((await app.inject({ url: '/.well-known/jwks.json' })).headers['cache-control'], /^public, max-age=\d+$/, 'the JWKS stays cacheable')
+  t.equal((await app.inject({ url: '/.well-known/oauth-authorization-server' })).headers['cache-control'], 'public, max-age=3600', 'so does the OAuth metadata')
+  for (const url of ['/health', '/nowhere', '/authority', '/docs/json']) {
+    t.equal((await app.inject({ url })).headers['cache-control'], 'no-store', `${url}: no-store`)
+  }
+})
+
+t.test('a percent-encoded path reaches the same route with the same headers', async (t) => {
+  const app = await build(t)
+  const session = await newSession(app)
+  const answers = [
+    ['/%61uth/login', await app.inject({ method: 'POST', url: '/%61uth/login', payload: { username: session.username, password: PASSWORD } })],
+    ['/%74oken/validate', await app.inject({ method: 'POST', url: '/%74oken/validate', payload: { token: session.access_token } })],
+    ['/%61uth/verify', await app.inject({ url: '/%61uth/verify', headers: { authorization: `Bearer ${session.access_token}` } })],
+    ['/%61dmin/clients', await app.inject({ url: '/%61dmin/clients' })]
+  ] as const
+  t.same(answers.map(([, res]) => res.statusCode), [200, 200, 200, 401], 'routed as the decoded path')
+  t.ok(answers[0][1].json().access_token, 'the encoded login answered a token pair')
+  for (const [url, res] of answers) {
+    t.equal(res.headers['cache-control'], 'no-store', `${url}: no-store`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
+    t.ok(res.headers['x-request-id'], `${url}: a request id`)
+  }
+})
+
+t.test('a malformed percent-escape gets the service\'s 400 and the usual headers, without the URL echoed', async (t) => {
+  const app = await build(t)
+  for (const url of ['/auth/verify/%zz', '/token/%zz', '/%zz?token=secret']) {
+    const res = await app.inject({ url, headers: { 'x-request-id': 'bad-url-1' } })
+    t.equal(res.statusCode, 400, url)
+    t.same(res.json(), { error: 'invalid_request', message: 'the request URL is not valid' }, `${url}: {error, message}`)
+    t.equal(res.headers['x-request-id'], 'bad-url-1', `${url}: the request id`)
+    t.equal(res.headers['cache-control'], 'no-store', `${url}: no-store`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
+  }
 })
 
 t.test('/docs carries a Content-Security-Policy that allows the UI\'s own scripts only', async (t) => {
