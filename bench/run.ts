@@ -1,13 +1,16 @@
 // `npm run bench`: the service against the ceiling and its peers, in one run on
-// one machine. Four servers run as child processes, so none shares its event
+// one machine. Five servers run as child processes, so none shares its event
 // loop with autocannon (which runs here):
 //   ceiling   bench/ceiling.ts: bare Fastify, same routes and schemas, constant answers
+//   floor     bench/floor.ts: the same constant answers served with the service's
+//             per-answer obligations (its server options and logger, request ids,
+//             response headers, latency histogram); a reference, not a target
 //   service   dist/src/main/server.js with its defaults (LOG_LEVEL info, metrics on,
 //             the embedded store in a fresh temporary directory)
 //   peers     bench/peer-fastify-jwt.ts (a minimal @fastify/jwt route) and
 //             bench/peer-express.ts (Express + jsonwebtoken), each answering
 //             the same validate request
-// Each case drives the four in turn, round after round (interleaved), so that
+// Each case drives the servers in turn, round after round (interleaved), so that
 // drift and the other load on the machine hit all of them alike; a ratio is
 // the median over rounds of each round's service rate divided by the
 // neighbouring round's rate of the other server. Prints req/s, p50/p99 and
@@ -72,14 +75,15 @@ function spawnNode (args: string[], options: Parameters<typeof spawn>[2]): Child
   return spawn(command!, [...prefix, ...args], options)
 }
 
-type ServerName = 'ceiling' | 'service' | 'fastifyJwt' | 'express'
+type ServerName = 'ceiling' | 'floor' | 'service' | 'fastifyJwt' | 'express'
 const LABEL: Record<ServerName, string> = {
   ceiling: 'ceiling (bare Fastify)',
+  floor: 'floor (ceiling + logger, ids, headers, histogram)',
   service: 'service',
   fastifyJwt: '@fastify/jwt route',
   express: 'Express + jsonwebtoken'
 }
-const ORDER: ServerName[] = ['ceiling', 'service', 'fastifyJwt', 'express']
+const ORDER: ServerName[] = ['ceiling', 'floor', 'service', 'fastifyJwt', 'express']
 
 interface Sample {
   rps: number
@@ -260,6 +264,7 @@ async function main (): Promise<void> {
   let bytesPerJti = NaN
   try {
     servers.ceiling = await start('ceiling', join(distBench, 'ceiling.js'), root)
+    servers.floor = await start('floor', join(distBench, 'floor.js'), root)
     servers.service = await start('service', join(serviceRoot, 'dist', 'src', 'main', 'server.js'), serviceCwd, profileArgs)
     servers.fastifyJwt = await start('@fastify/jwt peer', join(distBench, 'peer-fastify-jwt.js'), root)
     servers.express = await start('Express peer', join(distBench, 'peer-express.js'), root)
@@ -302,7 +307,7 @@ async function main (): Promise<void> {
       {
         name: 'validate, one hot token',
         unitLabel: 'req/s',
-        drives: { ceiling: hotValidate, service: hotValidate, fastifyJwt: hotValidate, express: hotValidate }
+        drives: { ceiling: hotValidate, floor: hotValidate, service: hotValidate, fastifyJwt: hotValidate, express: hotValidate }
       },
       {
         name: `validate, ${DISTINCT.toLocaleString('en')} distinct tokens in turn`,
@@ -312,7 +317,7 @@ async function main (): Promise<void> {
       {
         name: 'gateway verify',
         unitLabel: 'req/s',
-        drives: { ceiling: verifyDrive, service: verifyDrive, ...onlyValidate('validate, one hot token') }
+        drives: { ceiling: verifyDrive, floor: verifyDrive, service: verifyDrive, ...onlyValidate('validate, one hot token') }
       },
       {
         name: `batch validate, ${BATCH} distinct tokens a request`,
@@ -404,13 +409,14 @@ async function main (): Promise<void> {
     out.push(`| login | service (8 connections) | ${fmt(login.service.rps)} req/s | ${fmt(login.service.p50, 1)} / ${fmt(login.service.p99, 1)} | ${fmt(login.service.cpuUs)} |`)
     out.push(`| login | raw argon2 verify (8 at a time) | ${fmt(login.rawArgon2)} /s | | |`)
   }
+  const others = ORDER.filter((n) => n !== 'service')
+  const ratioHeader = `| case | × ${others.map((n) => LABEL[n]).join(' | × ')} |\n|---|${others.map(() => '---').join('|')}|`
   out.push('')
   out.push('Ratios (service rate ÷ other server\'s rate, median of the rounds):')
   out.push('')
-  out.push(`| case | × ${ORDER.filter((n) => n !== 'service').map((n) => LABEL[n]).join(' | × ')} |`)
-  out.push('|---|---|---|---|')
+  out.push(ratioHeader)
   for (const r of results) {
-    out.push(`| ${r.name} | ${ORDER.filter((n) => n !== 'service').map((n) => fmt(r.ratios[n], 2)).join(' | ')} |`)
+    out.push(`| ${r.name} | ${others.map((n) => fmt(r.ratios[n], 2)).join(' | ')} |`)
   }
 
   // On a machine shared with other work, req/s follows whatever else runs;
@@ -418,12 +424,11 @@ async function main (): Promise<void> {
   out.push('')
   out.push('The same by server CPU time per unit (other server\'s µs per request or token ÷ the service\'s), a check on a busy machine:')
   out.push('')
-  out.push(`| case | × ${ORDER.filter((n) => n !== 'service').map((n) => LABEL[n]).join(' | × ')} |`)
-  out.push('|---|---|---|---|')
+  out.push(ratioHeader)
   for (const r of results) {
     const perUnit = (n: ServerName): number => r.samples[n]!.cpuUs * r.samples[n]!.rps / r.rates[n]!
     const own = perUnit('service')
-    out.push(`| ${r.name} | ${ORDER.filter((n) => n !== 'service').map((n) => {
+    out.push(`| ${r.name} | ${others.map((n) => {
       return r.samples[n] === undefined ? '-' : fmt(perUnit(n) / own, 2)
     }).join(' | ')} |`)
   }

@@ -16,9 +16,9 @@
 // prom-client's defaults.
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
-import type { FastifyInstance, onSendHookHandler, RouteOptions } from 'fastify'
+import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { AuthEvent } from '../../src/auth/auth-service.js'
-import { RouteLatency } from './route-latency.js'
+import { recordLatency, RouteLatency } from './route-latency.js'
 import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
 export type ValidationOutcome = 'valid' | TokenErrorCode
@@ -61,12 +61,7 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       latency = new RouteLatency(route.url, LATENCY_BUCKETS)
       routes.set(route.url, latency)
     }
-    const series = latency
-    const record: onSendHookHandler = (request, reply, payload, done) => {
-      series.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
-      done(null, payload)
-    }
-    route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), record]
+    route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), recordLatency(latency)]
   })
   registry.registerMetric({
     name: ROUTE_HISTOGRAM,

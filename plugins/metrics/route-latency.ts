@@ -3,6 +3,8 @@
 // a label object, and the buckets are only turned into Prometheus values when
 // /metrics is scraped (http_request_duration_seconds, see plugins/metrics/index.ts).
 
+import type { onSendHookHandler } from 'fastify'
+
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
 const OTHER_METHOD = METHODS.length
@@ -57,5 +59,13 @@ export class RouteLatency {
       out.push({ labels, value: s.count, metricName: `${name}_count` })
     }
     return out
+  }
+}
+
+/** The route-level onSend hook that feeds `series`: the time from the request's arrival until its answer is handed to Node. */
+export function recordLatency (series: RouteLatency): onSendHookHandler {
+  return (request, reply, payload, done) => {
+    series.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done(null, payload)
   }
 }
