@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { AccountService } from '../src/auth/account-service.js'
+import { accountPolicy } from '../src/main/policies.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +17,7 @@ async function accountsPlugin (fastify: FastifyInstance): Promise<void> {
     store: fastify.store,
     hasher: fastify.passwords,
     auth: fastify.auth,
-    policy: { lockoutThreshold: fastify.config.LOCKOUT_THRESHOLD, lockoutSeconds: fastify.config.LOCKOUT_SECONDS }
+    policy: accountPolicy(fastify.config)
   }))
 }
 

@@ -6,7 +6,8 @@ import { AuthService } from '../src/auth/auth-service.js'
 import { ClientService } from '../src/clients/clients.js'
 import { VerifiedSecrets } from '../src/clients/verified-secrets.js'
 import { AppError } from '../src/errors.js'
-import { PasswordHasher } from '../src/auth/passwords.js'
+import type { PasswordHasher } from '../src/auth/passwords.js'
+import { authPolicy, clientPolicy, passwordHasher } from '../src/main/policies.js'
 import { verifyLiveAccess, type AccessClaims } from '../src/tokens/tokens.js'
 import { bearerToken } from '@token-orchestrator/verifier/rules'
 
@@ -29,24 +30,14 @@ export { DEFAULT_CLIENT_ID } from '../src/clients/clients.js'
 
 async function authPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
-  const hasher = new PasswordHasher({
-    memoryCost: config.ARGON2_MEMORY_KIB,
-    timeCost: config.ARGON2_TIME_COST,
-    parallelism: config.ARGON2_PARALLELISM
-  })
+  const hasher = passwordHasher(config)
   const clients = new ClientService({
     now: fastify.clock,
     store: fastify.store,
     hasher,
     follower: fastify.revocationFollower,
     verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000 }),
-    policy: {
-      defaultAudience: config.JWT_AUDIENCE,
-      accessTtl: config.ACCESS_TOKEN_TTL,
-      refreshTtl: config.REFRESH_TOKEN_TTL,
-      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
-      secretGrace: config.CLIENT_SECRET_GRACE
-    }
+    policy: clientPolicy(config)
   })
   const auth = new AuthService({
     now: fastify.clock,
@@ -55,14 +46,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     hasher,
     revocations: fastify.revocations,
     follower: fastify.revocationFollower,
-    policy: {
-      allowRegistration: config.ALLOW_REGISTRATION,
-      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
-      reuseInterval: config.REFRESH_REUSE_INTERVAL,
-      lockoutThreshold: config.LOCKOUT_THRESHOLD,
-      lockoutSeconds: config.LOCKOUT_SECONDS,
-      maxAccessTtl: config.ACCESS_TOKEN_TTL
-    },
+    policy: authPolicy(config),
     onEvent: (event) => fastify.serviceMetrics.authEvent(event),
     resolvePublicClient: async (clientId) => clients.resolvePublic(clientId),
     resolveClient: async (clientId) => clients.resolve(clientId)

@@ -20,9 +20,9 @@ import { isAsymmetric, rotateKeys } from '../keys/key-ring.js'
 import {
   ADMIN_ROLE, createUser, isValidPassword, isValidRoles, isValidUsername, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN, USERNAME_RULE
 } from '../auth/accounts.js'
-import { PasswordHasher } from '../auth/passwords.js'
 import { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
 import { devSecrets, devSecretsFile } from './dev-secrets.js'
+import { accountPolicy, authPolicy, clientPolicy, passwordHasher } from './policies.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../store/location.js'
 import { isUnavailableError, MongoStore } from '../store/mongo-store.js'
 import { SqliteStore } from '../store/sqlite-store.js'
@@ -106,7 +106,7 @@ Options:
       const roles = [...new Set([...(values.admin === true ? [ADMIN_ROLE] : []), ...((values.role as string[] | undefined) ?? [])])]
       const problem = roles.includes(ADMIN_ROLE) ? adminPasswordProblem(password, username) : null
       if (problem !== null) throw new UsageError(`an admin's password must be ${ADMIN_PASSWORD_RULE}; this one is ${problem}`)
-      const user = await createUser({ store: ctx.store, hasher: hasherFor(ctx.config) }, { username, password, roles })
+      const user = await createUser({ store: ctx.store, hasher: passwordHasher(ctx.config) }, { username, password, roles })
       return { id: user.id, username: user.username, roles: user.roles }
     }
   },
@@ -152,20 +152,7 @@ Options:
       }
       const accessTokenTtl = ttl('access-token-ttl')
       const refreshTokenTtl = ttl('refresh-token-ttl')
-      const { config, store } = ctx
-      const clients = new ClientService({
-        store,
-        hasher: hasherFor(config),
-        // Only disable() uses it; the CLI never disables.
-        follower: new RevocationFollower(new RevocationList(), store.revocations, { intervalMs: 1000 }),
-        policy: {
-          defaultAudience: config.JWT_AUDIENCE,
-          accessTtl: config.ACCESS_TOKEN_TTL,
-          refreshTtl: config.REFRESH_TOKEN_TTL,
-          sessionMaxLifetime: config.SESSION_MAX_LIFETIME
-        }
-      })
-      const { client, secret } = await clients.create({
+      const { client, secret } = await clientsFor(ctx).create({
         name: values.name,
         public: values.public === true,
         ...(grants !== undefined ? { grants: grants as GrantType[] } : {}),
@@ -335,21 +322,15 @@ function clientsFor (ctx: Context): ClientService {
   const { config, store } = ctx
   return new ClientService({
     store,
-    hasher: hasherFor(config),
+    hasher: passwordHasher(config),
     follower: followerFor(store).follower,
-    policy: {
-      defaultAudience: config.JWT_AUDIENCE,
-      accessTtl: config.ACCESS_TOKEN_TTL,
-      refreshTtl: config.REFRESH_TOKEN_TTL,
-      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
-      secretGrace: config.CLIENT_SECRET_GRACE
-    }
+    policy: clientPolicy(config)
   })
 }
 
 function accountsFor (ctx: Context): AccountService {
   const { config, store } = ctx
-  const hasher = hasherFor(config)
+  const hasher = passwordHasher(config)
   const { list, follower } = followerFor(store)
   // Ending sessions issues no token: the token codecs are never called here.
   const noTokens: JwtCodec = {
@@ -363,27 +344,12 @@ function accountsFor (ctx: Context): AccountService {
     hasher,
     revocations: list,
     follower,
-    policy: {
-      allowRegistration: false,
-      sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
-      reuseInterval: config.REFRESH_REUSE_INTERVAL,
-      lockoutThreshold: config.LOCKOUT_THRESHOLD,
-      lockoutSeconds: config.LOCKOUT_SECONDS,
-      maxAccessTtl: config.ACCESS_TOKEN_TTL
-    },
+    policy: { ...authPolicy(config), allowRegistration: false },
     resolvePublicClient: noClients,
     resolveClient: noClients
   })
   return new AccountService({
-    store, hasher, auth, policy: { lockoutThreshold: config.LOCKOUT_THRESHOLD, lockoutSeconds: config.LOCKOUT_SECONDS }
-  })
-}
-
-function hasherFor (config: Config): PasswordHasher {
-  return new PasswordHasher({
-    memoryCost: config.ARGON2_MEMORY_KIB,
-    timeCost: config.ARGON2_TIME_COST,
-    parallelism: config.ARGON2_PARALLELISM
+    store, hasher, auth, policy: accountPolicy(config)
   })
 }
 

@@ -1,0 +1,41 @@
+// The config's settings as the domain services take them. One mapping, used by
+// the server (plugins/auth.ts, plugins/accounts.ts) and by the CLI, so a
+// setting means the same in both.
+import type { AccountPolicy } from '../auth/account-service.js'
+import type { AuthPolicy } from '../auth/auth-service.js'
+import { PasswordHasher } from '../auth/passwords.js'
+import type { ClientPolicy } from '../clients/clients.js'
+import type { Config } from './config.js'
+
+export function passwordHasher (config: Config): PasswordHasher {
+  return new PasswordHasher({
+    memoryCost: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM
+  })
+}
+
+export function clientPolicy (config: Config): ClientPolicy {
+  return {
+    defaultAudience: config.JWT_AUDIENCE,
+    accessTtl: config.ACCESS_TOKEN_TTL,
+    refreshTtl: config.REFRESH_TOKEN_TTL,
+    sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+    secretGrace: config.CLIENT_SECRET_GRACE
+  }
+}
+
+export function authPolicy (config: Config): AuthPolicy {
+  return {
+    allowRegistration: config.ALLOW_REGISTRATION,
+    sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
+    reuseInterval: config.REFRESH_REUSE_INTERVAL,
+    lockoutThreshold: config.LOCKOUT_THRESHOLD,
+    lockoutSeconds: config.LOCKOUT_SECONDS,
+    maxAccessTtl: config.ACCESS_TOKEN_TTL
+  }
+}
+
+export function accountPolicy (config: Config): AccountPolicy {
+  return { lockoutThreshold: config.LOCKOUT_THRESHOLD, lockoutSeconds: config.LOCKOUT_SECONDS }
+}
