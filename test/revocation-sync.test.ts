@@ -7,19 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, newSession, validate } from './helper.js'
 import { faultyStore } from './support/faulty-store.js'
 import { memoryStore } from './support/stores.js'
-
-/** Generous bound for "about a second": the poll interval in tests is 100 ms. */
-const WITHIN_MS = 5000
-
-/** Polls until `check` holds, or gives up after WITHIN_MS; returns the time it took. */
-async function eventually (check: () => Promise<boolean>): Promise<number> {
-  const start = Date.now()
-  while (!(await check())) {
-    if (Date.now() - start > WITHIN_MS) throw new Error(`condition not met within ${WITHIN_MS} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  return Date.now() - start
-}
+import { eventually, WITHIN_MS } from './support/eventually.js'
 
 const refusedOn = (app: FastifyInstance, token: string) => async () => (await validate(app, token)).error === 'revoked'
 

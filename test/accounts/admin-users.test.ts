@@ -8,20 +8,11 @@ import { StoreUnavailableError } from '../../src/errors.js'
 import { build, login, newSession, PASSWORD, uniqueName, registerUser, validate } from '../helper.js'
 import { ADMIN_ENV, adminToken } from '../support/clients.js'
 import { faultyStore } from '../support/faulty-store.js'
+import { eventually, WITHIN_MS } from '../support/eventually.js'
 
 type Method = 'GET' | 'POST' | 'PUT'
 const call = (app: FastifyInstance, token: string, method: Method, url: string, payload?: unknown) =>
   app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) })
-
-const WITHIN_MS = 5000
-async function eventually (check: () => Promise<boolean>): Promise<number> {
-  const start = Date.now()
-  while (!(await check())) {
-    if (Date.now() - start > WITHIN_MS) throw new Error(`condition not met within ${WITHIN_MS} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  return Date.now() - start
-}
 
 t.test('every new user route needs the admin role', async (t) => {
   const app = await build(t, { env: ADMIN_ENV })
