@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
 import { isQuiet, requestLoggerFactory } from './request-logger.js'
 import { requestIdGenerator } from './request-id.js'
+import { setAnswerHeaders } from './answer-headers.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -189,14 +190,11 @@ export function serverOptions (
     routerOptions: { maxParamLength: 200 },
     // Errors Fastify meets before any route or hook (a malformed percent-escape
     // in the path, FST_ERR_BAD_URL): the service's `{error, message}` and the
-    // headers every answer carries (plugins/response-headers.ts does not run
-    // here), not Fastify's own body. The message does not echo the URL.
+    // headers every answer carries (no onSend hook runs here), not Fastify's
+    // own body. The message does not echo the URL.
     frameworkErrors: (_error, request, reply: FastifyReply) => {
-      reply.code(400).headers({
-        'x-request-id': request.id,
-        'x-content-type-options': 'nosniff',
-        'cache-control': 'no-store'
-      }).send({ error: 'invalid_request', message: 'the request URL is not valid' })
+      setAnswerHeaders(request, reply)
+      reply.code(400).send({ error: 'invalid_request', message: 'the request URL is not valid' })
     }
   }
 }

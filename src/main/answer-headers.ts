@@ -1,0 +1,18 @@
+// The headers every answer carries, in one place: plugins/response-headers.ts
+// sets them on each answer (an onSend hook) and server-options.ts on the
+// answers Fastify makes before any hook runs (`frameworkErrors`).
+// - `X-Request-Id`: the request's id, the `reqId` of its log lines
+//   (request-id.ts decides it), so a client or gateway can quote it;
+// - `X-Content-Type-Options: nosniff`;
+// - `Cache-Control: no-store` unless the answer set a Cache-Control of its own
+//   (the JWKS and the OAuth metadata do): tokens, identities and the errors
+//   about them are never kept by a browser or a shared cache. A rule by path
+//   prefix would miss the same routes reached through a percent-encoded path
+//   (`/%61uth/login` is routed as `/auth/login`).
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export function setAnswerHeaders (request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id)
+  reply.header('x-content-type-options', 'nosniff')
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+}
