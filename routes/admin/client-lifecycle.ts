@@ -1,6 +1,6 @@
 // /admin/clients/:id/enable and /admin/clients/:id/secret: bringing a disabled
-// client back, and rotating a client's secret. Registered by ./index.ts, so
-// ./autohooks.ts guards it.
+// client back, and rotating a client's secret. Guarded, as every file of this
+// folder, by ./autohooks.ts.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/schemas.js'
@@ -30,7 +30,7 @@ const common = {
 }
 
 const clientLifecycleRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.post('/clients/:id/enable', {
+  fastify.post('/admin/clients/:id/enable', {
     schema: {
       tags,
       security,
@@ -47,7 +47,7 @@ const clientLifecycleRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return clientView(client)
   })
 
-  fastify.post('/clients/:id/secret', {
+  fastify.post('/admin/clients/:id/secret', {
     schema: {
       tags,
       security,

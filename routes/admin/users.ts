@@ -1,5 +1,5 @@
 // /admin/users: look up a user, disable and enable the account, set its roles,
-// reset its password. Registered by ./index.ts, so ./autohooks.ts guards it.
+// reset its password. Guarded, as every file of this folder, by ./autohooks.ts.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../plugins/schemas.js'
@@ -54,7 +54,7 @@ const selfConflict = (what: string) => ({
 })
 
 const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/users', {
+  fastify.get('/admin/users', {
     schema: {
       tags,
       security,
@@ -65,7 +65,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => ({ users: await fastify.accounts.findByUsername(request.query.username) }))
 
-  fastify.get('/users/:id', {
+  fastify.get('/admin/users/:id', {
     schema: {
       tags,
       security,
@@ -76,7 +76,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => fastify.accounts.get(request.params.id))
 
-  fastify.post('/users/:id/disable', {
+  fastify.post('/admin/users/:id/disable', {
     schema: {
       tags,
       security,
@@ -93,7 +93,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return user
   })
 
-  fastify.post('/users/:id/enable', {
+  fastify.post('/admin/users/:id/enable', {
     schema: {
       tags,
       security,
@@ -108,7 +108,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return user
   })
 
-  fastify.put('/users/:id/roles', {
+  fastify.put('/admin/users/:id/roles', {
     schema: {
       tags,
       security,
@@ -127,7 +127,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return user
   })
 
-  fastify.post('/users/:id/password', {
+  fastify.post('/admin/users/:id/password', {
     schema: {
       tags,
       security,

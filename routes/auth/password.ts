@@ -19,7 +19,7 @@ export const PasswordChangeBody = Type.Object({
 })
 
 const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.post('/password', {
+  fastify.post('/auth/password', {
     onRequest: fastify.credentialRateLimit,
     preHandler: fastify.authenticate,
     schema: {

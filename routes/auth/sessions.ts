@@ -15,7 +15,7 @@ const badGrant = (description: string) => ({
 })
 
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.post('/register', {
+  fastify.post('/auth/register', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
@@ -39,7 +39,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(201).send(user)
   })
 
-  fastify.post('/login', {
+  fastify.post('/auth/login', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
@@ -75,7 +75,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return fastify.auth.login(username, password, clientId)
   })
 
-  fastify.post('/refresh', {
+  fastify.post('/auth/refresh', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
@@ -93,7 +93,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => fastify.auth.refresh(request.body.refresh_token))
 
-  fastify.post('/logout', {
+  fastify.post('/auth/logout', {
     schema: {
       tags,
       summary: 'End the session of a refresh token',
@@ -109,7 +109,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(204).send()
   })
 
-  fastify.post('/logout-all', {
+  fastify.post('/auth/logout-all', {
     preHandler: fastify.authenticate,
     schema: {
       tags,

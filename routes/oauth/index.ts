@@ -1,11 +1,11 @@
 // /oauth: RFC 6749 token endpoint, RFC 7662 introspection, RFC 7009 revocation.
 // Bodies may be application/x-www-form-urlencoded (what OAuth clients send) or
-// JSON. Errors in this folder are RFC 6749 §5.2 `{error, error_description}`
-// (plugins/error-handler.ts, chosen by each route's `errorFormat`), deliberately
-// unlike the service's `{error, message}`, because OAuth client libraries parse that shape.
+// JSON (./autohooks.ts parses the form bodies for this folder only). Errors in
+// this folder are RFC 6749 §5.2 `{error, error_description}` (./autohooks.ts
+// marks each route, plugins/error-handler.ts writes them), deliberately unlike
+// the service's `{error, message}`, because OAuth client libraries parse that shape.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { presentedClient } from '../../src/oauth/client-auth.js'
-import { OAuthError } from '../../src/oauth/errors.js'
 import { NoContent } from '../schemas.js'
 import { IntrospectionResponse, TokenParamBody, TokenRequestBody, TokenResponse } from './schemas.js'
 import { oauthErrors } from '../../plugins/schemas.js'
@@ -30,32 +30,7 @@ const throttled = {
 }
 
 const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  // Every route of this folder answers errors in the OAuth format.
-  fastify.addHook('onRoute', (route) => {
-    route.config = { ...(route.config ?? {}), errorFormat: 'oauth' }
-  })
-
-  // Form bodies, parsed here only (this plugin's scope). RFC 6749 §3.2: a
-  // parameter given twice is an invalid request.
-  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const out: Record<string, string> = {}
-    for (const [key, value] of new URLSearchParams(body as string)) {
-      if (Object.hasOwn(out, key)) {
-        const err = new OAuthError('invalid_request', `parameter ${key.slice(0, 64)} is repeated`)
-        done(err, undefined)
-        return
-      }
-      out[key] = value
-    }
-    done(null, out)
-  })
-
-  // RFC 6749 section 5.1 asks for Pragma too (Cache-Control: no-store is plugins/response-headers.ts's).
-  fastify.addHook('onRequest', async (_request, reply) => {
-    reply.header('pragma', 'no-cache')
-  })
-
-  fastify.post('/token', {
+  fastify.post('/oauth/token', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
@@ -109,7 +84,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return fastify.oauth.token(body, presented)
   })
 
-  fastify.post('/introspect', {
+  fastify.post('/oauth/introspect', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,
@@ -139,7 +114,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return fastify.oauth.introspect(body.token, body.token_type_hint, presented)
   })
 
-  fastify.post('/revoke', {
+  fastify.post('/oauth/revoke', {
     onRequest: fastify.credentialRateLimit,
     schema: {
       tags,

@@ -26,7 +26,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return { valid: true, claims: verified.claims }
   }
 
-  fastify.post('/validate', {
+  fastify.post('/token/validate', {
     schema: {
       tags,
       summary: 'Validate an access token',
@@ -40,7 +40,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return validate(request.body.token)
   })
 
-  fastify.post('/validate/batch', {
+  fastify.post('/token/validate/batch', {
     schema: {
       tags,
       summary: 'Validate up to 100 access tokens',
@@ -52,7 +52,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return { results: request.body.tokens.map(validate) }
   })
 
-  fastify.post('/revoke', {
+  fastify.post('/token/revoke', {
     schema: {
       tags,
       summary: 'Revoke an access or refresh token',

@@ -1,9 +1,6 @@
 // /auth/verify: the gateway endpoint (nginx auth_request, Traefik forwardAuth,
 // Envoy ext_authz). Any method; the access token comes in `Authorization`,
 // the identity goes out in X-Auth-* headers with an empty body.
-// It is a plugin of its own (its own folder, so autoload gives it the
-// /auth/verify prefix): no hook of the other /auth routes runs on the gateway
-// path.
 //
 // The 401 and 403 answers are sent directly rather than thrown: a gateway asks
 // for every proxied request, and a flood of bad tokens should cost no more
@@ -54,7 +51,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const otherMethods = fastify.supportedMethods.filter((m) => m !== 'GET' && m !== 'HEAD')
   const variants = [
     {
-      url: '/',
+      url: '/auth/verify',
       method: ['GET'],
       hide: false,
       summary: 'Verify the bearer token of a proxied request (any method)',
@@ -64,7 +61,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.'
     },
     {
-      url: '/',
+      url: '/auth/verify',
       method: otherMethods,
       // The same operation as GET above: documented once.
       hide: true,
@@ -72,7 +69,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The same check as `GET /auth/verify`.'
     },
     {
-      url: '/*',
+      url: '/auth/verify/*',
       method: fastify.supportedMethods,
       // Not in the OpenAPI document: a wildcard path is no valid OpenAPI path; docs/gateways.md describes it.
       hide: true,
@@ -85,7 +82,6 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     fastify.route({
       method: variant.method,
       url: variant.url,
-      prefixTrailingSlash: 'no-slash',
       schema: {
         hide: variant.hide,
         tags: ['gateway'],

@@ -65,7 +65,7 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     allowList: (request: { headers: { authorization?: string | undefined } }) => feedReaders.isKnown(request.headers.authorization)
   }
 
-  fastify.get('', {
+  fastify.get('/token/revocations', {
     config: { rateLimit },
     schema: {
       tags: ['token'],

@@ -8,8 +8,6 @@ import {
   ClientIdParams, ClientList, Client, guarded, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
 import { errors } from '../../plugins/schemas.js'
-import adminUserRoutes from './users.js'
-import clientLifecycleRoutes from './client-lifecycle.js'
 
 const tags = ['admin']
 const security = [{ bearerAuth: [] }]
@@ -22,10 +20,7 @@ const notFound = (what: string) => ({
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  await fastify.register(adminUserRoutes)
-  await fastify.register(clientLifecycleRoutes)
-
-  fastify.post('/clients', {
+  fastify.post('/admin/clients', {
     schema: {
       tags,
       security,
@@ -64,7 +59,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(201).send({ ...clientView(client), client_secret: secret })
   })
 
-  fastify.get('/clients', {
+  fastify.get('/admin/clients', {
     schema: {
       tags,
       security,
@@ -74,7 +69,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async () => ({ clients: (await fastify.clients.list()).map(clientView) }))
 
-  fastify.post('/clients/:id/disable', {
+  fastify.post('/admin/clients/:id/disable', {
     schema: {
       tags,
       security,
@@ -93,7 +88,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return clientView(client)
   })
 
-  fastify.get('/users/:id/sessions', {
+  fastify.get('/admin/users/:id/sessions', {
     schema: {
       tags,
       security,
@@ -119,7 +114,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   })
 
-  fastify.delete('/sessions/:sid', {
+  fastify.delete('/admin/sessions/:sid', {
     schema: {
       tags,
       security,
@@ -139,7 +134,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(204).send()
   })
 
-  fastify.post('/keys/rotate', {
+  fastify.post('/admin/keys/rotate', {
     schema: {
       tags: ['keys'],
       security,
