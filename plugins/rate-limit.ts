@@ -1,6 +1,7 @@
 // Per-IP rate limits (@fastify/rate-limit). Not global: the validate hot path
 // stays unmetered. Every route that verifies a password or a client secret
-// (register, login, refresh, /oauth/token, introspect, revoke) adds the one
+// (register, login, refresh, password change, /oauth/token, introspect,
+// revoke, and the revocation feed for readers it does not know yet) adds the one
 // `credentialRateLimit` hook, and so draws on ONE budget of RATE_LIMIT_AUTH
 // requests a minute per client IP: failing at one endpoint cannot buy fresh
 // guesses at another. (A per-route `config.rateLimit` would give each route a

@@ -3,7 +3,7 @@
 // guesses at another. Other addresses and the validate hot path are untouched.
 import t from 'tap'
 import { build } from '../helper.js'
-import { ADMIN_ENV, createClient } from '../support/clients.js'
+import { ADMIN_ENV, basic, createClient } from '../support/clients.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -48,6 +48,23 @@ t.test('60 wrong logins from one IP, then every credential route answers 429', a
   t.equal(elsewhere.statusCode, 400, 'another address has its own budget (invalid_grant, not 429)')
   const validate = await app.inject({ method: 'POST', url: '/token/validate', remoteAddress: attacker, payload: { token: 'a.b.c' } })
   t.equal(validate.statusCode, 200, 'validate is not rate limited')
+})
+
+t.test('the revocation feed draws on the same budget, and a reader it already knows polls on', async (t) => {
+  const app = await build(t, { env: { ...ADMIN_ENV, RATE_LIMIT_AUTH: '5', LOCKOUT_THRESHOLD: '1000' } })
+  const client = await createClient(app, { name: 'resource server', scopes: ['revocations:read'] })
+  const reader = basic(client.client_id, client.client_secret)
+  const remoteAddress = '192.0.2.20'
+  const feed = async (authorization: string) => app.inject({ method: 'GET', url: '/token/revocations', remoteAddress, headers: { authorization } })
+  t.equal((await feed(reader)).statusCode, 200, 'the reader\'s first poll checks its secret (1 of 5)')
+  for (let i = 0; i < 4; i++) {
+    const res = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: 'victim', password: `guess-${i}-xxxx` } })
+    if (res.statusCode !== 401) t.fail(`login ${i + 1}: ${res.statusCode}`)
+  }
+  const guess = await feed(basic(client.client_id, 'a-guessed-secret'))
+  t.equal(guess.statusCode, 429, 'a secret guessed at the feed once the budget is spent')
+  t.equal(guess.json().error, 'too_many_requests')
+  t.equal((await feed(reader)).statusCode, 200, 'the known reader is not counted')
 })
 
 t.test('introspection and revocation are rate limited per IP on their own too', async (t) => {

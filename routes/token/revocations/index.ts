@@ -56,17 +56,16 @@ const FeedPage = Type.Object({
 })
 
 const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { revocationFeed, feedReaders, config } = fastify
-  // Failed and first-seen credentials share the per-IP budget of every other secret
-  // check; a reader whose credentials just passed comes back every few seconds and is not counted.
-  const rateLimit = {
-    max: config.RATE_LIMIT_AUTH,
-    timeWindow: 60_000,
-    allowList: (request: { headers: { authorization?: string | undefined } }) => feedReaders.isKnown(request.headers.authorization)
-  }
+  const { revocationFeed, feedReaders, credentialRateLimit } = fastify
 
   fastify.get('/token/revocations', {
-    config: { rateLimit },
+    // Failed and first-seen credentials draw on the one per-IP budget of every
+    // other secret check (plugins/rate-limit.ts); a reader whose credentials
+    // passed recently comes back every few seconds and is not counted.
+    onRequest: async function (request, reply) {
+      if (feedReaders.isKnown(request.headers.authorization)) return
+      await credentialRateLimit.call(this, request, reply)
+    },
     schema: {
       tags: ['token'],
       summary: 'Follow revocations (for resource servers that verify tokens themselves)',
