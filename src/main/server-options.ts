@@ -1,13 +1,15 @@
 // Fastify's own options, shared by server.ts and the test helper so tests run
 // the server exactly as production does.
+import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
-import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Socket } from 'node:net'
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { redactTokens } from './redact.js'
 import { isQuiet, requestLoggerFactory } from './request-logger.js'
 import { requestIdGenerator } from './request-id.js'
-import { setAnswerHeaders } from './answer-headers.js'
+import { rawAnswer, setAnswerHeaders } from './answer-headers.js'
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line.
@@ -109,6 +111,26 @@ function requestLogging (level: string): Pick<FastifyHttpOptions<Server>, 'logCo
   }
 }
 
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request was not received in time'],
+  HPE_HEADER_OVERFLOW: [431, 'request_header_fields_too_large', 'the request headers are too large']
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (a malformed
+ * request line or header, headers over 16 kB, a missed deadline): the
+ * service's `{error, message}` and the headers every answer carries, then the
+ * connection is closed, as Fastify's own handler does. Only the error's code
+ * is logged: Node attaches the raw bytes of the request, Authorization included.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, error, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'invalid_request', 'the request is not valid HTTP']
+  this.log.debug({ code: err.code, status }, 'refused by the HTTP parser')
+  if (socket.writable) socket.write(rawAnswer(status, randomUUID(), JSON.stringify({ error, message })))
+  socket.destroy()
+}
+
 /**
  * `stream` sends the log somewhere other than stdout (tests capture it);
  * `pretty` (server.ts decides, see prettyLogs) formats it with pino-pretty.
@@ -192,6 +214,7 @@ export function serverOptions (
     // in the path, FST_ERR_BAD_URL): the service's `{error, message}` and the
     // headers every answer carries (no onSend hook runs here), not Fastify's
     // own body. The message does not echo the URL.
+    clientErrorHandler,
     frameworkErrors: (_error, request, reply: FastifyReply) => {
       setAnswerHeaders(request, reply)
       reply.code(400).send({ error: 'invalid_request', message: 'the request URL is not valid' })

@@ -169,8 +169,8 @@ t.test('tokens in the query string or a form are not accepted', async (t) => {
   t.equal(la.statusCode, 204, 'the token itself was fine all along (so the refusals above were about where it was sent)')
 })
 
-/** Sends raw bytes to the listening server and returns the status code and headers. */
-async function raw (port: number, request: string | Buffer): Promise<{ status: number, head: string }> {
+/** Sends raw bytes to the listening server and returns the status code, headers and body. */
+async function raw (port: number, request: string | Buffer): Promise<{ status: number, head: string, body: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(request))
     let data = ''
@@ -178,8 +178,8 @@ async function raw (port: number, request: string | Buffer): Promise<{ status: n
     socket.on('data', (chunk) => { data += chunk })
     socket.on('error', reject)
     socket.on('end', () => {
-      const head = data.split('\r\n\r\n')[0] ?? ''
-      resolve({ status: Number(head.split(' ')[1]), head })
+      const [head = '', ...rest] = data.split('\r\n\r\n')
+      resolve({ status: Number(head.split(' ')[1]), head, body: rest.join('\r\n\r\n') })
     })
   })
 }
@@ -212,6 +212,18 @@ t.test('through a real socket: duplicate, non-ASCII and control-character Author
   t.equal(crlf.status, 400, 'a bare CR (header smuggling) is refused by the parser')
   const huge = await raw(port, request([`Bearer ${'a'.repeat(20_000)}`]))
   t.equal(huge.status, 431, 'a header over Node\'s 16 kB limit: 431')
+  // What the parser refuses is answered like everything else: {error, message} and the headers of every answer.
+  for (const [label, answer, error] of [['NUL byte', nul, 'invalid_request'], ['bare CR', crlf, 'invalid_request'], ['oversized header', huge, 'request_header_fields_too_large']] as const) {
+    t.match(answer.head, /\r\nx-request-id: [0-9a-f-]{36}\r\n/, `${label}: X-Request-Id`)
+    t.match(answer.head, /\r\nx-content-type-options: nosniff\r\n/, `${label}: nosniff`)
+    t.match(answer.head, /\r\ncache-control: no-store\r\n/, `${label}: no-store`)
+    t.same(Object.keys(JSON.parse(answer.body)), ['error', 'message'], `${label}: {error, message}`)
+    t.equal(JSON.parse(answer.body).error, error, `${label}: ${error}`)
+    t.notMatch(answer.body, s.access_token.slice(-20), `${label}: the token is not echoed`)
+  }
+  const malformed = await raw(port, 'GET / admin/users HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.equal(malformed.status, 400, 'a malformed request line: 400')
+  t.same(JSON.parse(malformed.body), { error: 'invalid_request', message: 'the request is not valid HTTP' })
 })
 
 t.test('claims cannot inject response headers through the gateway endpoint', async (t) => {
