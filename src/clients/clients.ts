@@ -215,13 +215,21 @@ export class ClientService {
    * Checks a confidential client's secret. Unknown and public clients cost the
    * same argon2 time; unknown, public, disabled and wrong secret all give null.
    * A secret that verified within the last moments is not verified again
-   * (`cachedOnly`: answer from that memory alone, spending no argon2 at all).
+   * (`cachedOnly`: answer from that memory alone, spending no argon2 at all;
+   * the throttle asks that way while someone is failing at this client_id).
+   * A hit in that mode renews the memory: a client in steady use keeps
+   * passing for as long as the guessing lasts, not just until its entry would
+   * have expired. The entry stays bound to the stored hash, so a new secret
+   * still misses at once.
    */
   async authenticate (clientId: string, secret: string, opts: { cachedOnly?: boolean } = {}): Promise<ClientRecord | null> {
     const found = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
     const client = found !== null && found.secretHash !== null && !found.disabled ? { record: found, hash: found.secretHash } : null
     const cache = this.deps.verifiedSecrets
-    if (client !== null && cache?.has(clientId, secret, client.hash) === true) return client.record
+    if (client !== null && cache?.has(clientId, secret, client.hash) === true) {
+      if (opts.cachedOnly === true) cache.remember(clientId, secret, client.hash)
+      return client.record
+    }
     if (opts.cachedOnly === true) return null
     const ok = await this.deps.hasher.verify(found?.secretHash ?? null, secret)
     const previous = found?.previousSecret

@@ -107,6 +107,26 @@ t.test('failed client authentications are throttled per client_id like failed lo
   t.same(unknown, [401, 401, 401, 429], 'unknown client ids are counted too')
 })
 
+t.test('someone guessing a client_id cannot lock out the client that keeps using its secret', async (t) => {
+  // The memory of verified secrets lasts 1 s here; the guessing goes on far longer.
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '120', CLIENT_SECRET_CACHE_SECONDS: '1' } })
+  const rs = await createClient(app, { name: 'resource server' })
+  const introspect = async (secret: string, remoteAddress = '127.0.0.1') => app.inject({
+    method: 'POST', url: '/oauth/introspect', remoteAddress, headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: rs.client_id, client_secret: secret }).toString()
+  })
+  t.equal((await introspect(rs.client_secret)).statusCode, 200, 'the resource server authenticates')
+  for (let i = 0; i < 3; i++) await introspect(`guess-${i}`, '203.0.113.5')
+  t.equal((await introspect('guess-again', '203.0.113.5')).statusCode, 429, 'the client_id is throttled')
+  const statuses = new Set<number>()
+  const until = Date.now() + 2500
+  while (Date.now() < until) {
+    statuses.add((await introspect(rs.client_secret)).statusCode)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  t.same([...statuses], [200], 'its polls pass all along, well past the 1 s the memory lasts')
+  t.equal((await introspect('guess-more', '203.0.113.5')).statusCode, 429, 'the guesser is still refused')
+})
+
 t.test('while throttled, a secret not verified recently is refused without argon2', async (t) => {
   const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '2', CLIENT_SECRET_CACHE_SECONDS: '0' } })
   const rs = await createClient(app, { name: 'resource server' })
