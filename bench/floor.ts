@@ -11,15 +11,13 @@ import { loadConfig } from '../src/main/config.js'
 import { serverOptions } from '../src/main/server-options.js'
 import responseHeaders from '../plugins/response-headers.js'
 import { LATENCY_BUCKETS } from '../plugins/metrics/index.js'
-import { recordLatency, RouteLatency } from '../plugins/metrics/route-latency.js'
+import { addLatencyHook, RouteLatency } from '../plugins/metrics/route-latency.js'
 import { constantRoutes } from './constant-routes.js'
 
 const config = loadConfig(process.env)
 const app = Fastify(serverOptions(config))
 await app.register(responseHeaders)
-app.addHook('onRoute', (route: RouteOptions) => {
-  route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), recordLatency(new RouteLatency(route.url ?? '', LATENCY_BUCKETS))]
-})
+app.addHook('onRoute', (route: RouteOptions) => { addLatencyHook(route, new RouteLatency(route.url ?? '', LATENCY_BUCKETS)) })
 constantRoutes(app, { cacheControl: false })
 
 await app.listen({ port: config.PORT, host: config.HOST })

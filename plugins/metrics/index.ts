@@ -18,7 +18,7 @@ import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { AuthEvent } from '../../src/auth/auth-service.js'
-import { recordLatency, RouteLatency } from './route-latency.js'
+import { addLatencyHook, RouteLatency } from './route-latency.js'
 import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
 export type ValidationOutcome = 'valid' | TokenErrorCode
@@ -61,7 +61,7 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       latency = new RouteLatency(route.url, LATENCY_BUCKETS)
       routes.set(route.url, latency)
     }
-    route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), recordLatency(latency)]
+    addLatencyHook(route, latency)
   })
   registry.registerMetric({
     name: ROUTE_HISTOGRAM,

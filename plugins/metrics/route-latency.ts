@@ -3,7 +3,7 @@
 // a label object, and the buckets are only turned into Prometheus values when
 // /metrics is scraped (http_request_duration_seconds, see plugins/metrics/index.ts).
 
-import type { onSendHookHandler } from 'fastify'
+import type { onSendHookHandler, RouteOptions } from 'fastify'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
@@ -63,9 +63,14 @@ export class RouteLatency {
 }
 
 /** The route-level onSend hook that feeds `series`: the time from the request's arrival until its answer is handed to Node. */
-export function recordLatency (series: RouteLatency): onSendHookHandler {
+function recordLatency (series: RouteLatency): onSendHookHandler {
   return (request, reply, payload, done) => {
     series.observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
     done(null, payload)
   }
+}
+
+/** Adds the hook that feeds `series` after the route's own onSend hooks (from an onRoute hook). */
+export function addLatencyHook (route: RouteOptions, series: RouteLatency): void {
+  route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), recordLatency(series)]
 }
