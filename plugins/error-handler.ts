@@ -7,7 +7,7 @@
 // the request id, in both formats.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from '../src/errors.js'
+import { AppError, codeForStatus } from '../src/errors.js'
 import { redactTokens } from '../src/main/redact.js'
 import { OAuthError, toOAuthError } from '../src/oauth/errors.js'
 
@@ -16,22 +16,6 @@ declare module 'fastify' {
     /** 'oauth': errors are `{error, error_description}` (RFC 6749 §5.2). */
     errorFormat?: 'oauth'
   }
-}
-
-const CODE_BY_STATUS: Record<number, string> = {
-  400: 'invalid_request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  405: 'method_not_allowed',
-  406: 'not_acceptable',
-  408: 'request_timeout',
-  411: 'length_required',
-  413: 'payload_too_large',
-  414: 'uri_too_long',
-  415: 'unsupported_media_type',
-  429: 'too_many_requests',
-  431: 'request_header_fields_too_large'
 }
 
 const BASIC_REALM = 'Basic realm="token-orchestrator", charset="UTF-8"'
@@ -59,7 +43,7 @@ export function errorBody (error: FastifyError | AppError): { status: number, bo
   }
   const status = error.statusCode ?? 500
   if (status >= 400 && status < 500) {
-    return { status, body: { error: CODE_BY_STATUS[status] ?? 'invalid_request', message: error.message } }
+    return { status, body: { error: codeForStatus(status), message: error.message } }
   }
   return { status: 500, body: { error: 'internal_error', message: 'internal server error' } }
 }

@@ -32,6 +32,27 @@ const STATUS: Record<ErrorCode, number> = {
   store_unavailable: 503
 }
 
+/** The code of a 4xx that no AppError names (Fastify's own, or one Node's HTTP parser refuses). */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  411: 'length_required',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+  431: 'request_header_fields_too_large'
+}
+
+export function codeForStatus (status: number): string {
+  return CODE_BY_STATUS[status] ?? 'invalid_request'
+}
+
 export class AppError extends Error {
   readonly statusCode: number
   /** Seconds, for 429 answers. */

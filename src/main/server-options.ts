@@ -6,6 +6,7 @@ import type { Socket } from 'node:net'
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import { codeForStatus } from '../errors.js'
 import { redactTokens } from './redact.js'
 import { isQuiet, requestLoggerFactory } from './request-logger.js'
 import { requestIdGenerator } from './request-id.js'
@@ -111,9 +112,9 @@ function requestLogging (level: string): Pick<FastifyHttpOptions<Server>, 'logCo
   }
 }
 
-const CLIENT_ERRORS: Record<string, [number, string, string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request was not received in time'],
-  HPE_HEADER_OVERFLOW: [431, 'request_header_fields_too_large', 'the request headers are too large']
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request was not received in time'],
+  HPE_HEADER_OVERFLOW: [431, 'the request headers are too large']
 }
 
 /**
@@ -125,9 +126,9 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
  */
 export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, error, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'invalid_request', 'the request is not valid HTTP']
+  const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'the request is not valid HTTP']
   this.log.debug({ code: err.code, status }, 'refused by the HTTP parser')
-  if (socket.writable) socket.write(rawAnswer(status, randomUUID(), JSON.stringify({ error, message })))
+  if (socket.writable) socket.write(rawAnswer(status, randomUUID(), JSON.stringify({ error: codeForStatus(status), message })))
   socket.destroy()
 }
 
