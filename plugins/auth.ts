@@ -36,7 +36,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     store: fastify.store,
     hasher,
     follower: fastify.revocationFollower,
-    verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000 }),
+    verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000, now: fastify.clockMs }),
     policy: clientPolicy(config)
   })
   const auth = new AuthService({

@@ -10,12 +10,16 @@ declare module 'fastify' {
     config: Config
     /** The injected clock (AppOptions.now), seconds; undefined → each service reads the system clock. */
     clock: (() => number) | undefined
+    /** The same injected clock in milliseconds, for the services that count in them; undefined as above. */
+    clockMs: (() => number) | undefined
   }
 }
 
 async function configPlugin (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
-  fastify.decorate('clock', opts.now)
+  const now = opts.now
+  fastify.decorate('clock', now)
+  fastify.decorate('clockMs', now === undefined ? undefined : () => now() * 1000)
 }
 
 export default fp(configPlugin, { name: 'config', fastify: '5.x' })

@@ -21,13 +21,12 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
     fastify.decorate('keyRing', null)
     return
   }
-  const clock = fastify.clock
   const ring = new KeyRing(fastify.store.keys, {
     algorithm,
     secret: config.JWT_SECRET,
     overlapSeconds: config.KEY_ROTATION_OVERLAP,
     maxAccessTtl: config.ACCESS_TOKEN_TTL,
-    now: clock === undefined ? undefined : () => clock() * 1000,
+    now: fastify.clockMs,
     verify: accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE)
   })
   if (await ring.ensureSigningKey()) {

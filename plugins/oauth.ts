@@ -15,7 +15,7 @@ declare module 'fastify' {
 
 async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
   // Failed client authentications are throttled like failed logins, with the same thresholds.
-  const throttle = new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS })
+  const throttle = new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS, now: fastify.clockMs })
   fastify.decorate('clientThrottle', throttle)
   fastify.decorate('oauth', new OAuthService({
     auth: fastify.auth,
