@@ -8,13 +8,13 @@ import { ClientThrottle } from '../src/oauth/client-throttle.js'
 declare module 'fastify' {
   interface FastifyInstance {
     oauth: OAuthService
-    /** Failed client authentications per client_id, shared by every endpoint that checks a client secret. */
+    /** Failed client authentications per client_id and address, shared by every endpoint that checks a client secret. */
     clientThrottle: ClientThrottle
   }
 }
 
 async function oauthPlugin (fastify: FastifyInstance): Promise<void> {
-  // Failed client authentications are throttled like failed logins, with the same thresholds.
+  // Failed client authentications are throttled per client_id and address, with the login lockout's thresholds.
   const throttle = new ClientThrottle({ threshold: fastify.config.LOCKOUT_THRESHOLD, lockSeconds: fastify.config.LOCKOUT_SECONDS, now: fastify.clockMs })
   fastify.decorate('clientThrottle', throttle)
   fastify.decorate('oauth', new OAuthService({

@@ -23,7 +23,7 @@ const clientAuth = [{ clientBasic: [] }]
 const throttled = {
   429: {
     description: '`too_many_requests`: too many requests from this client IP (RATE_LIMIT_AUTH), or too many failed ' +
-      'authentications of this client_id (see `Retry-After`)',
+      'authentications of this client_id from this IP (see `Retry-After`)',
     error: 'too_many_requests',
     error_description: 'too many failed client authentications, try again later'
   }
@@ -80,7 +80,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body)
+    const presented = presentedClient(request.headers.authorization, body, request.ip)
     return fastify.oauth.token(body, presented)
   })
 
@@ -110,7 +110,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body)
+    const presented = presentedClient(request.headers.authorization, body, request.ip)
     return fastify.oauth.introspect(body.token, body.token_type_hint, presented)
   })
 
@@ -138,7 +138,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body)
+    const presented = presentedClient(request.headers.authorization, body, request.ip)
     await fastify.oauth.revoke(body.token, body.token_type_hint, presented)
     return reply.code(200).send()
   })

@@ -12,6 +12,8 @@ export interface PresentedClient {
   clientId: string
   secret: string | undefined
   method: 'client_secret_basic' | 'client_secret_post' | 'none'
+  /** The address the request came from (the client IP, as the rate limits count it). */
+  from: string
 }
 
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*) *$/i
@@ -21,12 +23,12 @@ function formDecode (value: string): string {
 }
 
 /**
- * The client credentials of a request: HTTP Basic (id and secret each
- * form-urlencoded, RFC 6749 §2.3.1) or `client_id` / `client_secret` in the
- * body. Using both is invalid_request (§2.3); none gives null.
+ * The client credentials of a request from `from` (its client IP): HTTP Basic
+ * (id and secret each form-urlencoded, RFC 6749 §2.3.1) or `client_id` /
+ * `client_secret` in the body. Using both is invalid_request (§2.3); none gives null.
  */
 export function presentedClient (
-  authorization: string | undefined, body: { client_id?: string | undefined, client_secret?: string | undefined }
+  authorization: string | undefined, body: { client_id?: string | undefined, client_secret?: string | undefined }, from: string
 ): PresentedClient | null {
   if (authorization !== undefined && /^basic\b/i.test(authorization)) {
     if (body.client_secret !== undefined) {
@@ -46,15 +48,15 @@ export function presentedClient (
     if (body.client_id !== undefined && body.client_id !== clientId) {
       throw new OAuthError('invalid_request', 'client_id in the body differs from the authenticated client')
     }
-    return { clientId, secret, method: 'client_secret_basic' }
+    return { clientId, secret, method: 'client_secret_basic', from }
   }
   if (body.client_id === undefined) {
     if (body.client_secret !== undefined) throw new OAuthError('invalid_request', 'client_secret without client_id')
     return null
   }
   return body.client_secret === undefined
-    ? { clientId: body.client_id, secret: undefined, method: 'none' }
-    : { clientId: body.client_id, secret: body.client_secret, method: 'client_secret_post' }
+    ? { clientId: body.client_id, secret: undefined, method: 'none', from }
+    : { clientId: body.client_id, secret: body.client_secret, method: 'client_secret_post', from }
 }
 
 /**
@@ -65,7 +67,8 @@ export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'p
 
 /**
  * Authenticates the presented client; `allowPublic` lets public clients (no
- * secret) through. Failed secrets count in `throttle` (when given), per client_id.
+ * secret) through. Failed secrets count in `throttle` (when given), per
+ * client_id and address.
  */
 export async function authenticateClient (
   clients: ClientService, presented: PresentedClient | null, allowPublic: boolean, throttle?: ClientThrottle
@@ -81,20 +84,21 @@ export async function authenticateClient (
     if (client !== null) return { kind: 'public', client }
     throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
   }
-  const wait = throttle?.retryAfter(presented.clientId) ?? null
+  const wait = throttle?.retryAfter(presented.clientId, presented.from) ?? null
   if (wait !== null) {
-    // Throttled: no argon2 for this id. A secret that verified moments ago still
-    // passes, so a resource server keeps working while someone guesses its id.
+    // Throttled: no argon2 for this id from this address. A secret that verified
+    // moments ago still passes, so a resource server keeps working while someone
+    // behind the same address (a shared proxy or NAT) guesses its id.
     const known = await clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
     if (known !== null) return { kind: 'confidential', client: known }
     throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
   }
   const client = await clients.authenticate(presented.clientId, presented.secret)
   if (client === null) {
-    throttle?.failure(presented.clientId)
+    throttle?.failure(presented.clientId, presented.from)
     throw new OAuthError('invalid_client', 'client authentication failed', basic)
   }
-  throttle?.success(presented.clientId)
+  throttle?.success(presented.clientId, presented.from)
   return { kind: 'confidential', client }
 }
 

@@ -1,8 +1,12 @@
-// Throttling of failed client authentications, like the per-account login
-// lockout: after `threshold` failures in a row for one client_id (known or not),
-// that client_id is refused with 429 for `lockSeconds` without spending argon2
-// on it. Counted in memory per instance (bounded; the oldest entries go first):
-// the per-IP rate limit bounds the total, this bounds the work spent on one id.
+// Throttling of failed client authentications: after `threshold` failures in a
+// row for one client_id (known or not) from one address, that client_id is
+// refused with 429 for `lockSeconds` at that address, without spending argon2
+// on it. Counted per address, unlike the per-account login lockout: client
+// secrets are 256 random bits that no one guesses, and client_ids are not
+// secret (tokens carry them), so a count per id alone would let anyone lock any
+// client out with a few requests. Counted in memory per instance (bounded; the
+// oldest entries go first): the per-IP rate limit bounds the total, this bounds
+// the work one address spends on one id.
 export interface ClientThrottleOptions {
   threshold: number
   lockSeconds: number
@@ -17,6 +21,9 @@ interface Entry {
   since: number
 }
 
+/** An address never contains a space, so no (address, id) pair can pose as another. */
+const key = (clientId: string, from: string): string => `${from} ${clientId}`
+
 export class ClientThrottle {
   private readonly entries = new Map<string, Entry>()
   private readonly maxEntries: number
@@ -27,18 +34,19 @@ export class ClientThrottle {
     this.now = opts.now ?? Date.now
   }
 
-  /** Seconds until this client_id may try again, or null when it may now. */
-  retryAfter (clientId: string): number | null {
-    const entry = this.entries.get(clientId)
+  /** Seconds until this client_id may try again from this address, or null when it may now. */
+  retryAfter (clientId: string, from: string): number | null {
+    const entry = this.entries.get(key(clientId, from))
     if (entry === undefined) return null
     const wait = entry.lockedUntil - this.now()
     return wait > 0 ? Math.ceil(wait / 1000) : null
   }
 
-  failure (clientId: string): void {
+  failure (clientId: string, from: string): void {
+    const id = key(clientId, from)
     const now = this.now()
     const lockMs = this.opts.lockSeconds * 1000
-    let entry = this.entries.get(clientId)
+    let entry = this.entries.get(id)
     if (entry === undefined || (entry.lockedUntil <= now && now - entry.since > lockMs)) {
       entry = { failures: 0, lockedUntil: 0, since: now }
     }
@@ -48,16 +56,16 @@ export class ClientThrottle {
       entry.failures = 0
       entry.since = now
     }
-    this.entries.delete(clientId)
+    this.entries.delete(id)
     while (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value
       if (oldest === undefined) break
       this.entries.delete(oldest)
     }
-    this.entries.set(clientId, entry)
+    this.entries.set(id, entry)
   }
 
-  success (clientId: string): void {
-    this.entries.delete(clientId)
+  success (clientId: string, from: string): void {
+    this.entries.delete(key(clientId, from))
   }
 }

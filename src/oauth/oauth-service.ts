@@ -24,7 +24,7 @@ export interface OAuthServiceDeps {
   tokens: TokenService
   revocations: RevocationList
   store: Store
-  /** Failed client authentications per client_id; without it, none are throttled. */
+  /** Failed client authentications per client_id and address; without it, none are throttled. */
   throttle?: ClientThrottle
   now?: () => number
 }

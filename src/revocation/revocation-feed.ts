@@ -158,7 +158,7 @@ const KNOWN_READERS_MAX = 10_000
 /**
  * Who may read the feed: a confidential client authenticated by HTTP Basic
  * (the OAuth endpoints' client authentication, failures counted in the same
- * per-client throttle) whose scopes include revocations:read. Readers come
+ * throttle per client_id and address) whose scopes include revocations:read. Readers come
  * back every few seconds, so credentials that passed recently are remembered
  * (as a hash) to keep them out of the per-IP budget of credential checks; they
  * are still checked every time.
@@ -172,10 +172,10 @@ export class FeedReaders {
     private readonly now: () => number = Date.now
   ) {}
 
-  async authenticate (authorization: string | undefined): Promise<void> {
+  async authenticate (authorization: string | undefined, from: string): Promise<void> {
     let client
     try {
-      const presented = presentedClient(authorization, {})
+      const presented = presentedClient(authorization, {}, from)
       if (presented === null || presented.method !== 'client_secret_basic') {
         throw new AppError('invalid_client', 'client authentication (HTTP Basic) is required')
       }

@@ -81,7 +81,7 @@ t.test('introspection and revocation are rate limited per IP on their own too', 
   }
 })
 
-t.test('failed client authentications are throttled per client_id like failed logins', async (t) => {
+t.test('failed client authentications are throttled per client_id and address', async (t) => {
   const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '120' } })
   const rs = await createClient(app, { name: 'resource server' })
   const introspect = async (secret: string, clientId = rs.client_id) => app.inject({
@@ -108,18 +108,36 @@ t.test('failed client authentications are throttled per client_id like failed lo
   t.same(unknown, [401, 401, 401, 429], 'unknown client ids are counted too')
 })
 
-t.test('someone guessing a client_id cannot lock out the client that keeps using its secret', async (t) => {
+t.test('someone guessing a client_id from another address cannot lock the client out, not even before its first call', async (t) => {
+  // Nothing is remembered here: the client has to pass a full secret check while the guessing goes on.
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '120', CLIENT_SECRET_CACHE_SECONDS: '0' } })
+  const rs = await createClient(app, { name: 'resource server' })
+  const introspect = async (secret: string, remoteAddress: string) => app.inject({
+    method: 'POST', url: '/oauth/introspect', remoteAddress, headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: rs.client_id, client_secret: secret }).toString()
+  })
+  const guesses: number[] = []
+  for (let i = 0; i < 4; i++) guesses.push((await introspect(`guess-${i}`, '203.0.113.5')).statusCode)
+  t.same(guesses, [401, 401, 401, 429], 'the guesser is throttled at its address')
+  t.equal((await introspect(rs.client_secret, '198.51.100.7')).statusCode, 200, 'the client, elsewhere, authenticates')
+  t.equal((await introspect('guess-4', '198.51.100.7')).statusCode, 401, 'a wrong secret from there is checked, and fails')
+  const still = await introspect(rs.client_secret, '203.0.113.5')
+  t.equal(still.statusCode, 429, 'the throttled address is refused even with the right secret')
+  t.equal(still.json().error, 'too_many_requests')
+})
+
+t.test('someone guessing a client_id behind the client\'s own address cannot lock out the client that keeps using its secret', async (t) => {
   // The memory of verified secrets lasts 2 s here; the guessing goes on far longer.
   // The app's clock moves only when told, so a slow machine cannot age the memory.
   const clock = testClock()
   const app = await build(t, { now: clock.now, env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '120', CLIENT_SECRET_CACHE_SECONDS: '2' } })
   const rs = await createClient(app, { name: 'resource server' })
-  const introspect = async (secret: string, remoteAddress = '127.0.0.1') => app.inject({
-    method: 'POST', url: '/oauth/introspect', remoteAddress, headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: rs.client_id, client_secret: secret }).toString()
+  // One address for both, as when they reach the service through one proxy or NAT.
+  const introspect = async (secret: string) => app.inject({
+    method: 'POST', url: '/oauth/introspect', remoteAddress: '192.0.2.80', headers: FORM, payload: new URLSearchParams({ token: 'x', client_id: rs.client_id, client_secret: secret }).toString()
   })
   t.equal((await introspect(rs.client_secret)).statusCode, 200, 'the resource server authenticates')
-  for (let i = 0; i < 3; i++) await introspect(`guess-${i}`, '203.0.113.5')
-  t.equal((await introspect('guess-again', '203.0.113.5')).statusCode, 429, 'the client_id is throttled')
+  for (let i = 0; i < 3; i++) await introspect(`guess-${i}`)
+  t.equal((await introspect('guess-again')).statusCode, 429, 'the client_id is throttled at that address')
   const statuses: number[] = []
   // Polls 1 s apart, for five times as long as the memory lasts.
   for (let i = 0; i < 10; i++) {
@@ -127,7 +145,7 @@ t.test('someone guessing a client_id cannot lock out the client that keeps using
     clock.advance(1)
   }
   t.same(statuses, Array(10).fill(200), 'its polls pass all along, well past the 2 s the memory lasts')
-  t.equal((await introspect('guess-more', '203.0.113.5')).statusCode, 429, 'the guesser is still refused')
+  t.equal((await introspect('guess-more')).statusCode, 429, 'the guesser is still refused')
   clock.advance(2)
   t.equal((await introspect(rs.client_secret)).statusCode, 429, 'a pause longer than the memory is refused while the throttle lasts')
 })

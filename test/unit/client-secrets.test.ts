@@ -90,26 +90,32 @@ t.test('TTL 0 remembers nothing; the memory is bounded', async (t) => {
   t.notOk(small.has('d', 's', 'h2'), 'another stored hash')
 })
 
-t.test('throttle: locked after the threshold, for the lock period; success clears', async (t) => {
+t.test('throttle: locked after the threshold, for the lock period, per client_id and address; success clears', async (t) => {
   let now = 0
+  const ip = '192.0.2.1'
   const throttle = new ClientThrottle({ threshold: 3, lockSeconds: 60, maxEntries: 100, now: () => now })
-  throttle.failure('c')
-  throttle.failure('c')
-  t.equal(throttle.retryAfter('c'), null, 'below the threshold')
-  throttle.success('c')
-  throttle.failure('c')
-  throttle.failure('c')
-  t.equal(throttle.retryAfter('c'), null, 'success started the count again')
-  throttle.failure('c')
-  t.equal(throttle.retryAfter('c'), 60, 'locked')
-  t.equal(throttle.retryAfter('other'), null, 'per client_id')
+  throttle.failure('c', ip)
+  throttle.failure('c', ip)
+  t.equal(throttle.retryAfter('c', ip), null, 'below the threshold')
+  throttle.success('c', ip)
+  throttle.failure('c', ip)
+  throttle.failure('c', ip)
+  t.equal(throttle.retryAfter('c', ip), null, 'success started the count again')
+  throttle.failure('c', ip)
+  t.equal(throttle.retryAfter('c', ip), 60, 'locked')
+  t.equal(throttle.retryAfter('other', ip), null, 'per client_id')
+  t.equal(throttle.retryAfter('c', '192.0.2.2'), null, 'and per address')
+  throttle.failure('c 192.0.2.1', '192.0.2.2')
+  throttle.failure('c 192.0.2.1', '192.0.2.2')
+  throttle.failure('c 192.0.2.1', '192.0.2.2')
+  t.equal(throttle.retryAfter('192.0.2.2 c', '192.0.2.1'), null, 'an id with a space in it cannot pose as another pair')
   now += 59_500
-  t.equal(throttle.retryAfter('c'), 1)
+  t.equal(throttle.retryAfter('c', ip), 1)
   now += 500
-  t.equal(throttle.retryAfter('c'), null, 'unlocked after the period')
+  t.equal(throttle.retryAfter('c', ip), null, 'unlocked after the period')
 
   const bounded = new ClientThrottle({ threshold: 1, lockSeconds: 60, maxEntries: 2, now: () => now })
-  for (const id of ['x', 'y', 'z']) bounded.failure(id)
-  t.equal(bounded.retryAfter('x'), null, 'the oldest entry went first')
-  t.equal(bounded.retryAfter('z'), 60)
+  for (const id of ['x', 'y', 'z']) bounded.failure(id, ip)
+  t.equal(bounded.retryAfter('x', ip), null, 'the oldest entry went first')
+  t.equal(bounded.retryAfter('z', ip), 60)
 })

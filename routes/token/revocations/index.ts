@@ -91,14 +91,14 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error: 'insufficient_scope',
             message: `this client lacks the ${REVOCATIONS_READ_SCOPE} scope`
           },
-          429: 'Too many credential checks from this address, or too many failed ones for this client_id (with `Retry-After`)',
+          429: 'Too many credential checks from this address, or too many failed ones for this client_id from this address (with `Retry-After`)',
           503: 'The store is unreachable'
         })
       }
     }
   }, async (request, reply) => {
     try {
-      await feedReaders.authenticate(request.headers.authorization)
+      await feedReaders.authenticate(request.headers.authorization, request.ip)
     } catch (err) {
       // RFC 7235: a 401 names the scheme to use.
       if (err instanceof AppError && err.code === 'invalid_client') reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)

@@ -8,7 +8,7 @@ t.test('client_credentials: a confidential client gets a token for itself, with 
   const { clients, oauth, tokens } = domain(t)
   const { client, secret } = await clients.create({ name: 'orders', grants: ['client_credentials'], scopes: ['orders:read'] })
   if (secret === null) throw new Error('no secret')
-  const presented = { clientId: client.clientId, secret, method: 'client_secret_post' as const }
+  const presented = { clientId: client.clientId, secret, method: 'client_secret_post' as const, from: '127.0.0.1' }
   const answer = await oauth.token({ grant_type: 'client_credentials' }, presented)
   t.equal(answer.scope, 'orders:read')
   const verified = tokens.verifyAccess(answer.access_token)
