@@ -24,7 +24,8 @@
 // bench-profiles/; summarize with dist/bench/profile-summary.js),
 // BENCH_SERVICE_ROOT (another checkout's root, built, to compare before and
 // after), BENCH_OUT (also write the results as JSON to that file), BENCH_PIN=0
-// (do not pin; see `pinning` below).
+// (do not pin; see `pinning` below), BENCH_WARM (0; N sends every server N
+// rounds of a mix of other requests before the cases: see `warmMix`).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -43,6 +44,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const ONLY = process.env.BENCH_ONLY?.split(',').map((w) => w.trim()).filter((w) => w !== '')
 const wanted = (name: string): boolean => ONLY === undefined || ONLY.some((w) => name.includes(w))
+const WARM = Number(process.env.BENCH_WARM ?? 0)
 const DISTINCT = 10_000
 const BATCH = 100
 
@@ -179,6 +181,39 @@ function runNode (args: string[]): Promise<string> {
   })
 }
 
+/**
+ * A service in production also answers health checks, scrapes, key fetches,
+ * logins, refreshes, admin and OAuth calls, and errors. Those answers (other
+ * status codes, header sets and body types) reach the same shared code as the
+ * hot routes and leave it less specialised. With BENCH_WARM=N every server
+ * gets N rounds of this mix first, the same requests for all (the others
+ * answer most of them 404), so the cases measure a service in that state.
+ */
+function warmMix (token: string): Array<{ path: string, init: RequestInit }> {
+  const post = (path: string, body: string, type = 'application/json'): { path: string, init: RequestInit } =>
+    ({ path, init: { method: 'POST', headers: { 'content-type': type }, body } })
+  const get = (path: string, headers: Record<string, string> = {}): { path: string, init: RequestInit } => ({ path, init: { headers } })
+  return [
+    get('/health'), get('/ready'), get('/metrics'), get('/.well-known/jwks.json'),
+    get('/.well-known/oauth-authorization-server'), get('/no/such/route'), get('/admin/clients'),
+    get('/admin/clients', { authorization: `Bearer ${token}` }), get('/auth/verify'), get('/auth/verify', { authorization: 'Bearer x.y.z' }),
+    post('/auth/login', JSON.stringify({ username: 'nobody.here', password: 'not the password' })),
+    post('/auth/refresh', JSON.stringify({ refresh_token: 'not-a-token' })),
+    post('/auth/refresh', '{"refresh_token":'),
+    post('/token/validate', JSON.stringify({ token: 'not-a-token' })),
+    post('/token/validate', JSON.stringify({ nothing: true })),
+    post('/token/validate/batch', JSON.stringify({ tokens: ['a', token] })),
+    post('/oauth/token', 'grant_type=client_credentials&client_id=nobody&client_secret=wrong', 'application/x-www-form-urlencoded'),
+    post('/oauth/introspect', 'token=x', 'application/x-www-form-urlencoded')
+  ]
+}
+
+async function warm (url: string, mix: ReturnType<typeof warmMix>, rounds: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(mix.map(async (m) => { await (await fetch(url + m.path, m.init)).arrayBuffer() }))
+  }
+}
+
 type Load = Omit<autocannon.Options, 'url'>
 
 async function cannon (url: string, load: Load, duration = DURATION, pid?: number): Promise<Sample> {
@@ -291,6 +326,10 @@ async function main (): Promise<void> {
     }
     const verifyCheck = await fetch(`${service.url}/auth/verify`, { headers: { authorization: `Bearer ${hot}` } })
     if (verifyCheck.status !== 200) throw new Error(`gateway verify answers ${verifyCheck.status}`)
+    if (WARM > 0) {
+      const mix = warmMix(hot)
+      for (const name of ORDER) await warm(servers[name]!.url, mix, WARM)
+    }
 
     const hotValidate: Drive = { path: '/token/validate', load: json({ token: hot }), units: 1 }
     // One request whose body changes each time: a `requests` array of 10,000 would be
@@ -392,6 +431,9 @@ async function main (): Promise<void> {
   out.push(`machine: ${cpu.length} cores, ${cpu[0]?.model ?? 'unknown CPU'}, ${platform()} ${arch()}, Node ${process.version}; ` +
     `load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at end`)
   out.push(`load: autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s per case and server; pinning: ${PIN.label}`)
+  out.push(WARM > 0
+    ? `warm-up: every server first got ${WARM} rounds of a mix of ${warmMix('').length} other requests (BENCH_WARM)`
+    : 'warm-up: none beyond each case\'s own (BENCH_WARM=N sends every server a mix of other requests first)')
   out.push('service: its defaults (LOG_LEVEL info, metrics on, embedded store), NODE_ENV=production, RATE_LIMIT_AUTH and LOCKOUT_THRESHOLD raised for the login case')
   out.push('')
   out.push('| case | server | rate | p50 / p99 ms | CPU µs/req |')
@@ -471,6 +513,7 @@ async function main (): Promise<void> {
       connections: CONNECTIONS,
       rounds: ROUNDS,
       duration: DURATION,
+      warm: WARM,
       cases: results,
       login,
       bytesPerJti,
