@@ -3,6 +3,7 @@
 // `{error, message}`: OAuth client libraries parse that shape.
 import { Type } from '@sinclair/typebox'
 import { ActorClaim, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
+import { CLIENT_ID_MAX, CLIENT_SECRET_MAX } from '../../src/oauth/client-auth.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
 
@@ -12,8 +13,8 @@ const EXAMPLE_CLIENT_ID = 'Hk3n7Qd0bX1vJm9Lq2cP4w'
 const EXAMPLE_CLIENT_SECRET = 'mbjqdEN4u36qnLq35m350mVWpHfMMk4xqUyP-jZuCms'
 
 const clientParams = {
-  client_id: Param(128, 'Client authentication in the body (client_secret_post), or the public `default` client'),
-  client_secret: Param(256, 'With client_id: client_secret_post')
+  client_id: Param(CLIENT_ID_MAX, 'Client authentication in the body (client_secret_post), or the public `default` client'),
+  client_secret: Param(CLIENT_SECRET_MAX, 'With client_id: client_secret_post')
 }
 
 // Unknown parameters are ignored (RFC 6749 §3.1), so extra properties are allowed.

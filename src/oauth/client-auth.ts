@@ -16,6 +16,10 @@ export interface PresentedClient {
   from: string
 }
 
+/** The longest client_id and client_secret accepted, in the body or in HTTP Basic. */
+export const CLIENT_ID_MAX = 128
+export const CLIENT_SECRET_MAX = 256
+
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*) *$/i
 
 function formDecode (value: string): string {
@@ -45,6 +49,9 @@ export function presentedClient (
     } catch {
       throw new OAuthError('invalid_client', 'malformed HTTP Basic credentials', true)
     }
+    if (clientId.length > CLIENT_ID_MAX || secret.length > CLIENT_SECRET_MAX) {
+      throw new OAuthError('invalid_client', 'malformed HTTP Basic credentials', true)
+    }
     if (body.client_id !== undefined && body.client_id !== clientId) {
       throw new OAuthError('invalid_request', 'client_id in the body differs from the authenticated client')
     }
@@ -63,7 +70,9 @@ export function presentedClient (
  * The caller: a confidential client that authenticated, or a public client named
  * by its client_id (a stored one, or null for the built-in `default` client).
  */
-export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public', client: ClientRecord | null }
+export type Caller =
+  | { kind: 'confidential', client: ClientRecord, /** Passed with a rotated-out secret (see AuthenticatedClient). */ rotatedOut: boolean }
+  | { kind: 'public', client: ClientRecord | null }
 
 /**
  * Authenticates the presented client; `allowPublic` lets public clients (no
@@ -90,16 +99,16 @@ export async function authenticateClient (
     // moments ago still passes, so a resource server keeps working while someone
     // behind the same address (a shared proxy or NAT) guesses its id.
     const known = await clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
-    if (known !== null) return { kind: 'confidential', client: known }
+    if (known !== null) return { kind: 'confidential', ...known }
     throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
   }
-  const client = await clients.authenticate(presented.clientId, presented.secret)
-  if (client === null) {
+  const passed = await clients.authenticate(presented.clientId, presented.secret)
+  if (passed === null) {
     throttle?.failure(presented.clientId, presented.from)
     throw new OAuthError('invalid_client', 'client authentication failed', basic)
   }
   throttle?.success(presented.clientId, presented.from)
-  return { kind: 'confidential', client }
+  return { kind: 'confidential', ...passed }
 }
 
 export function callerGrants (caller: Caller): GrantType[] {

@@ -161,7 +161,8 @@ const KNOWN_READERS_MAX = 10_000
  * throttle per client_id and address) whose scopes include revocations:read. Readers come
  * back every few seconds, so credentials that passed recently are remembered
  * (as a hash) to keep them out of the per-IP budget of credential checks; they
- * are still checked every time.
+ * are still checked every time. A secret a rotation replaced (still accepted
+ * during its grace period) is never exempt: it costs argon2 on every pass.
  */
 export class FeedReaders {
   private readonly known = new Map<string, number>()
@@ -174,6 +175,7 @@ export class FeedReaders {
 
   async authenticate (authorization: string | undefined, from: string): Promise<void> {
     let client
+    let rotatedOut = false
     try {
       const presented = presentedClient(authorization, {}, from)
       if (presented === null || presented.method !== 'client_secret_basic') {
@@ -183,6 +185,7 @@ export class FeedReaders {
       // Without allowPublic, authenticateClient only ever answers a confidential client.
       if (caller.kind !== 'confidential') throw new AppError('invalid_client', 'client authentication failed')
       client = caller.client
+      rotatedOut = caller.rotatedOut
     } catch (err) {
       throw err instanceof OAuthError ? feedError(err) : err
     }
@@ -191,6 +194,8 @@ export class FeedReaders {
     }
     const key = fingerprint(authorization ?? '')
     this.known.delete(key)
+    // A secret a rotation replaced costs argon2 on every pass: never exempt from the per-IP budget.
+    if (rotatedOut) return
     if (this.known.size >= KNOWN_READERS_MAX) {
       const oldest = this.known.keys().next()
       if (oldest.done !== true) this.known.delete(oldest.value)

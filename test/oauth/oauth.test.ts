@@ -130,6 +130,14 @@ t.test('RFC 6749 §5.2 errors', async (t) => {
   const malformedBasic = await tokenRequest(app, { grant_type: 'client_credentials' }, 'Basic !!!')
   t.equal(malformedBasic.statusCode, 401)
   t.equal(malformedBasic.json().error, 'invalid_client')
+
+  // HTTP Basic has the body's limits: 128 characters of client_id, 256 of secret.
+  const longId = await tokenRequest(app, { grant_type: 'client_credentials' }, basic('i'.repeat(129), 'wrong'))
+  t.same([longId.statusCode, longId.json()], [401, { error: 'invalid_client', error_description: 'malformed HTTP Basic credentials' }], 'a client_id over 128 characters')
+  const longSecret = await tokenRequest(app, { grant_type: 'client_credentials' }, basic(client.id, 's'.repeat(257)))
+  t.same([longSecret.statusCode, longSecret.json().error_description], [401, 'malformed HTTP Basic credentials'], 'a secret over 256 characters')
+  const atLimits = await tokenRequest(app, { grant_type: 'client_credentials' }, basic('i'.repeat(128), 's'.repeat(256)))
+  t.same([atLimits.statusCode, atLimits.json().error_description], [401, 'client authentication failed'], 'at the limits: checked, and wrong')
 })
 
 t.test('password and refresh_token grants follow /auth rotation and reuse rules', async (t) => {

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { testClock } from '../support/clock.js'
 import { build } from '../helper.js'
-import { ADMIN_ENV, basic, createClient } from '../support/clients.js'
+import { ADMIN_ENV, adminToken, basic, createClient } from '../support/clients.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -66,6 +66,26 @@ t.test('the revocation feed draws on the same budget, and a reader it already kn
   t.equal(guess.statusCode, 429, 'a secret guessed at the feed once the budget is spent')
   t.equal(guess.json().error, 'too_many_requests')
   t.equal((await feed(reader)).statusCode, 200, 'the known reader is not counted')
+})
+
+t.test('a feed reader still on a secret a rotation replaced is counted in the per-IP budget', async (t) => {
+  // The old secret passes during its grace, at two argon2 checks a time: it must not be exempt like a known reader.
+  const app = await build(t, { env: { ...ADMIN_ENV, RATE_LIMIT_AUTH: '4', CLIENT_SECRET_GRACE: '300' } })
+  const admin = await adminToken(app)
+  const client = await createClient(app, { name: 'reader', scopes: ['revocations:read'] }, admin)
+  const feed = async (authorization: string, remoteAddress: string) =>
+    (await app.inject({ method: 'GET', url: '/token/revocations', remoteAddress, headers: { authorization } })).statusCode
+  const old = basic(client.client_id, client.client_secret)
+  t.equal(await feed(old, '192.0.2.60'), 200, 'the reader reads (1 of 4), and is known')
+  const rotated = await app.inject({ method: 'POST', url: `/admin/clients/${client.client_id}/secret`, headers: { authorization: `Bearer ${admin}` } })
+  t.equal(rotated.statusCode, 200)
+  const statuses: number[] = []
+  for (let i = 0; i < 6; i++) statuses.push(await feed(old, '192.0.2.60'))
+  t.same(statuses, [200, 200, 200, 200, 429, 429], 'the old secret passes, and from its second pass on it draws on the budget')
+  const current = basic(client.client_id, rotated.json().client_secret)
+  const fresh: number[] = []
+  for (let i = 0; i < 6; i++) fresh.push(await feed(current, '192.0.2.61'))
+  t.same(fresh, Array(6).fill(200), 'the new secret is a known reader again: not counted after its first pass')
 })
 
 t.test('introspection and revocation are rate limited per IP on their own too', async (t) => {
