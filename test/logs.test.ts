@@ -127,6 +127,12 @@ t.test('redactUrl', async (t) => {
   t.equal(redactUrl('/x?Refresh_Token=a&client_secret=b&code=c&password=d'),
     '/x?Refresh_Token=[redacted]&client_secret=[redacted]&code=[redacted]&password=[redacted]')
   t.equal(redactUrl('/x?%E0%A4%A=1'), '/x?%E0%A4%A=1', 'a name that does not decode is kept raw')
+  // Names a client may mangle: the word is found wherever it sits in the name.
+  t.equal(redactUrl('/x?client_secret[]=a&a=1;client_secret=b&client_secret+=c&client_secret.=d&client_secret%00=e&?client_secret=f'),
+    '/x?client_secret[]=[redacted]&a=1;client_secret=[redacted]&client_secret+=[redacted]&client_secret.=[redacted]&client_secret%00=[redacted]&?client_secret=[redacted]')
+  t.equal(redactUrl('/x?Authorization=a&client_assertion=b&X-Api-Key=c&apikey=d&user_password=e&scope=read;state=s'),
+    '/x?Authorization=[redacted]&client_assertion=[redacted]&X-Api-Key=[redacted]&apikey=[redacted]&user_password=[redacted]&scope=read;state=s')
+  t.equal(redactUrl('/x?client_secret%E0=a'), '/x?client_secret%E0=[redacted]', 'undecodable, but the word is there')
 })
 
 t.test('pretty output only for a person at a terminal', async (t) => {

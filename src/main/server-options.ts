@@ -42,21 +42,26 @@ export const REDACT_PATHS = [
   'MONGODB_URL', '*.MONGODB_URL'
 ]
 
-/** Query parameters whose values never reach the log (a client may put a token in a URL by mistake). */
-const SECRET_QUERY_PARAMS = /^(access_token|refresh_token|id_token|token|password|client_secret|secret|code|assertion|api_key|apikey)$/i
+/**
+ * Query parameters whose values never reach the log (a client may put a token
+ * in a URL by mistake): any name that contains one of these words, whatever
+ * surrounds it (`client_secret[]`, `my.password`, `client_assertion`).
+ */
+const SECRET_QUERY_PARAMS = /token|passw|secret|code|assertion|api[-_.]?key|authorization|credential/i
 
-/** The URL as logged: values of secret-looking query parameters replaced. */
+/** The URL as logged: values of secret-looking query parameters replaced (pairs split on `&` and `;`). */
 export function redactUrl (url: string): string {
   const q = url.indexOf('?')
   if (q === -1) return url
-  const params = url.slice(q + 1).split('&').map((pair) => {
+  // Pairs at even indexes, the separators between them at odd ones.
+  const parts = url.slice(q + 1).split(/([&;])/).map((pair, i) => {
     const eq = pair.indexOf('=')
-    if (eq === -1) return pair
+    if (i % 2 === 1 || eq === -1) return pair
     let name = pair.slice(0, eq)
     try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch { /* keep it raw */ }
     return SECRET_QUERY_PARAMS.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
   })
-  return `${url.slice(0, q)}?${params.join('&')}`
+  return `${url.slice(0, q)}?${parts.join('')}`
 }
 
 /**
