@@ -133,6 +133,14 @@ t.test('redactUrl', async (t) => {
   t.equal(redactUrl('/x?Authorization=a&client_assertion=b&X-Api-Key=c&apikey=d&user_password=e&scope=read;state=s'),
     '/x?Authorization=[redacted]&client_assertion=[redacted]&X-Api-Key=[redacted]&apikey=[redacted]&user_password=[redacted]&scope=read;state=s')
   t.equal(redactUrl('/x?client_secret%E0=a'), '/x?client_secret%E0=[redacted]', 'undecodable, but the word is there')
+  // The router reads `#` as the start of the query too.
+  t.equal(redactUrl('/health#client_secret=a'), '/health#client_secret=[redacted]')
+  t.equal(redactUrl('/health?a=1#client_secret=b&c=2'), '/health?a=1#client_secret=[redacted]&c=2')
+  t.equal(redactUrl('/x#y?token=a'), '/x#y?token=[redacted]', 'whichever comes first')
+  // Userinfo of an absolute-form target.
+  t.equal(redactUrl('http://cid:secret@127.0.0.1/health'), 'http://[redacted]@127.0.0.1/health')
+  t.equal(redactUrl('http://a:b@c@host:80/x?token=t'), 'http://[redacted]@host:80/x?token=[redacted]')
+  t.equal(redactUrl('http://host/x@y?q=1'), 'http://host/x@y?q=1', 'an @ in the path is not userinfo')
 })
 
 t.test('pretty output only for a person at a terminal', async (t) => {
@@ -238,9 +246,27 @@ t.test('at info, a hot-route request builds no logger, yet its id is echoed and 
   t.notOk(lines[0]!.includes(session.access_token), 'without the token')
 })
 
+t.test('a token in the Host header, in X-Forwarded-For behind a trusted proxy, or after a # in the URL stays out of the log', async (t) => {
+  const log = captureLogs()
+  const app = await build(t, { logStream: log.stream, env: { TRUST_PROXY: 'true' } })
+  const { access_token: token } = await newSession(app)
+  const signature = token.split('.')[2]!
+  log.mark()
+  t.equal((await app.inject({ method: 'GET', url: '/health', headers: { host: token } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/health', headers: { 'x-forwarded-for': token } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: `/health#token=${token}` })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/health#client_secret=s3cr3t-value' })).statusCode, 200)
+  const lines = log.sinceMark()
+  t.equal(lines.filter((l) => l.includes('"incoming request"')).length, 4, 'every request was logged')
+  const text = lines.join('\n')
+  t.notOk(text.includes(signature), 'no token in host, remoteAddress or url')
+  t.notOk(text.includes('s3cr3t-value'), 'nor a secret after the #')
+})
+
 t.test('hot routes are recognised however the request line spells them', async (t) => {
   for (const url of ['/token/validate', '/token/validate?x=1', '/token/validate/batch', '/auth/verify', '/auth/verify/orders/1',
-    '/%74oken/validate', '/%61uth/verify?scope=a', 'http://gw.internal/token/validate', 'http://gw.internal:8080/auth/verify/x']) {
+    '/%74oken/validate', '/%61uth/verify?scope=a', 'http://gw.internal/token/validate', 'http://gw.internal:8080/auth/verify/x',
+    '/token/validate#x', '/auth/verify#a?b']) {
     t.ok(isHotUrl(url), url)
   }
   for (const url of ['/health', '/token/revoke', '/auth/login', '/%zz/validate', 'http://gw.internal', '/token/validate/', '/auth/verifyx']) {

@@ -57,16 +57,6 @@ export interface ClientServiceDeps {
   now?: () => number
 }
 
-/** A client whose secret passed. */
-export interface AuthenticatedClient {
-  client: ClientRecord
-  /**
-   * True when the secret that passed is the one a rotation replaced, within its
-   * grace period: it costs argon2 every time and is never remembered.
-   */
-  rotatedOut: boolean
-}
-
 /** A client as the admin API and the CLI show it: never the secret or its hash. */
 export interface ClientView {
   client_id: string
@@ -230,27 +220,31 @@ export class ClientService {
    * A hit in that mode renews the memory: a client in steady use keeps
    * passing for as long as the guessing lasts, not just until its entry would
    * have expired. The entry stays bound to the stored hash, so a new secret
-   * still misses at once.
+   * still misses at once. `beforeVerify` runs before any argon2 work (a caller
+   * meters that work there: it may throw to refuse it).
    */
-  async authenticate (clientId: string, secret: string, opts: { cachedOnly?: boolean } = {}): Promise<AuthenticatedClient | null> {
+  async authenticate (
+    clientId: string, secret: string, opts: { cachedOnly?: boolean, beforeVerify?: () => Promise<void> } = {}
+  ): Promise<ClientRecord | null> {
     const found = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
     const client = found !== null && found.secretHash !== null && !found.disabled ? { record: found, hash: found.secretHash } : null
     const cache = this.deps.verifiedSecrets
     if (client !== null && cache?.has(clientId, secret, client.hash) === true) {
       if (opts.cachedOnly === true) cache.remember(clientId, secret, client.hash)
-      return { client: client.record, rotatedOut: false }
+      return client.record
     }
     if (opts.cachedOnly === true) return null
+    await opts.beforeVerify?.()
     const ok = await this.deps.hasher.verify(found?.secretHash ?? null, secret)
     const previous = found?.previousSecret
     if (!ok && client !== null && previous != null && previous.expiresAt.getTime() > this.now() * 1000) {
       // Within the grace period after a rotation the old secret still authenticates.
       // Never remembered: it must stop working at the deadline.
-      return await this.deps.hasher.verify(previous.hash, secret) ? { client: client.record, rotatedOut: true } : null
+      return await this.deps.hasher.verify(previous.hash, secret) ? client.record : null
     }
     if (!ok || client === null) return null
     cache?.remember(clientId, secret, client.hash)
-    return { client: client.record, rotatedOut: false }
+    return client.record
   }
 
   /**

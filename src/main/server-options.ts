@@ -49,19 +49,41 @@ export const REDACT_PATHS = [
  */
 const SECRET_QUERY_PARAMS = /token|passw|secret|code|assertion|api[-_.]?key|authorization|credential/i
 
-/** The URL as logged: values of secret-looking query parameters replaced (pairs split on `&` and `;`). */
-export function redactUrl (url: string): string {
+/** Where the router ends the path: at the first `?` or `#` (find-my-way reads both as the query's start). */
+function queryStart (url: string): number {
   const q = url.indexOf('?')
-  if (q === -1) return url
+  const hash = url.indexOf('#')
+  return q === -1 ? hash : hash === -1 ? q : Math.min(q, hash)
+}
+
+/** `user:password@` of an absolute-form request target, replaced. */
+function redactUserinfo (target: string): string {
+  if (target.charCodeAt(0) === 47 /* '/' */) return target
+  const scheme = target.indexOf('://')
+  if (scheme === -1) return target
+  const end = target.slice(scheme + 3).search(/[/?#]/)
+  const authority = end === -1 ? target.slice(scheme + 3) : target.slice(scheme + 3, scheme + 3 + end)
+  const at = authority.lastIndexOf('@')
+  return at === -1 ? target : `${target.slice(0, scheme + 3)}[redacted]@${target.slice(scheme + 3 + at + 1)}`
+}
+
+/**
+ * The URL as logged: userinfo of an absolute-form target and values of
+ * secret-looking query parameters replaced (the query starts at `?` or `#`;
+ * pairs split on `&`, `;` and `#`).
+ */
+export function redactUrl (url: string): string {
+  const q = queryStart(url)
+  if (q === -1) return redactUserinfo(url)
   // Pairs at even indexes, the separators between them at odd ones.
-  const parts = url.slice(q + 1).split(/([&;])/).map((pair, i) => {
+  const parts = url.slice(q + 1).split(/([&;#])/).map((pair, i) => {
     const eq = pair.indexOf('=')
     if (i % 2 === 1 || eq === -1) return pair
     let name = pair.slice(0, eq)
     try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch { /* keep it raw */ }
     return SECRET_QUERY_PARAMS.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
   })
-  return `${url.slice(0, q)}?${parts.join('')}`
+  return `${redactUserinfo(url.slice(0, q))}${url[q]!}${parts.join('')}`
 }
 
 /**
@@ -89,7 +111,7 @@ export const HOT_ROUTES: ReadonlySet<string> = new Set(['/token/validate', '/tok
  * them, or a client could turn the hot routes' request lines on at will.
  */
 export function isHotUrl (url: string): boolean {
-  const query = url.indexOf('?')
+  const query = queryStart(url)
   let path = query === -1 ? url : url.slice(0, query)
   if (path.charCodeAt(0) !== 47 /* '/' */) {
     const authority = path.indexOf('//')
@@ -159,8 +181,9 @@ export function serverOptions (
               : {
                   method: req.method,
                   url: redactTokens(redactUrl(req.url)),
-                  host: req.host,
-                  remoteAddress: req.ip,
+                  // Both can come from the client (Host, X-Forwarded-For behind a trusted proxy).
+                  host: typeof req.host === 'string' ? redactTokens(req.host) : req.host,
+                  remoteAddress: typeof req.ip === 'string' ? redactTokens(req.ip) : req.ip,
                   remotePort: req.socket?.remotePort
                 }
           },

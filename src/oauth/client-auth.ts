@@ -70,17 +70,16 @@ export function presentedClient (
  * The caller: a confidential client that authenticated, or a public client named
  * by its client_id (a stored one, or null for the built-in `default` client).
  */
-export type Caller =
-  | { kind: 'confidential', client: ClientRecord, /** Passed with a rotated-out secret (see AuthenticatedClient). */ rotatedOut: boolean }
-  | { kind: 'public', client: ClientRecord | null }
+export type Caller = { kind: 'confidential', client: ClientRecord } | { kind: 'public', client: ClientRecord | null }
 
 /**
  * Authenticates the presented client; `allowPublic` lets public clients (no
  * secret) through. Failed secrets count in `throttle` (when given), per
- * client_id and address.
+ * client_id and address. `beforeVerify` runs before any argon2 work.
  */
 export async function authenticateClient (
-  clients: ClientService, presented: PresentedClient | null, allowPublic: boolean, throttle?: ClientThrottle
+  clients: ClientService, presented: PresentedClient | null, allowPublic: boolean, throttle?: ClientThrottle,
+  beforeVerify?: () => Promise<void>
 ): Promise<Caller> {
   if (presented === null || (presented.clientId === DEFAULT_CLIENT_ID && presented.secret === undefined)) {
     if (allowPublic) return { kind: 'public', client: null }
@@ -99,16 +98,16 @@ export async function authenticateClient (
     // moments ago still passes, so a resource server keeps working while someone
     // behind the same address (a shared proxy or NAT) guesses its id.
     const known = await clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
-    if (known !== null) return { kind: 'confidential', ...known }
+    if (known !== null) return { kind: 'confidential', client: known }
     throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
   }
-  const passed = await clients.authenticate(presented.clientId, presented.secret)
-  if (passed === null) {
+  const client = await clients.authenticate(presented.clientId, presented.secret, beforeVerify === undefined ? {} : { beforeVerify })
+  if (client === null) {
     throttle?.failure(presented.clientId, presented.from)
     throw new OAuthError('invalid_client', 'client authentication failed', basic)
   }
   throttle?.success(presented.clientId, presented.from)
-  return { kind: 'confidential', ...passed }
+  return { kind: 'confidential', client }
 }
 
 export function callerGrants (caller: Caller): GrantType[] {

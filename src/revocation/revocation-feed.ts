@@ -158,11 +158,13 @@ const KNOWN_READERS_MAX = 10_000
 /**
  * Who may read the feed: a confidential client authenticated by HTTP Basic
  * (the OAuth endpoints' client authentication, failures counted in the same
- * throttle per client_id and address) whose scopes include revocations:read. Readers come
- * back every few seconds, so credentials that passed recently are remembered
- * (as a hash) to keep them out of the per-IP budget of credential checks; they
- * are still checked every time. A secret a rotation replaced (still accepted
- * during its grace period) is never exempt: it costs argon2 on every pass.
+ * throttle per client_id and address) whose scopes include revocations:read.
+ * Readers come back every few seconds, so credentials that passed recently
+ * are remembered (as a hash) to keep them out of the per-IP budget of
+ * credential checks. They are still checked every time, and the exemption
+ * covers only checks the verified-secret memory answers: any check that needs
+ * argon2 (a secret not remembered, a rotated-out one, a wrong one) is metered
+ * first, and credentials that fail are forgotten.
  */
 export class FeedReaders {
   private readonly known = new Map<string, number>()
@@ -173,29 +175,32 @@ export class FeedReaders {
     private readonly now: () => number = Date.now
   ) {}
 
-  async authenticate (authorization: string | undefined, from: string): Promise<void> {
+  /**
+   * Authenticates a reader from `from` (its client IP). `meter` draws one
+   * credential check from the per-IP budget, or throws when it is spent; it is
+   * called before any argon2 work (a no-op when the request was metered already).
+   */
+  async authenticate (authorization: string | undefined, from: string, meter: () => Promise<void>): Promise<void> {
+    const key = fingerprint(authorization ?? '')
     let client
-    let rotatedOut = false
     try {
       const presented = presentedClient(authorization, {}, from)
       if (presented === null || presented.method !== 'client_secret_basic') {
         throw new AppError('invalid_client', 'client authentication (HTTP Basic) is required')
       }
-      const caller = await authenticateClient(this.clients, presented, false, this.throttle)
+      const caller = await authenticateClient(this.clients, presented, false, this.throttle, meter)
       // Without allowPublic, authenticateClient only ever answers a confidential client.
       if (caller.kind !== 'confidential') throw new AppError('invalid_client', 'client authentication failed')
       client = caller.client
-      rotatedOut = caller.rotatedOut
     } catch (err) {
+      this.known.delete(key)
       throw err instanceof OAuthError ? feedError(err) : err
     }
     if (!client.scopes.includes(REVOCATIONS_READ_SCOPE)) {
+      this.known.delete(key)
       throw new AppError('insufficient_scope', `this client lacks the ${REVOCATIONS_READ_SCOPE} scope`)
     }
-    const key = fingerprint(authorization ?? '')
     this.known.delete(key)
-    // A secret a rotation replaced costs argon2 on every pass: never exempt from the per-IP budget.
-    if (rotatedOut) return
     if (this.known.size >= KNOWN_READERS_MAX) {
       const oldest = this.known.keys().next()
       if (oldest.done !== true) this.known.delete(oldest.value)

@@ -69,7 +69,7 @@ t.test('the revocation feed draws on the same budget, and a reader it already kn
 })
 
 t.test('a feed reader still on a secret a rotation replaced is counted in the per-IP budget', async (t) => {
-  // The old secret passes during its grace, at two argon2 checks a time: it must not be exempt like a known reader.
+  // The old secret passes during its grace, at two argon2 checks a time: never exempt like a known reader's.
   const app = await build(t, { env: { ...ADMIN_ENV, RATE_LIMIT_AUTH: '4', CLIENT_SECRET_GRACE: '300' } })
   const admin = await adminToken(app)
   const client = await createClient(app, { name: 'reader', scopes: ['revocations:read'] }, admin)
@@ -81,11 +81,33 @@ t.test('a feed reader still on a secret a rotation replaced is counted in the pe
   t.equal(rotated.statusCode, 200)
   const statuses: number[] = []
   for (let i = 0; i < 6; i++) statuses.push(await feed(old, '192.0.2.60'))
-  t.same(statuses, [200, 200, 200, 200, 429, 429], 'the old secret passes, and from its second pass on it draws on the budget')
+  t.same(statuses, [200, 200, 200, 429, 429, 429], 'the old secret passes, each pass drawn on the budget (2, 3 and 4 of 4)')
   const current = basic(client.client_id, rotated.json().client_secret)
   const fresh: number[] = []
   for (let i = 0; i < 6; i++) fresh.push(await feed(current, '192.0.2.61'))
   t.same(fresh, Array(6).fill(200), 'the new secret is a known reader again: not counted after its first pass')
+})
+
+t.test('a known feed reader\'s credentials that stop passing are metered, even between passes that reset the throttle', async (t) => {
+  const app = await build(t, { env: { ...ADMIN_ENV, RATE_LIMIT_AUTH: '6', LOCKOUT_THRESHOLD: '5' } })
+  const admin = await adminToken(app)
+  const client = await createClient(app, { name: 'reader', scopes: ['revocations:read'] }, admin)
+  const feed = async (authorization: string) =>
+    (await app.inject({ method: 'GET', url: '/token/revocations', remoteAddress: '192.0.2.70', headers: { authorization } })).statusCode
+  const stale = basic(client.client_id, client.client_secret)
+  t.equal(await feed(stale), 200, 'read with the first secret (1 of 6), now a known reader')
+  const rotated = await app.inject({ method: 'POST', url: `/admin/clients/${client.client_id}/secret`, headers: { authorization: `Bearer ${admin}` } })
+  const current = basic(client.client_id, rotated.json().client_secret)
+  t.equal(await feed(current), 200, 'read with the new secret (2 of 6)')
+  const staleStatuses: number[] = []
+  const currentStatuses: number[] = []
+  // Four stale reads, then a good one that clears the failure count: the throttle alone never trips.
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 4; i++) staleStatuses.push(await feed(stale))
+    currentStatuses.push(await feed(current))
+  }
+  t.same(staleStatuses, [401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429, 429], 'the stale secret spends the budget, then is refused unchecked')
+  t.same(currentStatuses, [200, 200, 200], 'the reader with the current secret is not counted')
 })
 
 t.test('introspection and revocation are rate limited per IP on their own too', async (t) => {

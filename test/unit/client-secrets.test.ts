@@ -38,7 +38,7 @@ t.test('a verified secret is remembered for its lifetime: one argon2 per lifetim
   const { client, secret } = await clients.create({ name: 'rs' })
   if (secret === null) throw new Error('confidential client without a secret')
   for (let i = 0; i < 20; i++) {
-    t.equal((await clients.authenticate(client.clientId, secret))?.client.clientId, client.clientId)
+    t.equal((await clients.authenticate(client.clientId, secret))?.clientId, client.clientId)
   }
   t.equal(hasher.verifications, 1, '20 authentications, one argon2 verification')
   t.equal(verifiedSecrets.size, 1)

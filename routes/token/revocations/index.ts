@@ -61,7 +61,8 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/token/revocations', {
     // Failed and first-seen credentials draw on the one per-IP budget of every
     // other secret check (plugins/rate-limit.ts); a reader whose credentials
-    // passed recently comes back every few seconds and is not counted.
+    // passed recently comes back every few seconds and is not counted, unless
+    // its check needs argon2 (then the handler meters it).
     onRequest: async function (request, reply) {
       if (feedReaders.isKnown(request.headers.authorization)) return
       await credentialRateLimit.call(this, request, reply)
@@ -98,7 +99,8 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     try {
-      await feedReaders.authenticate(request.headers.authorization, request.ip)
+      // The limiter runs once a request: for one metered at onRequest, this is a no-op.
+      await feedReaders.authenticate(request.headers.authorization, request.ip, async () => { await credentialRateLimit.call(fastify, request, reply) })
     } catch (err) {
       // RFC 7235: a 401 names the scheme to use.
       if (err instanceof AppError && err.code === 'invalid_client') reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)
