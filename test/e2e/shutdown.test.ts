@@ -97,7 +97,8 @@ t.test('SIGTERM under load: in-flight requests finish, new connections are refus
   await waitForLog(server, 'all logins to arrive', (logs) => logs.filter(isLoginArrival).length === CONCURRENCY)
   const answeredBeforeSignal = answered
   server.child.kill('SIGTERM')
-  t.ok(answeredBeforeSignal < CONCURRENCY / 2, `requests were in flight at SIGTERM (${CONCURRENCY - answeredBeforeSignal} of ${CONCURRENCY})`)
+  // A precondition, not a measurement: some logins must still be running (how many depends on the machine's load).
+  t.ok(CONCURRENCY - answeredBeforeSignal >= 10, `requests were in flight at SIGTERM (${CONCURRENCY - answeredBeforeSignal} of ${CONCURRENCY})`)
 
   await waitForLog(server, 'the closing line', (logs) => logs.some((e) => e.msg === 'closing: finishing in-flight requests'))
   const results = await settled
