@@ -224,7 +224,7 @@ export class ClientService {
    * meters that work there: it may throw to refuse it).
    */
   async authenticate (
-    clientId: string, secret: string, opts: { cachedOnly?: boolean, beforeVerify?: () => Promise<void> } = {}
+    clientId: string, secret: string, opts: { cachedOnly?: boolean, beforeVerify?: (() => Promise<void>) | undefined } = {}
   ): Promise<ClientRecord | null> {
     const found = clientId === DEFAULT_CLIENT_ID ? null : await this.deps.store.clients.find(clientId)
     const client = found !== null && found.secretHash !== null && !found.disabled ? { record: found, hash: found.secretHash } : null

@@ -101,7 +101,7 @@ export async function authenticateClient (
     if (known !== null) return { kind: 'confidential', client: known }
     throw new OAuthError('too_many_requests', 'too many failed client authentications, try again later', false, wait)
   }
-  const client = await clients.authenticate(presented.clientId, presented.secret, beforeVerify === undefined ? {} : { beforeVerify })
+  const client = await clients.authenticate(presented.clientId, presented.secret, { beforeVerify })
   if (client === null) {
     throttle?.failure(presented.clientId, presented.from)
     throw new OAuthError('invalid_client', 'client authentication failed', basic)

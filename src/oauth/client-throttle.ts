@@ -21,8 +21,8 @@ interface Entry {
   since: number
 }
 
-/** An address never contains a space, so no (address, id) pair can pose as another. */
-const key = (clientId: string, from: string): string => `${from} ${clientId}`
+/** Length-prefixed, so that no (address, id) pair can pose as another, whatever either holds. */
+const key = (clientId: string, from: string): string => `${from.length}:${from} ${clientId}`
 
 export class ClientThrottle {
   private readonly entries = new Map<string, Entry>()

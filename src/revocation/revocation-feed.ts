@@ -182,7 +182,6 @@ export class FeedReaders {
    */
   async authenticate (authorization: string | undefined, from: string, meter: () => Promise<void>): Promise<void> {
     const key = fingerprint(authorization ?? '')
-    let client
     try {
       const presented = presentedClient(authorization, {}, from)
       if (presented === null || presented.method !== 'client_secret_basic') {
@@ -191,15 +190,14 @@ export class FeedReaders {
       const caller = await authenticateClient(this.clients, presented, false, this.throttle, meter)
       // Without allowPublic, authenticateClient only ever answers a confidential client.
       if (caller.kind !== 'confidential') throw new AppError('invalid_client', 'client authentication failed')
-      client = caller.client
+      if (!caller.client.scopes.includes(REVOCATIONS_READ_SCOPE)) {
+        throw new AppError('insufficient_scope', `this client lacks the ${REVOCATIONS_READ_SCOPE} scope`)
+      }
     } catch (err) {
       this.known.delete(key)
       throw err instanceof OAuthError ? feedError(err) : err
     }
-    if (!client.scopes.includes(REVOCATIONS_READ_SCOPE)) {
-      this.known.delete(key)
-      throw new AppError('insufficient_scope', `this client lacks the ${REVOCATIONS_READ_SCOPE} scope`)
-    }
+    // Deleted first, so that the entry moves to the newest end.
     this.known.delete(key)
     if (this.known.size >= KNOWN_READERS_MAX) {
       const oldest = this.known.keys().next()
