@@ -6,7 +6,7 @@ import fastifyMongodb from '@fastify/mongodb'
 import type { FastifyInstance } from 'fastify'
 import type { AppOptions } from '../src/main/app-options.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../src/store/location.js'
-import { MongoStore } from '../src/store/mongo-store.js'
+import { MongoStore, writeConcernFor } from '../src/store/mongo-store.js'
 import { SqliteStore } from '../src/store/sqlite-store.js'
 import type { Store } from '../src/store/types.js'
 
@@ -29,7 +29,7 @@ async function storePlugin (fastify: FastifyInstance, opts: AppOptions): Promise
     })
     // Not fastify.mongo.db: that is only set when the URL names a database.
     const database = mongoDatabaseName(fastify.config.MONGODB_URL)
-    store = new MongoStore(fastify.mongo.client.db(database))
+    store = new MongoStore(fastify.mongo.client.db(database), { writeConcern: writeConcernFor(fastify.config.MONGODB_WRITE_CONCERN) })
     fastify.log.info({ database }, 'store: MongoDB')
     fastify.addHook('onClose', async () => store.close())
   } else {

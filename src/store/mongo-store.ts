@@ -54,8 +54,9 @@ import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
   ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
-  SigningKeyRecord, Store, UserRecord, UserStore
+  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
+import { REVOCATION_LATE_MS, REVOCATION_SETTLE_MS } from './types.js'
 
 // ---------------------------------------------------------------------------
 // Error mapping
@@ -142,10 +143,25 @@ async function insertUnique<T extends Document> (
   }
 }
 
-// Revocations must survive a primary fail-over. The timeout keeps add() from
-// hanging forever when a majority is not reachable; the error it raises (code
-// 64) is reported as StoreUnavailableError.
-const MAJORITY: WriteConcernSettings = { w: 'majority', wtimeoutMS: 10_000 }
+// Security-relevant writes (revocations, rotations, lockout, password hashes,
+// roles, disable flags, clients, keys) use this write concern. With the
+// server's default (w:1 on a replica set with an arbiter) an acknowledged
+// write can be rolled back by a fail-over: a revocation that came back, a
+// disable undone. The timeout keeps a write from hanging forever when a
+// majority is not reachable; the error it raises (code 64) is reported as
+// StoreUnavailableError.
+export const MAJORITY: WriteConcernSettings = { w: 'majority', wtimeoutMS: 10_000 }
+
+export interface MongoStoreOptions {
+  /** Write concern of the security-relevant writes (default MAJORITY). */
+  writeConcern?: WriteConcernSettings
+  hooks?: StoreHooks
+}
+
+/** MONGODB_WRITE_CONCERN ('majority' or a number of members) as driver settings. */
+export function writeConcernFor (setting: string): WriteConcernSettings {
+  return setting === 'majority' ? MAJORITY : { w: Number(setting), wtimeoutMS: MAJORITY.wtimeoutMS }
+}
 
 // ---------------------------------------------------------------------------
 // Documents
@@ -169,6 +185,8 @@ type SigningKeyDoc = Omit<SigningKeyRecord, 'kid'> & { _id: string }
 interface CounterDoc {
   _id: string
   seq: number
+  /** The revocation counter: when its latest number was handed out. */
+  at?: Date | null
 }
 
 const date = (d: Date): Date => new Date(d.getTime())
@@ -255,7 +273,7 @@ function toSigningKey (doc: SigningKeyDoc): SigningKeyRecord {
 // Users
 
 class MongoUsers implements UserStore {
-  constructor (private readonly users: Collection<UserDoc>) {}
+  constructor (private readonly users: Collection<UserDoc>, private readonly wc: WriteConcernSettings) {}
 
   async create (user: NewUser): Promise<UserRecord> {
     const doc: UserDoc = {
@@ -269,7 +287,8 @@ class MongoUsers implements UserStore {
       lockedUntil: null
     }
     return guard(async () => {
-      await insertUnique(this.users, doc, () => new AppError('username_taken', 'that username is already taken'))
+      await insertUnique(this.users, doc, () => new AppError('username_taken', 'that username is already taken'),
+        { writeConcern: this.wc })
       return toUser(doc)
     })
   }
@@ -289,16 +308,16 @@ class MongoUsers implements UserStore {
   }
 
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash } }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash } }, { writeConcern: this.wc }))
   }
 
   async setDisabled (id: string, disabled: boolean): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }, { writeConcern: this.wc }))
   }
 
   async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
     return guard(async () => {
-      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after' })
+      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after', writeConcern: this.wc })
       return doc === null ? null : toUser(doc)
     })
   }
@@ -325,22 +344,23 @@ class MongoUsers implements UserStore {
     const unlocked = { _id: id, $or: [{ lockedUntil: null }, { lockedUntil: { $lte: now } }] }
     return guard(async () => {
       // A refused update is a lock, or an unknown id, or a lock cleared between
-      // the update and the read: then try again (bounded; a lock that keeps
-      // coming and going under a burst of logins is answered as locked).
+      // the update and the read (a successful login): then try again. Bounded: a
+      // lock that keeps coming and going under a burst of logins is answered as
+      // locked for a second, never with a lock end the store does not hold.
       for (let tries = 0; tries < 3; tries++) {
-        const before = await this.users.findOneAndUpdate(unlocked, pipeline, { returnDocument: 'before' })
+        const before = await this.users.findOneAndUpdate(unlocked, pipeline, { returnDocument: 'before', writeConcern: this.wc })
         if (before !== null) return null
         const doc = await this.users.findOne({ _id: id }, { projection: { lockedUntil: 1 } })
         if (doc === null) return null
         const until = dateOrNull(doc.lockedUntil)
         if (until !== null && until > now) return until
       }
-      return lockedUntil
+      return new Date(now.getTime() + 1000)
     })
   }
 
   async clearLoginFailures (id: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc }))
   }
 }
 
@@ -348,7 +368,7 @@ class MongoUsers implements UserStore {
 // Sessions
 
 class MongoSessions implements SessionStore {
-  constructor (private readonly sessions: Collection<SessionDoc>) {}
+  constructor (private readonly sessions: Collection<SessionDoc>, private readonly wc: WriteConcernSettings) {}
 
   async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
     const doc: SessionDoc = {
@@ -364,7 +384,7 @@ class MongoSessions implements SessionStore {
       previous: null
     }
     return guard(async () => {
-      await this.sessions.insertOne(doc)
+      await this.sessions.insertOne(doc, { writeConcern: this.wc })
       return toSession(doc)
     })
   }
@@ -391,7 +411,7 @@ class MongoSessions implements SessionStore {
         },
         // Majority: a rotation rolled back by a failover would revive the old token
         // and orphan the new one.
-        { returnDocument: 'after', writeConcern: MAJORITY }
+        { returnDocument: 'after', writeConcern: this.wc }
       )
       return doc === null ? null : toSession(doc)
     })
@@ -412,7 +432,7 @@ class MongoSessions implements SessionStore {
       }
     ]
     return guard(async () => {
-      const before = await this.sessions.findOneAndUpdate({ _id: sid }, pipeline, { returnDocument: 'before', writeConcern: MAJORITY })
+      const before = await this.sessions.findOneAndUpdate({ _id: sid }, pipeline, { returnDocument: 'before', writeConcern: this.wc })
       return before === null ? null : toSession(before)
     })
   }
@@ -427,7 +447,7 @@ class MongoSessions implements SessionStore {
       await this.sessions.updateMany(
         keepSid === undefined ? { userId, revokedAt: null } : { userId, revokedAt: null, _id: { $ne: keepSid } },
         { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } },
-        { writeConcern: MAJORITY }
+        { writeConcern: this.wc }
       )
       const docs = await this.sessions.find({ userId, revokeOp: op }).sort({ createdAt: -1 }).toArray()
       return docs.map(toSession)
@@ -439,7 +459,7 @@ class MongoSessions implements SessionStore {
       const result = await this.sessions.updateMany(
         { clientId, revokedAt: null },
         { $set: { revokedAt: date(now), revokedReason: reason } },
-        { writeConcern: MAJORITY }
+        { writeConcern: this.wc }
       )
       return result.modifiedCount
     })
@@ -460,32 +480,50 @@ class MongoSessions implements SessionStore {
 // Revocations
 
 const REVOCATION_COUNTER = 'revocations'
+/** counters document holding the revocation log's watermark (bounds().prunedThrough), raised with $max only. */
+const REVOCATION_WATERMARK = 'revocations_pruned'
+/** How many times a late revocation is stored again before add() gives up. */
+const LATE_RETRIES = 3
 
 class MongoRevocations implements RevocationStore {
   constructor (
     private readonly revocations: Collection<RevocationDoc>,
-    private readonly counters: Collection<CounterDoc>
+    private readonly counters: Collection<CounterDoc>,
+    private readonly wc: WriteConcernSettings,
+    private readonly hooks: StoreHooks
   ) {}
 
   async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
     return guard(async () => {
-      const counter = await this.counters.findOneAndUpdate(
-        { _id: REVOCATION_COUNTER },
-        { $inc: { seq: 1 } },
-        { upsert: true, returnDocument: 'after', writeConcern: MAJORITY }
-      )
-      // With upsert and returnDocument 'after' the driver always returns a document.
-      if (counter === null) throw new Error('revocation counter upsert returned no document')
-      const doc: RevocationDoc = {
-        seq: counter.seq,
-        kind: entry.kind,
-        value: entry.value,
-        expiresAt: date(entry.expiresAt),
-        createdAt: new Date()
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now()
+        const numberedAt = new Date()
+        // One atomic update of one document hands out the number and records
+        // when the latest number went out ($max: a slower writer's older clock
+        // never moves it back), which bounds() reads to know when every number
+        // up to `seq` is settled. Upsert with returnDocument 'after' always
+        // returns the document.
+        const counter = await this.counters.findOneAndUpdate(
+          { _id: REVOCATION_COUNTER },
+          [{ $set: { seq: { $add: [{ $ifNull: ['$seq', 0] }, 1] }, at: { $max: [{ $ifNull: ['$at', null] }, { $literal: numberedAt }] } } }],
+          { upsert: true, returnDocument: 'after', writeConcern: this.wc }
+        )
+        if (counter === null) throw new Error('revocation counter upsert returned no document')
+        await this.hooks.revocationNumbered?.(counter.seq)
+        const doc: RevocationDoc = {
+          seq: counter.seq,
+          kind: entry.kind,
+          value: entry.value,
+          expiresAt: date(entry.expiresAt),
+          createdAt: numberedAt
+        }
+        // insertOne would add an ObjectId `_id` to the object it is given; keep ours clean.
+        await this.revocations.insertOne({ ...doc }, { writeConcern: this.wc })
+        // Stored late: a reader may already have passed this number as a hole
+        // (entry N+1 was visible first). Store the entry again under a new number,
+        // above every cursor that passed it; applying an entry twice is harmless.
+        if (performance.now() - started <= REVOCATION_LATE_MS || attempt >= LATE_RETRIES) return toRevocation(doc)
       }
-      // insertOne would add an ObjectId `_id` to the object it is given; keep ours clean.
-      await this.revocations.insertOne({ ...doc }, { writeConcern: MAJORITY })
-      return toRevocation(doc)
     })
   }
 
@@ -502,15 +540,40 @@ class MongoRevocations implements RevocationStore {
     })
   }
 
+  /**
+   * The TTL index deletes expired entries and leaves no mark, so the watermark
+   * is derived from what is left: every seq below the lowest entry still held
+   * is deleted (expired) or lost, unless it is still on its way in. A seq is
+   * settled once it was handed out REVOCATION_SETTLE_MS ago: the lowest entry
+   * moves the watermark only when it is that old (every lower seq went out
+   * before it), and an empty log only when the counter's last number is. The
+   * watermark is kept in `counters` and raised with $max, so it never moves
+   * back. The lowest entry is read before the counter, so lastSeq is at least
+   * every seq that read saw and prunedThrough never exceeds lastSeq.
+   */
   async bounds (): Promise<RevocationBounds> {
     return guard(async () => {
-      const counter = await this.counters.findOne({ _id: REVOCATION_COUNTER })
+      const lowest = await this.revocations.find({}, { projection: { seq: 1, createdAt: 1 } }).sort({ seq: 1 }).limit(1).next()
+      const docs = await this.counters.find({ _id: { $in: [REVOCATION_COUNTER, REVOCATION_WATERMARK] } }).toArray()
+      const counter = docs.find((d) => d._id === REVOCATION_COUNTER)
+      const stored = docs.find((d) => d._id === REVOCATION_WATERMARK)?.seq ?? 0
       const lastSeq = counter?.seq ?? 0
-      // The TTL index deletes expired entries in any order and leaves no mark, so the
-      // lowest entry still held is the watermark: entries above it that the TTL monitor
-      // deleted had expired, and cover only tokens that fail their exp check anyway.
-      const lowest = await this.revocations.find({}, { projection: { seq: 1 } }).sort({ seq: 1 }).limit(1).next()
-      return { prunedThrough: lowest === null ? lastSeq : lowest.seq - 1, lastSeq }
+      const settledBefore = Date.now() - REVOCATION_SETTLE_MS
+      let candidate = stored
+      if (lowest !== null) {
+        if (lowest.createdAt.getTime() <= settledBefore) candidate = lowest.seq - 1
+      } else if (counter?.at != null && counter.at.getTime() <= settledBefore) {
+        candidate = lastSeq
+      }
+      const prunedThrough = Math.min(Math.max(stored, candidate), lastSeq)
+      if (prunedThrough > stored) {
+        await this.counters.updateOne(
+          { _id: REVOCATION_WATERMARK },
+          { $max: { seq: prunedThrough } },
+          { upsert: true, writeConcern: this.wc }
+        )
+      }
+      return { prunedThrough, lastSeq }
     })
   }
 }
@@ -519,7 +582,7 @@ class MongoRevocations implements RevocationStore {
 // Clients
 
 class MongoClients implements ClientStore {
-  constructor (private readonly clients: Collection<ClientDoc>) {}
+  constructor (private readonly clients: Collection<ClientDoc>, private readonly wc: WriteConcernSettings) {}
 
   async create (client: NewClient): Promise<ClientRecord> {
     const doc: ClientDoc = {
@@ -537,7 +600,7 @@ class MongoClients implements ClientStore {
     }
     return guard(async () => {
       await insertUnique(this.clients, doc, () => new AppError('conflict', 'that client_id already exists'),
-        { writeConcern: MAJORITY })
+        { writeConcern: this.wc })
       return toClient(doc)
     })
   }
@@ -562,7 +625,7 @@ class MongoClients implements ClientStore {
       const doc = await this.clients.findOneAndUpdate(
         { _id: clientId },
         { $set: { disabled } },
-        { returnDocument: 'after', writeConcern: MAJORITY }
+        { returnDocument: 'after', writeConcern: this.wc }
       )
       return doc === null ? null : toClient(doc)
     })
@@ -575,7 +638,7 @@ class MongoClients implements ClientStore {
       const doc = await this.clients.findOneAndUpdate(
         { _id: clientId },
         { $set: { secretHash, previousSecret } },
-        { returnDocument: 'after', writeConcern: MAJORITY }
+        { returnDocument: 'after', writeConcern: this.wc }
       )
       return doc === null ? null : toClient(doc)
     })
@@ -586,7 +649,11 @@ class MongoClients implements ClientStore {
 // Signing keys
 
 class MongoKeys implements KeyStore {
-  constructor (private readonly keys: Collection<SigningKeyDoc>) {}
+  constructor (
+    private readonly keys: Collection<SigningKeyDoc>,
+    private readonly wc: WriteConcernSettings,
+    private readonly hooks: StoreHooks
+  ) {}
 
   async add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord> {
     const doc: SigningKeyDoc = {
@@ -598,18 +665,38 @@ class MongoKeys implements KeyStore {
       activatesAt: date(key.activatesAt),
       expiresAt: null
     }
+    const activatesAt = date(key.activatesAt)
+    // Keys are ordered by (activatesAt, _id). The update filter is evaluated
+    // per document, atomically with its update, so "older than this key" is
+    // checked at the moment each key is retired: of two concurrent adds, the
+    // older key's add can never match the newer key, whichever runs first.
+    const older = { $or: [{ activatesAt: { $lt: activatesAt } }, { activatesAt, _id: { $lt: key.kid } }] }
+    const newer = { $or: [{ activatesAt: { $gt: activatesAt } }, { activatesAt, _id: { $gt: key.kid } }] }
     return guard(async () => {
-      // Insert first, then retire the others: if the second step fails, the older
-      // keys merely stay published longer (until the next rotation retires them);
-      // no key that signed a live token is ever dropped early.
+      // Insert first, then retire the older ones: if the second step fails, the
+      // older keys merely stay published longer (until the next rotation retires
+      // them); no key that signed a live token is ever dropped early.
       await insertUnique(this.keys, { ...doc }, () => new AppError('conflict', 'that kid already exists'),
-        { writeConcern: MAJORITY })
+        { writeConcern: this.wc })
+      await this.hooks.keyInserted?.(key.kid)
       await this.keys.updateMany(
-        { _id: { $ne: key.kid }, expiresAt: null },
+        { ...older, expiresAt: null },
         { $set: { expiresAt: date(retireExpiresAt) } },
-        { writeConcern: MAJORITY }
+        { writeConcern: this.wc }
       )
-      return toSigningKey(doc)
+      // A newer key stored before this one was: its add has retired its older
+      // keys already, or will once this key is visible to it. Retire this one
+      // as that add would (its own retirement date, if later, wins either way).
+      const newest = await this.keys.find(newer).sort({ activatesAt: -1, _id: -1 }).limit(1).next()
+      if (newest === null) return toSigningKey(doc)
+      const lifetime = retireExpiresAt.getTime() - activatesAt.getTime()
+      const expiresAt = new Date(Math.max(retireExpiresAt.getTime(), newest.activatesAt.getTime() + lifetime))
+      const retired = await this.keys.findOneAndUpdate(
+        { _id: key.kid },
+        [{ $set: { expiresAt: { $max: [{ $ifNull: ['$expiresAt', null] }, { $literal: expiresAt }] } } }],
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return toSigningKey(retired ?? doc)
     })
   }
 
@@ -622,6 +709,35 @@ class MongoKeys implements KeyStore {
       return docs.map(toSigningKey)
     })
   }
+}
+
+// ---------------------------------------------------------------------------
+// Settings kept in the database
+
+interface SettingsDoc {
+  _id: string
+  values: Record<string, string>
+}
+
+/**
+ * The values kept under `id` in the `settings` collection, stored first as
+ * `fresh` when there are none: every process on the database gets the same
+ * ones, whichever starts first. The upsert's $setOnInsert writes only when no
+ * document matched; two processes upserting at once may see a duplicate key
+ * (11000) on _id, and the loser then reads the winner's document.
+ */
+export async function keptSettings (db: Db, id: string, fresh: Record<string, string>, writeConcern: WriteConcernSettings = MAJORITY): Promise<Record<string, string>> {
+  const settings = db.collection<SettingsDoc>('settings')
+  return guard(async () => {
+    try {
+      await settings.updateOne({ _id: id }, { $setOnInsert: { values: fresh } }, { upsert: true, writeConcern })
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err
+    }
+    const doc = await settings.findOne({ _id: id }, { readConcern: { level: 'majority' } })
+    if (doc === null) throw new Error(`settings ${id} vanished after their upsert`)
+    return { ...doc.values }
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -643,18 +759,23 @@ export class MongoStore implements Store {
   private readonly keysCol: Collection<SigningKeyDoc>
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
-  constructor (private readonly db: Db) {
+  private readonly wc: WriteConcernSettings
+
+  constructor (private readonly db: Db, options: MongoStoreOptions = {}) {
+    const wc = options.writeConcern ?? MAJORITY
+    const hooks = options.hooks ?? {}
+    this.wc = wc
     this.usersCol = db.collection<UserDoc>('users')
     this.sessionsCol = db.collection<SessionDoc>('sessions')
     this.revocationsCol = db.collection<RevocationDoc>('revocations')
     this.countersCol = db.collection<CounterDoc>('counters')
     this.clientsCol = db.collection<ClientDoc>('clients')
     this.keysCol = db.collection<SigningKeyDoc>('signing_keys')
-    this.users = new MongoUsers(this.usersCol)
-    this.sessions = new MongoSessions(this.sessionsCol)
-    this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol)
-    this.clients = new MongoClients(this.clientsCol)
-    this.keys = new MongoKeys(this.keysCol)
+    this.users = new MongoUsers(this.usersCol, wc)
+    this.sessions = new MongoSessions(this.sessionsCol, wc)
+    this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol, wc, hooks)
+    this.clients = new MongoClients(this.clientsCol, wc)
+    this.keys = new MongoKeys(this.keysCol, wc, hooks)
   }
 
   async init (): Promise<void> {
@@ -674,7 +795,7 @@ export class MongoStore implements Store {
       await this.countersCol.updateOne(
         { _id: REVOCATION_COUNTER },
         { $setOnInsert: { seq: 0 } },
-        { upsert: true, writeConcern: MAJORITY }
+        { upsert: true, writeConcern: this.wc }
       )
     })
   }

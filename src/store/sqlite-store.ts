@@ -43,7 +43,7 @@ import { MEMORY } from './location.js'
 import type {
   ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationBounds,
   RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
-  SigningKeyRecord, Store, UserRecord, UserStore
+  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
 
 type Db = Database.Database
@@ -56,6 +56,8 @@ export interface SqliteStoreOptions {
   sweepIntervalMs?: number
   /** PRAGMA synchronous (default FULL: every commit is on disk before it returns). */
   synchronous?: 'FULL' | 'NORMAL'
+  /** Test-only pauses (see StoreHooks); each runs after the statement it follows. */
+  hooks?: StoreHooks
 }
 
 // ---------------------------------------------------------------------------
@@ -538,7 +540,7 @@ class SqliteRevocations implements RevocationStore {
   private readonly after: Statement
   private readonly span: Statement
 
-  constructor (db: Db) {
+  constructor (db: Db, private readonly hooks: StoreHooks) {
     this.insert = db.prepare('INSERT INTO revocations (kind, value, expires_at, created_at) VALUES (?, ?, ?, ?) RETURNING *')
     this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
     // One statement, one snapshot. sqlite_sequence holds the highest seq AUTOINCREMENT
@@ -549,7 +551,9 @@ class SqliteRevocations implements RevocationStore {
   }
 
   async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
-    return guard(() => toRevocation(this.insert.get(entry.kind, entry.value, ms(entry.expiresAt), Date.now()) as RevocationRow))
+    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, ms(entry.expiresAt), Date.now()) as RevocationRow))
+    await this.hooks.revocationNumbered?.(record.seq)
+    return record
   }
 
   async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {
@@ -642,13 +646,21 @@ class SqliteClients implements ClientStore {
 
 class SqliteKeys implements KeyStore {
   private readonly insert: Statement
-  private readonly retireOthers: Statement
+  private readonly retireOlder: Statement
+  private readonly retireSelf: Statement
   private readonly live: Statement
 
-  constructor (private readonly db: Db) {
+  constructor (private readonly db: Db, private readonly hooks: StoreHooks) {
     this.insert = db.prepare(`INSERT INTO signing_keys (kid, alg, public_key, private_key, created_at, activates_at, expires_at)
       VALUES (@kid, @alg, @public_key, @private_key, @created_at, @activates_at, @expires_at)`)
-    this.retireOthers = db.prepare('UPDATE signing_keys SET expires_at = ? WHERE kid <> ? AND expires_at IS NULL')
+    // Keys are ordered by (activates_at, kid): an add retires only older keys.
+    this.retireOlder = db.prepare(`UPDATE signing_keys SET expires_at = @expiresAt
+      WHERE expires_at IS NULL AND (activates_at < @activatesAt OR (activates_at = @activatesAt AND kid < @kid))`)
+    // A newer key is already stored: this one is retired as that key's add would have.
+    this.retireSelf = db.prepare(`UPDATE signing_keys SET expires_at = MAX(@expiresAt,
+        (SELECT MAX(activates_at) FROM signing_keys WHERE activates_at > @activatesAt OR (activates_at = @activatesAt AND kid > @kid)) + @lifetime)
+      WHERE kid = @kid AND EXISTS (SELECT 1 FROM signing_keys WHERE activates_at > @activatesAt OR (activates_at = @activatesAt AND kid > @kid))
+      RETURNING *`)
     this.live = db.prepare('SELECT * FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY activates_at, kid')
   }
 
@@ -662,12 +674,16 @@ class SqliteKeys implements KeyStore {
       activates_at: ms(key.activatesAt),
       expires_at: null
     }
+    const order = { kid: key.kid, activatesAt: ms(key.activatesAt), expiresAt: ms(retireExpiresAt) }
     // One transaction: a refused insert (duplicate kid) retires nothing.
-    return guard(() => this.db.transaction(() => {
+    const added = await guard(() => this.db.transaction(() => {
       this.insert.run(row)
-      this.retireOthers.run(ms(retireExpiresAt), key.kid)
-      return toKey(row)
+      this.retireOlder.run(order)
+      const retired = this.retireSelf.get({ ...order, lifetime: order.expiresAt - order.activatesAt }) as KeyRow | undefined
+      return toKey(retired ?? row)
     }).immediate(), () => new AppError('conflict', 'that kid already exists'))
+    await this.hooks.keyInserted?.(key.kid)
+    return added
   }
 
   async list (now: Date): Promise<SigningKeyRecord[]> {
@@ -715,9 +731,9 @@ export class SqliteStore implements Store {
     this.db = db
     this.users = new SqliteUsers(db)
     this.sessions = new SqliteSessions(db)
-    this.revocations = new SqliteRevocations(db)
+    this.revocations = new SqliteRevocations(db, options.hooks ?? {})
     this.clients = new SqliteClients(db)
-    this.keys = new SqliteKeys(db)
+    this.keys = new SqliteKeys(db, options.hooks ?? {})
     // Runs before the delete, in its transaction: the watermark covers every entry that goes.
     this.advanceWatermark = db.prepare(`UPDATE revocation_log
       SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM revocations WHERE expires_at <= @now), 0))

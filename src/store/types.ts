@@ -125,8 +125,27 @@ export interface SessionStore {
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
 }
 
+/**
+ * A revocation stored more than this long after its seq was handed out is
+ * stored again under a fresh seq: readers skip a hole in the sequence once it
+ * is a second old (it is then an entry deleted or a write that failed), so a
+ * late entry must reappear above whatever cursor passed it.
+ */
+export const REVOCATION_LATE_MS = 500
+
+/**
+ * bounds() never counts as pruned a seq handed out less than this long ago:
+ * it may still be on its way into the log.
+ */
+export const REVOCATION_SETTLE_MS = 10_000
+
 export interface RevocationStore {
-  /** Appends an entry with the next sequence number (majority write concern on MongoDB). */
+  /**
+   * Appends an entry with the next sequence number (majority write concern on
+   * MongoDB). Where numbering and storing are two steps (MongoDB), an entry
+   * stored later than REVOCATION_LATE_MS after its numbering is stored again
+   * under a fresh number, and that record is returned.
+   */
   add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
@@ -143,7 +162,12 @@ export interface RevocationStore {
  * only, but a reader cannot tell an expired entry from a lost one.
  */
 export interface RevocationBounds {
-  /** Entries with seq <= prunedThrough may have been deleted; above it, every live entry is held. 0 while nothing was deleted. */
+  /**
+   * Entries with seq <= prunedThrough may have been deleted; above it, every
+   * live entry is held. 0 while nothing was deleted. It never decreases, never
+   * exceeds lastSeq, and never covers a seq handed out less than
+   * REVOCATION_SETTLE_MS ago.
+   */
   prunedThrough: number
   /** The highest seq handed out so far (0 for an empty log). */
   lastSeq: number
@@ -209,13 +233,29 @@ export interface SigningKeyRecord {
 
 export interface KeyStore {
   /**
-   * Adds a key and gives every other key that has no expiry yet `retireExpiresAt`
-   * (the new key's activation plus the longest access-token lifetime). Throws
-   * AppError('conflict') when the kid exists.
+   * Adds a key and gives every OLDER key that has no expiry yet `retireExpiresAt`
+   * (the new key's activation plus the longest access-token lifetime). Keys are
+   * ordered by (activatesAt, kid): an add never retires a newer key, so of two
+   * concurrent adds the newer key always stays unretired. A key added while a
+   * newer one is already stored is retired itself, as that newer key's add
+   * would have retired it. Throws AppError('conflict') when the kid exists.
    */
   add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord>
   /** Keys not expired at `now` (expiresAt null or > now), ascending by activatesAt. */
   list (now: Date): Promise<SigningKeyRecord[]>
+}
+
+/**
+ * Test-only pauses inside the writes whose steps can interleave across
+ * processes, so that the contract suite can make those races happen on purpose.
+ * Only code constructs stores with hooks; no configuration reaches them.
+ * Where a store does the steps in one statement (SQLite), a hook runs after it.
+ */
+export interface StoreHooks {
+  /** revocations.add: after the entry's seq is handed out, before the entry is stored. */
+  revocationNumbered?: (seq: number) => Promise<void>
+  /** keys.add: after the key is stored, before older keys are retired. */
+  keyInserted?: (kid: string) => Promise<void>
 }
 
 export interface Store {

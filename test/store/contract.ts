@@ -8,17 +8,25 @@
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { AppError } from '../../src/errors.js'
-import type { Rotation, SessionRecord, Store } from '../../src/store/types.js'
+import { REVOCATION_LATE_MS, type Rotation, type SessionRecord, type Store, type StoreHooks } from '../../src/store/types.js'
 
-export type MakeStore = () => Promise<{ store: Store, cleanup: () => Promise<void> }>
+/** A fresh, initialised store; `hooks` are the test-only pauses the race tests use. */
+export type MakeStore = (options?: { hooks?: StoreHooks }) => Promise<{ store: Store, cleanup: () => Promise<void> }>
+
+/** A pause a hook waits on until the test releases it. */
+function gate (): { wait: () => Promise<void>, open: () => void } {
+  let open: () => void = () => {}
+  const opened = new Promise<void>((resolve) => { open = resolve })
+  return { wait: async () => opened, open }
+}
 
 const HOUR = 3_600_000
 
 export async function storeContract (t: Test, name: string, makeStore: MakeStore): Promise<void> {
   // Runs `fn` against a fresh store in its own subtest.
-  const withStore = (tt: Test, title: string, fn: (t: Test, store: Store) => Promise<void>): Promise<void> =>
+  const withStore = (tt: Test, title: string, fn: (t: Test, store: Store) => Promise<void>, hooks?: StoreHooks): Promise<void> =>
     tt.test(title, async (st) => {
-      const { store, cleanup } = await makeStore()
+      const { store, cleanup } = await makeStore(hooks === undefined ? undefined : { hooks })
       st.teardown(cleanup)
       await fn(st, store)
     }).then(() => undefined)
@@ -487,6 +495,72 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same((await store.revocations.since(bounds.prunedThrough, new Date(base), 100)).map((r) => r.seq),
           [first.seq, second.seq], 'since(prunedThrough) reaches every live entry')
       })
+
+      // The race: entry A has its number but is not stored yet while B, numbered
+      // after it, is. bounds() must not report A's number as pruned (a reader
+      // resynchronised past it would never receive A), nor a watermark above lastSeq.
+      {
+        const held = gate()
+        let numbered: (seq: number) => void = () => {}
+        const aNumbered = new Promise<number>((resolve) => { numbered = resolve })
+        let first = true
+        const hooks: StoreHooks = {
+          revocationNumbered: async (seq) => {
+            if (!first) return
+            first = false
+            numbered(seq)
+            await held.wait()
+          }
+        }
+        await withStore(t, 'bounds never counts as pruned an entry numbered but not yet stored', async (t, store) => {
+          const a = store.revocations.add(entry('a'))
+          const aSeq = await aNumbered
+          const b = await store.revocations.add(entry('b'))
+          t.ok(b.seq > aSeq, 'b is numbered after a')
+          const during = await store.revocations.bounds()
+          t.ok(during.prunedThrough < aSeq, `prunedThrough ${during.prunedThrough} is below a's seq ${aSeq} while a is in flight`)
+          t.ok(during.prunedThrough <= during.lastSeq, 'prunedThrough never exceeds lastSeq')
+          t.ok(during.lastSeq >= b.seq, 'lastSeq covers every stored entry')
+          held.open()
+          await a
+          const after = await store.revocations.bounds()
+          t.ok(after.prunedThrough >= during.prunedThrough, 'the watermark never moves back')
+          t.ok(after.prunedThrough < aSeq, 'and stays below the live entries')
+          const values = (await store.revocations.since(during.prunedThrough, new Date(base), 100)).map((r) => r.value)
+          t.ok(values.includes('a') && values.includes('b'), 'a reader at the watermark gets both entries')
+        }, hooks)
+      }
+
+      // A reader that polls by seq while A is late (B visible first) moves its
+      // cursor past A's number; once A's write completes, A must still reach it.
+      {
+        const held = gate()
+        let numbered: () => void = () => {}
+        const aNumbered = new Promise<void>((resolve) => { numbered = resolve })
+        let first = true
+        const hooks: StoreHooks = {
+          revocationNumbered: async () => {
+            if (!first) return
+            first = false
+            numbered()
+            await held.wait()
+          }
+        }
+        await withStore(t, 'an entry stored late still reaches a reader whose cursor passed its number', async (t, store) => {
+          const now = new Date(base)
+          const a = store.revocations.add(entry('late'))
+          await aNumbered
+          await store.revocations.add(entry('early'))
+          const seen = await store.revocations.since(0, now, 100)
+          const cursor = Math.max(0, ...seen.map((r) => r.seq))
+          await new Promise((resolve) => setTimeout(resolve, REVOCATION_LATE_MS + 100))
+          held.open()
+          const record = await a
+          t.equal(record.value, 'late')
+          const later = await store.revocations.since(cursor, now, 100)
+          t.ok([...seen, ...later].some((r) => r.value === 'late'), 'the late entry is delivered, before or after the cursor')
+        }, hooks)
+      }
     })
 
     await t.test('clients', async (t) => {
@@ -614,6 +688,46 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         const newest = (await store.keys.list(new Date(base)))[1]
         t.equal(newest?.expiresAt, null, 'a refused add retires nothing')
       })
+
+      await withStore(t, 'an add of an older key never retires a newer one, and retires itself', async (t, store) => {
+        await store.keys.add(key('newer', 60_000), new Date(base + 2 * HOUR))
+        const older = await store.keys.add(key('older'), new Date(base + HOUR))
+        const listed = await store.keys.list(new Date(base))
+        t.same(listed.map((k) => k.kid), ['older', 'newer'])
+        t.equal(listed[1]?.expiresAt, null, 'the newer key stays unretired')
+        t.equal(older.expiresAt?.getTime(), base + 60_000 + HOUR, 'the older key expires a lifetime after the newer one activates')
+        t.equal(listed[0]?.expiresAt?.getTime(), base + 60_000 + HOUR)
+      })
+
+      // Two adds at once, each paused after its insert until the other has
+      // finished: every order of the steps must leave the newest key unretired.
+      for (const pausedFirst of ['newer', 'older'] as const) {
+        const held = gate()
+        let inserted: () => void = () => {}
+        const pausedInserted = new Promise<void>((resolve) => { inserted = resolve })
+        const hooks: StoreHooks = {
+          keyInserted: async (kid) => {
+            if (kid !== pausedFirst) return
+            inserted()
+            await held.wait()
+          }
+        }
+        await withStore(t, `two concurrent adds (the ${pausedFirst} key paused after its insert) leave the newest key signing`, async (t, store) => {
+          const keys = { newer: key('newer', 1000), older: key('older') }
+          const other = pausedFirst === 'newer' ? 'older' : 'newer'
+          const paused = store.keys.add(keys[pausedFirst], new Date(base + HOUR))
+          await pausedInserted
+          await store.keys.add(keys[other], new Date(base + HOUR))
+          held.open()
+          await paused
+          const listed = await store.keys.list(new Date(base))
+          t.same(listed.map((k) => k.kid), ['older', 'newer'], 'both are still published')
+          t.equal(listed.find((k) => k.kid === 'newer')?.expiresAt, null, 'the newer key is not retired')
+          t.ok(listed.find((k) => k.kid === 'older')?.expiresAt instanceof Date, 'the older key is retired')
+          t.same((await store.keys.list(new Date(base + 2 * HOUR))).map((k) => k.kid), ['newer'],
+            'once the retired key expires a key is left to sign with')
+        }, hooks)
+      }
     })
   })
 }

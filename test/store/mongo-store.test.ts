@@ -17,9 +17,9 @@ if (url === undefined || url === '') {
   await client.connect()
   t.teardown(async () => { await client.close() })
 
-  await storeContract(t, 'mongodb', async () => {
+  await storeContract(t, 'mongodb', async (options) => {
     const db = client.db(`token_orchestrator_test_${randomUUID()}`)
-    const store = new MongoStore(db)
+    const store = new MongoStore(db, options)
     await store.init()
     return {
       store,

@@ -15,15 +15,15 @@ import { storeContract } from './contract.js'
 
 const HOUR = 3_600_000
 
-await storeContract(t, 'sqlite (file)', async () => {
+await storeContract(t, 'sqlite (file)', async (options) => {
   const dir = scratchDir(t)
-  const store = new SqliteStore(join(dir, `contract-${Math.random().toString(36).slice(2)}.sqlite`))
+  const store = new SqliteStore(join(dir, `contract-${Math.random().toString(36).slice(2)}.sqlite`), options)
   await store.init()
   return { store, cleanup: async () => { await store.close() } }
 })
 
-await storeContract(t, 'sqlite (:memory:)', async () => {
-  const store = memoryStore()
+await storeContract(t, 'sqlite (:memory:)', async (options) => {
+  const store = memoryStore(options)
   await store.init()
   return { store, cleanup: async () => { await store.close() } }
 })
@@ -122,9 +122,9 @@ t.test('the sweep deletes expired sessions, revocations and retired keys, and no
   await session('live', now + HOUR)
   await store.revocations.add({ kind: 'jti', value: 'gone', expiresAt: new Date(now - 1) })
   const kept = await store.revocations.add({ kind: 'jti', value: 'kept', expiresAt: new Date(now + HOUR) })
-  const key = (kid: string) => ({ kid, alg: 'ES256' as const, publicKey: 'p', privateKey: 's', activatesAt: new Date(now - 2 * HOUR) })
-  await store.keys.add(key('retired'), new Date(now + HOUR))
-  await store.keys.add(key('newest'), new Date(now - 1)) // retires the other one, already past its expiry
+  const key = (kid: string, activatesAt: number) => ({ kid, alg: 'ES256' as const, publicKey: 'p', privateKey: 's', activatesAt: new Date(activatesAt) })
+  await store.keys.add(key('retired', now - 2 * HOUR), new Date(now + HOUR))
+  await store.keys.add(key('newest', now - HOUR), new Date(now - 1)) // retires the other one, already past its expiry
 
   t.equal(await store.sweep(new Date(now)), 4)
   t.equal(await store.sessions.find('idle-expired'), null)
