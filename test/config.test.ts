@@ -32,6 +32,24 @@ t.test('defaults match the documented table', async (t) => {
   t.not(config.JWT_SECRET, config.REFRESH_TOKEN_SECRET)
   t.equal(warnings.length, 2, 'one warning per generated secret')
   t.match(warnings[0], /JWT_SECRET is not set/)
+  t.equal(config.MONGODB_WRITE_CONCERN, 'majority')
+})
+
+t.test('the configuration is the environment it is given, never the process environment under it', async (t) => {
+  const saved = { MONGODB_URL: process.env.MONGODB_URL, PORT: process.env.PORT }
+  t.teardown(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  process.env.MONGODB_URL = 'mongodb://127.0.0.1:1/inherited'
+  process.env.PORT = '4321'
+  const config = loadConfig({ JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong2 })
+  t.equal(config.MONGODB_URL, undefined, 'a shell MONGODB_URL does not turn a test onto MongoDB')
+  t.equal(config.PORT, 4000)
+  t.equal(loadConfig({ ...process.env, JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong2 }).MONGODB_URL,
+    'mongodb://127.0.0.1:1/inherited', 'the server passes process.env itself')
 })
 
 t.test('values are parsed from strings', async (t) => {
@@ -48,6 +66,7 @@ t.test('a bad value stops the start with a message naming the variable and the r
     [{ ACCESS_TOKEN_TTL: '0' }, /ACCESS_TOKEN_TTL must be >= 1/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ MONGODB_URL: 'http://db' }, /MONGODB_URL must match pattern/],
+    [{ MONGODB_WRITE_CONCERN: 'all' }, /MONGODB_WRITE_CONCERN must match pattern/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB must be >= 8192/],
     [{ JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong }, /REFRESH_TOKEN_SECRET must differ from JWT_SECRET/],
     [{ REFRESH_TOKEN_TTL: '100', SESSION_MAX_LIFETIME: '50' }, /REFRESH_TOKEN_TTL must not exceed SESSION_MAX_LIFETIME/]

@@ -14,17 +14,17 @@ import { AccountService } from '../auth/account-service.js'
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
 import { AuthService } from '../auth/auth-service.js'
 import { ClientService, clientView, GRANT_TYPES } from '../clients/clients.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, type Config } from './config.js'
 import { AppError } from '../errors.js'
 import { isAsymmetric, rotateKeys } from '../keys/key-ring.js'
 import {
   ADMIN_ROLE, createUser, isValidPassword, isValidRoles, isValidUsername, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN, USERNAME_RULE
 } from '../auth/accounts.js'
 import { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
-import { devSecrets, devSecretsFile } from './dev-secrets.js'
+import { keepsDevSecrets, loadServiceConfig } from './dev-secrets.js'
 import { accountPolicy, authPolicy, clientPolicy, passwordHasher } from './policies.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../store/location.js'
-import { isUnavailableError, MongoStore } from '../store/mongo-store.js'
+import { isUnavailableError, MongoStore, writeConcernFor } from '../store/mongo-store.js'
 import { SqliteStore } from '../store/sqlite-store.js'
 import type { GrantType, Store, UserRecord } from '../store/types.js'
 import { TokenService, type JwtCodec } from '../tokens/tokens.js'
@@ -254,7 +254,7 @@ Options:
       if (!isAsymmetric(algorithm)) {
         throw new AppError('conflict', `keys rotate needs JWT_ALGORITHM ES256, EdDSA or RS256 (it is ${algorithm}); HS256 has no key ring`)
       }
-      if (ctx.env.JWT_SECRET === undefined && devSecretsFile(config) === undefined) {
+      if (ctx.env.JWT_SECRET === undefined && !keepsDevSecrets(config)) {
         throw new AppError('invalid_request', 'JWT_SECRET must be set to the service\'s value: the new private key is sealed with it')
       }
       const key = await rotateKeys(ctx.store.keys, {
@@ -377,7 +377,7 @@ async function openStore (config: Config, warn: (msg: string) => void): Promise<
   const client = new MongoClient(config.MONGODB_URL, { serverSelectionTimeoutMS: 5000 })
   try {
     await client.connect()
-    const store = new MongoStore(client.db(mongoDatabaseName(config.MONGODB_URL)))
+    const store = new MongoStore(client.db(mongoDatabaseName(config.MONGODB_URL)), { writeConcern: writeConcernFor(config.MONGODB_WRITE_CONCERN) })
     await store.init()
     return { store, close: async () => { await store.close(); await client.close() } }
   } catch (err) {
@@ -432,10 +432,14 @@ async function main (argv: string[], env: Record<string, string | undefined>): P
 
   let config: Config
   try {
-    config = loadConfig(env, (msg) => err(`warning: ${msg}`), devSecrets)
+    config = await loadServiceConfig(env, (msg) => err(`warning: ${msg}`))
   } catch (e) {
     if (e instanceof ConfigError) {
       err(e.message)
+      return 1
+    }
+    if ((e instanceof AppError && e.code === 'store_unavailable') || isUnavailableError(e)) {
+      err('the store (MONGODB_URL) is unreachable')
       return 1
     }
     throw e

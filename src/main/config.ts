@@ -16,6 +16,7 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
+  MONGODB_WRITE_CONCERN: Type.String({ pattern: '^(majority|[1-9])$', default: 'majority' }),
   SQLITE_PATH: Type.String({ minLength: 1, default: DEFAULT_SQLITE_PATH }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   REFRESH_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 1 })),
@@ -115,7 +116,10 @@ export function trimTrailingSlashes (url: string): string {
 export function loadConfig (env: Record<string, string | undefined>, warn: Warn = () => {}, secrets?: SecretSourceFor): Config {
   let raw: RawConfig
   try {
-    raw = envSchema<RawConfig>({ schema: ConfigSchema, data: env, dotenv: false })
+    // Only `env`: env-schema would otherwise merge process.env under it, and a
+    // caller (a test above all) that passes its own environment would inherit
+    // whatever the shell has set, MONGODB_URL included.
+    raw = envSchema<RawConfig>({ schema: ConfigSchema, data: env, dotenv: false, env: false })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${describeEnvError(err as Error)}`)
   }

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import app from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
-import { devSecrets } from './dev-secrets.js'
+import { ConfigError, type Config } from './config.js'
+import { loadServiceConfig } from './dev-secrets.js'
 import { prettyLogs, serverOptions } from './server-options.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
@@ -13,10 +13,10 @@ if (existsSync('.env')) process.loadEnvFile('.env')
 const warnings: string[] = []
 let config: Config
 try {
-  config = loadConfig(process.env, (msg) => warnings.push(msg), devSecrets)
+  config = await loadServiceConfig(process.env, (msg) => warnings.push(msg))
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(`token-orchestrator: ${err.message}`)
+  // A bad value, or MongoDB unreachable while reading the development secrets it keeps.
+  console.error(`token-orchestrator: ${err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`}`)
   process.exit(1)
 }
 

@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/main/config.js'
-import { devSecrets, devSecretsFile, keptSecret } from '../../src/main/dev-secrets.js'
+import { devSecrets, devSecretsFile, keptSecret, loadServiceConfig } from '../../src/main/dev-secrets.js'
 import { scratchDir } from '../support/stores.js'
 
 t.test('where they are kept', async (t) => {
@@ -57,3 +57,42 @@ t.test('loadConfig with devSecrets: the same secrets on every start, and the war
   t.throws(() => loadConfig({ ...env, NODE_ENV: 'production' }, () => {}, devSecrets),
     new ConfigError('JWT_SECRET is required when NODE_ENV=production'), 'production never uses the kept file')
 })
+
+t.test('loadServiceConfig: the data folder it creates is private to the owner', async (t) => {
+  const dir = scratchDir(t)
+  const config = await loadServiceConfig({ SQLITE_PATH: join(dir, 'fresh', 'db.sqlite') }, () => {})
+  t.equal(statSync(join(dir, 'fresh')).mode & 0o777, 0o700, 'the folder is 0700 from the first start')
+  t.equal(config.JWT_SECRET, keptSecret(join(dir, 'fresh', 'secrets.json'), 'JWT_SECRET'))
+})
+
+t.test('loadServiceConfig on MongoDB: production never connects; an unreachable server is an error, not new secrets', async (t) => {
+  const unreachable = 'mongodb://127.0.0.1:1/dev_secrets_test?directConnection=true&serverSelectionTimeoutMS=300'
+  await t.rejects(loadServiceConfig({ MONGODB_URL: unreachable, NODE_ENV: 'production' }, () => {}),
+    new ConfigError('JWT_SECRET is required when NODE_ENV=production'))
+  const both = { JWT_SECRET: 'an-explicit-secret-of-at-least-32-bytes!', REFRESH_TOKEN_SECRET: 'another-explicit-secret-of-32-bytes!!' }
+  const set = await loadServiceConfig({ MONGODB_URL: unreachable, ...both }, () => {})
+  t.equal(set.JWT_SECRET, both.JWT_SECRET, 'with both secrets set nothing is read from the database')
+  await t.rejects(loadServiceConfig({ MONGODB_URL: unreachable }, () => {}), 'unset secrets need the database')
+})
+
+const url = process.env.MONGODB_URL
+t.test('loadServiceConfig on MongoDB keeps one pair of secrets in the database, whoever starts first',
+  { skip: url === undefined || url === '' ? 'MONGODB_URL is not set' : false }, async (t) => {
+    const { MongoClient } = await import('mongodb')
+    const dbUrl = new URL(url ?? '')
+    dbUrl.pathname = `/dev_secrets_${process.pid}_${Date.now()}`
+    const env = { MONGODB_URL: dbUrl.toString() }
+    t.teardown(async () => {
+      const client = new MongoClient(dbUrl.toString())
+      await client.db().dropDatabase()
+      await client.close()
+    })
+    const warnings: string[] = []
+    const started = await Promise.all(Array.from({ length: 4 }, async () => loadServiceConfig(env, (w) => warnings.push(w))))
+    t.equal(new Set(started.map((c) => c.JWT_SECRET)).size, 1, 'four instances starting together agree on JWT_SECRET')
+    t.equal(new Set(started.map((c) => c.REFRESH_TOKEN_SECRET)).size, 1, 'and on REFRESH_TOKEN_SECRET')
+    t.not(started[0]!.JWT_SECRET, started[0]!.REFRESH_TOKEN_SECRET)
+    t.match(warnings[0], /kept in the database's settings collection/)
+    const restarted = await loadServiceConfig(env, () => {})
+    t.equal(restarted.JWT_SECRET, started[0]!.JWT_SECRET, 'a restart keeps them')
+  })
