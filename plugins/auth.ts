@@ -46,7 +46,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     hasher,
     revocations: fastify.revocations,
     follower: fastify.revocationFollower,
-    policy: authPolicy(config),
+    policy: authPolicy(config, fastify.accessLifetime),
     onEvent: (event) => fastify.serviceMetrics.authEvent(event),
     resolvePublicClient: async (clientId) => clients.resolvePublic(clientId),
     resolveClient: async (clientId) => clients.resolve(clientId)
@@ -69,5 +69,5 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 export default fp(authPlugin, {
   name: 'auth',
   fastify: '5.x',
-  dependencies: ['config', 'store', 'jwt', 'revocation', 'metrics']
+  dependencies: ['config', 'store', 'access-lifetime', 'jwt', 'revocation', 'metrics']
 })

@@ -1,5 +1,6 @@
 // OpenAPI 3 document generated from the route schemas (@fastify/swagger),
-// served as JSON at /docs/json and browsable with Swagger UI at /docs.
+// served as JSON at /docs/json and browsable with Swagger UI at /docs, unless
+// DOCS=off.
 // Swagger UI's own routes are left out of the document; every other route is in.
 import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
@@ -71,6 +72,9 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
       return openapiObject
     }
   })
+  // DOCS=off: the document is still built (schemas feed nothing else), but
+  // neither /docs nor /docs/json is served.
+  if (fastify.config.DOCS === 'off') return
   await fastify.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true },

@@ -1,9 +1,10 @@
 // Configuration: defaults, validation messages naming the variable, secrets policy.
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/main/config.js'
 
-const strong = 'a'.repeat(32)
-const strong2 = 'b'.repeat(32)
+const strong = 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0'
+const strong2 = 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR'
 
 t.test('defaults match the documented table', async (t) => {
   const warnings: string[] = []
@@ -33,6 +34,25 @@ t.test('defaults match the documented table', async (t) => {
   t.equal(warnings.length, 2, 'one warning per generated secret')
   t.match(warnings[0], /JWT_SECRET is not set/)
   t.equal(config.MONGODB_WRITE_CONCERN, 'majority')
+})
+
+t.test('production refuses a long secret that is not random; development warns', async (t) => {
+  const weak = [
+    ['a'.repeat(40), /only 1 distinct character/],
+    ['abababababababababababababababababab', /only 2 distinct characters/],
+    ['0123456789abcdef'.repeat(3), /a piece of 16 characters repeated/]
+  ] as const
+  for (const [value, problem] of weak) {
+    t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }),
+      { name: 'ConfigError', message: /^JWT_SECRET is too weak when NODE_ENV=production/ }, value)
+    t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, REFRESH_TOKEN_SECRET: value }),
+      { message: problem }, `REFRESH_TOKEN_SECRET ${value}`)
+    const warnings: string[] = []
+    loadConfig({ JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }, (w) => warnings.push(w))
+    t.match(warnings, [/JWT_SECRET is weak/], 'a warning outside production')
+  }
+  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), REFRESH_TOKEN_SECRET: randomBytes(48).toString('base64') }),
+    'random secrets in hex and base64 pass')
 })
 
 t.test('the configuration is the environment it is given, never the process environment under it', async (t) => {

@@ -81,7 +81,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const body = request.body
     const presented = presentedClient(request.headers.authorization, body, request.ip)
-    return fastify.oauth.token(body, presented)
+    return fastify.oauth.token(body, presented, request.ip)
   })
 
   fastify.post('/oauth/introspect', {

@@ -286,7 +286,9 @@ export class ClientService {
       clientId: client.clientId,
       audience: audiences.length === 1 ? policy.defaultAudience : audiences,
       scope: scope.join(' '),
-      accessTtl: client.accessTokenTtl ?? policy.accessTtl,
+      // Never past ACCESS_TOKEN_TTL, also for an override set before it was lowered:
+      // revocations are kept for the longest lifetime this service issues under.
+      accessTtl: Math.min(client.accessTokenTtl ?? policy.accessTtl, policy.accessTtl),
       refreshTtl: client.refreshTokenTtl ?? policy.refreshTtl,
       grants: [...client.grants],
       public: client.secretHash === null

@@ -37,6 +37,7 @@ Commands:
   user create     Create a user (optionally an admin)
   user disable    Disable a user and end every session of theirs
   user enable     Let a disabled user log in again
+  user unlock     Lift a lockout after failed logins
   user roles      Set a user's roles
   client create   Create a client; prints its secret once (none for --public)
   client secret   Rotate a client's secret; prints the new one once
@@ -176,7 +177,7 @@ Options:
   -h, --help   show this help`,
     options: {},
     positionals: 1,
-    run: async (_values, ctx) => accountsFor(ctx).disable((await userNamed(ctx, ctx.positionals[0])).id)
+    run: async (_values, ctx) => (await accountsFor(ctx)).disable((await userNamed(ctx, ctx.positionals[0])).id)
   },
 
   'user enable': {
@@ -188,7 +189,22 @@ Options:
   -h, --help   show this help`,
     options: {},
     positionals: 1,
-    run: async (_values, ctx) => accountsFor(ctx).enable((await userNamed(ctx, ctx.positionals[0])).id)
+    run: async (_values, ctx) => (await accountsFor(ctx)).enable((await userNamed(ctx, ctx.positionals[0])).id)
+  },
+
+  'user unlock': {
+    help: `Usage: ${NAME} user unlock <username>
+
+Lifts a lockout after failed logins: the account-wide one (guesses from many
+addresses together, LOCKOUT_ACCOUNT_THRESHOLD) and the one of every single
+address (LOCKOUT_THRESHOLD). The way back in when guessing has locked an
+account, an admin's above all. Sessions are not touched.
+
+Options:
+  -h, --help   show this help`,
+    options: {},
+    positionals: 1,
+    run: async (_values, ctx) => (await accountsFor(ctx)).unlock((await userNamed(ctx, ctx.positionals[0])).id)
   },
 
   'user roles': {
@@ -209,7 +225,7 @@ Options:
       const bad = roles.filter((r) => !isValidRoles([r]))
       if (bad.length > 0) throw new UsageError(`invalid role name ${bad.join(', ')}: use ${ROLE_NAME_PATTERN}`)
       if (!isValidRoles(roles)) throw new UsageError(`at most ${MAX_ROLES} roles`)
-      return accountsFor(ctx).setRoles((await userNamed(ctx, ctx.positionals[0])).id, roles)
+      return (await accountsFor(ctx)).setRoles((await userNamed(ctx, ctx.positionals[0])).id, roles)
     }
   },
 
@@ -261,7 +277,8 @@ Options:
         algorithm,
         secret: config.JWT_SECRET,
         overlapSeconds: config.KEY_ROTATION_OVERLAP,
-        maxAccessTtl: config.ACCESS_TOKEN_TTL
+        // The retired key stays published as long as any token it signed may live.
+        maxAccessTtl: Math.max(config.ACCESS_TOKEN_TTL, await ctx.store.lifetimes.longestLive(new Date()))
       })
       return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
     }
@@ -328,8 +345,10 @@ function clientsFor (ctx: Context): ClientService {
   })
 }
 
-function accountsFor (ctx: Context): AccountService {
+async function accountsFor (ctx: Context): Promise<AccountService> {
   const { config, store } = ctx
+  // Revocations written here are kept as long as any live token may last (see src/tokens/access-lifetime.ts).
+  const lifetime = { seconds: Math.max(config.ACCESS_TOKEN_TTL, await store.lifetimes.longestLive(new Date())) }
   const hasher = passwordHasher(config)
   const { list, follower } = followerFor(store)
   // Ending sessions issues no token: the token codecs are never called here.
@@ -344,7 +363,7 @@ function accountsFor (ctx: Context): AccountService {
     hasher,
     revocations: list,
     follower,
-    policy: { ...authPolicy(config), allowRegistration: false },
+    policy: { ...authPolicy(config, lifetime), allowRegistration: false },
     resolvePublicClient: noClients,
     resolveClient: noClients
   })

@@ -29,6 +29,7 @@ export const ConfigSchema = Type.Object({
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
+  LOCKOUT_ACCOUNT_THRESHOLD: Type.Integer({ minimum: 1, default: 50 }),
   LOCKOUT_SECONDS: Seconds(900),
   CLIENT_SECRET_CACHE_SECONDS: Seconds(60, 0),
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8192, maximum: 4_194_304, default: 19_456 }),
@@ -53,6 +54,7 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
+  DOCS: Type.Union([Type.Literal('public'), Type.Literal('off')], { default: 'public' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
 })
 
@@ -76,6 +78,30 @@ export class ConfigError extends Error {
 }
 
 export const MIN_SECRET_BYTES = 32
+
+/** Fewer distinct characters than this in a secret: typed by hand, not random. */
+export const MIN_SECRET_DISTINCT = 10
+const SECRET_RULE = `use ${MIN_SECRET_BYTES} random bytes or more, e.g. \`openssl rand -base64 48\``
+
+/**
+ * What makes a long enough secret guessable: too few distinct characters, or
+ * one short piece repeated ("abcabcabc…"). A random secret of 32 bytes or
+ * more, in any encoding, has neither. Null when none applies. Linear.
+ */
+export function secretWeakness (value: string): string | null {
+  const distinct = new Set(value).size
+  if (distinct < MIN_SECRET_DISTINCT) return `it has only ${distinct} distinct character${distinct === 1 ? '' : 's'}`
+  // The shortest period, from the prefix function (KMP): linear in the length.
+  const border = new Array<number>(value.length).fill(0)
+  for (let i = 1, k = 0; i < value.length; i++) {
+    while (k > 0 && value[i] !== value[k]) k = border[k - 1]!
+    if (value[i] === value[k]) k += 1
+    border[i] = k
+  }
+  const period = value.length - border[value.length - 1]!
+  if (period <= value.length / 2) return `it is a piece of ${period} characters repeated`
+  return null
+}
 
 type Warn = (msg: string) => void
 
@@ -143,6 +169,12 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
       if (production) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes when NODE_ENV=production`)
       warn(`${name} is shorter than ${MIN_SECRET_BYTES} bytes: acceptable only for development`)
+      return value
+    }
+    const weakness = secretWeakness(value)
+    if (weakness !== null) {
+      if (production) throw new ConfigError(`${name} is too weak when NODE_ENV=production: ${weakness} (${SECRET_RULE})`)
+      warn(`${name} is weak: ${weakness} (${SECRET_RULE}): acceptable only for development`)
     }
     return value
   }
@@ -164,6 +196,9 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   }
   checkAdmin(config, production, warn)
   checkMetrics(config, production, warn)
+  if (production && config.DOCS === 'public') {
+    warn('DOCS is public: GET /docs and /docs/json describe every route, the admin API included, to anyone who reaches them; set DOCS=off, or serve them only on an internal network')
+  }
   return config
 }
 

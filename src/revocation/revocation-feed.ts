@@ -35,6 +35,12 @@ export interface FeedEntry {
   value: string
   /** Epoch seconds: when every token the entry covers has expired. */
   expires_at: number
+  /** Epoch seconds: when the entry was written. */
+  created_at: number
+  /** A user entry only: epoch seconds; the user's tokens with an earlier iat are covered. */
+  issued_before?: number
+  /** A user entry only: the session it spares. */
+  except_sid?: string
 }
 
 export interface FeedPage {
@@ -55,12 +61,17 @@ export interface RevocationFeedOptions {
 const EPOCH = new Date(0)
 
 function toEntry (record: RevocationRecord): FeedEntry {
-  return {
+  const entry: FeedEntry = {
     seq: record.seq,
     kind: record.kind,
     value: record.value,
-    expires_at: Math.ceil(record.expiresAt.getTime() / 1000)
+    expires_at: Math.ceil(record.expiresAt.getTime() / 1000),
+    // Floored: a reader's cutoff is then never later than the service's own.
+    created_at: Math.floor(record.createdAt.getTime() / 1000)
   }
+  if (record.issuedBefore !== null) entry.issued_before = record.issuedBefore
+  if (record.exceptSid !== null) entry.except_sid = record.exceptSid
+  return entry
 }
 
 export class RevocationFeed {

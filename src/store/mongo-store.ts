@@ -52,7 +52,7 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  AccessLifetimeStore, ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewUser,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
   SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
@@ -176,7 +176,23 @@ type SessionDoc = Omit<SessionRecord, 'sid'> & {
   revokeOp?: string
 }
 
-type RevocationDoc = RevocationRecord
+type RevocationDoc = Omit<RevocationRecord, 'issuedBefore' | 'exceptSid'> & { issuedBefore?: number | null, exceptSid?: string | null }
+
+/** Failed logins of one (account, address) pair; the TTL index forgets it at expiresAt. */
+interface LoginFailureDoc {
+  _id: string
+  userId: string
+  failed: number
+  lockedUntil: Date | null
+  expiresAt: Date
+}
+
+/** Tokens of `_id` seconds may have been issued until issuedUntil; the TTL index forgets it once they have all expired. */
+interface LifetimeDoc {
+  _id: number
+  issuedUntil: Date
+  expiresAt: Date
+}
 
 type ClientDoc = Omit<ClientRecord, 'clientId'> & { _id: string }
 
@@ -201,7 +217,8 @@ function toUser (doc: UserDoc): UserRecord {
     disabled: doc.disabled === true,
     createdAt: date(doc.createdAt),
     failedLogins: doc.failedLogins ?? 0,
-    lockedUntil: dateOrNull(doc.lockedUntil)
+    lockedUntil: dateOrNull(doc.lockedUntil),
+    securityVersion: doc.securityVersion ?? 0
   }
 }
 
@@ -235,7 +252,9 @@ function toRevocation (doc: RevocationDoc): RevocationRecord {
     kind: doc.kind,
     value: doc.value,
     expiresAt: date(doc.expiresAt),
-    createdAt: date(doc.createdAt)
+    createdAt: date(doc.createdAt),
+    issuedBefore: doc.issuedBefore ?? null,
+    exceptSid: doc.exceptSid ?? null
   }
 }
 
@@ -272,8 +291,17 @@ function toSigningKey (doc: SigningKeyDoc): SigningKeyRecord {
 // ---------------------------------------------------------------------------
 // Users
 
+/** The _id of an (account, address) pair's failures: length-prefixed, so no address can pose as another pair. */
+function pairKey (id: string, address: string): string {
+  return `${id.length}:${id}:${address}`
+}
+
 class MongoUsers implements UserStore {
-  constructor (private readonly users: Collection<UserDoc>, private readonly wc: WriteConcernSettings) {}
+  constructor (
+    private readonly users: Collection<UserDoc>,
+    private readonly failures: Collection<LoginFailureDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
 
   async create (user: NewUser): Promise<UserRecord> {
     const doc: UserDoc = {
@@ -284,7 +312,8 @@ class MongoUsers implements UserStore {
       disabled: false,
       createdAt: new Date(),
       failedLogins: 0,
-      lockedUntil: null
+      lockedUntil: null,
+      securityVersion: 0
     }
     return guard(async () => {
       await insertUnique(this.users, doc, () => new AppError('username_taken', 'that username is already taken'),
@@ -308,21 +337,68 @@ class MongoUsers implements UserStore {
   }
 
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash } }, { writeConcern: this.wc }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash }, $inc: { securityVersion: 1 } }, { writeConcern: this.wc }))
+  }
+
+  async upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void> {
+    // The filter is the compare: a hash changed meanwhile (a password change) is left alone.
+    await guard(() => this.users.updateOne({ _id: id, passwordHash: expectedHash }, { $set: { passwordHash } }, { writeConcern: this.wc }))
   }
 
   async setDisabled (id: string, disabled: boolean): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }, { writeConcern: this.wc }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled }, $inc: { securityVersion: 1 } }, { writeConcern: this.wc }))
   }
 
   async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
     return guard(async () => {
-      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after', writeConcern: this.wc })
+      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] }, $inc: { securityVersion: 1 } }, { returnDocument: 'after', writeConcern: this.wc })
       return doc === null ? null : toUser(doc)
     })
   }
 
   async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    if (policy.address !== undefined) {
+      // The pair first: attempts refused at a locked address never reach the account's count.
+      const pairLock = await this.beginPairAttempt(id, policy.address, policy)
+      if (pairLock !== null) return pairLock
+      return this.beginAccountAttempt(id, { ...policy, threshold: policy.accountThreshold ?? policy.threshold })
+    }
+    return this.beginAccountAttempt(id, policy)
+  }
+
+  /**
+   * One atomic upsert of the pair's document decides and counts: a lock in
+   * force (a live document whose lockedUntil > now) is left as it is; a
+   * document past its expiry counts from zero again. The document as it was
+   * before is returned, so a refusal reads the lock end in the same step.
+   */
+  private async beginPairAttempt (id: string, address: string, policy: LockoutPolicy): Promise<Date | null> {
+    const now = policy.now
+    const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
+    const live = { $gt: [{ $ifNull: ['$expiresAt', null] }, { $literal: now }] }
+    const locked = { $and: [live, { $gt: [{ $ifNull: ['$lockedUntil', null] }, { $literal: now }] }] }
+    const reached = { $gte: ['$failed', policy.threshold] }
+    const pipeline = [
+      { $set: { userId: { $literal: id }, wasLocked: locked, failed: { $cond: [locked, '$failed', { $add: [{ $cond: [live, { $ifNull: ['$failed', 0] }, 0] }, 1] }] } } },
+      {
+        $set: {
+          lockedUntil: { $cond: ['$wasLocked', '$lockedUntil', { $cond: [reached, { $literal: lockedUntil }, null] }] },
+          failed: { $cond: ['$wasLocked', '$failed', { $cond: [reached, 0, '$failed'] }] },
+          expiresAt: { $cond: ['$wasLocked', '$expiresAt', { $literal: lockedUntil }] }
+        }
+      },
+      { $unset: 'wasLocked' }
+    ]
+    return guard(async () => {
+      const before = await this.failures.findOneAndUpdate({ _id: pairKey(id, address) }, pipeline,
+        { upsert: true, returnDocument: 'before', writeConcern: this.wc })
+      if (before === null || before.expiresAt <= now) return null
+      const until = dateOrNull(before.lockedUntil)
+      return until !== null && until > now ? until : null
+    })
+  }
+
+  private async beginAccountAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
     const now = policy.now
     const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
     // One atomic update, applied only when the account is not locked (the
@@ -359,8 +435,18 @@ class MongoUsers implements UserStore {
     })
   }
 
-  async clearLoginFailures (id: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc }))
+  async clearAllLoginFailures (id: string): Promise<void> {
+    await guard(async () => {
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc })
+      await this.failures.deleteMany({ userId: id }, { writeConcern: this.wc })
+    })
+  }
+
+  async clearLoginFailures (id: string, address?: string): Promise<void> {
+    await guard(async () => {
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc })
+      if (address !== undefined) await this.failures.deleteOne({ _id: pairKey(id, address) }, { writeConcern: this.wc })
+    })
   }
 }
 
@@ -368,7 +454,32 @@ class MongoUsers implements UserStore {
 // Sessions
 
 class MongoSessions implements SessionStore {
-  constructor (private readonly sessions: Collection<SessionDoc>, private readonly wc: WriteConcernSettings) {}
+  constructor (
+    private readonly sessions: Collection<SessionDoc>,
+    private readonly users: Collection<UserDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
+
+  /**
+   * No transaction (standalone servers and replica sets alike): the session is
+   * inserted first, then the user is read back with majority read concern. Every
+   * change of the user's security state bumps securityVersion in the user's
+   * document (acknowledged) BEFORE it ends the user's sessions. So either this
+   * read sees the new version, and the session is ended here, or the bump was
+   * not yet visible, hence came after the insert was acknowledged, and the
+   * change's own sweep of the user's sessions finds this session. No order
+   * leaves a session created from a stale check live.
+   */
+  async createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null> {
+    const created = await this.create(session)
+    return guard(async () => {
+      const user = await this.users.findOne({ _id: session.userId }, { readConcern: { level: 'majority' } })
+      if (user !== null && user.disabled !== true && (user.securityVersion ?? 0) === securityVersion) return created
+      await this.sessions.updateOne({ _id: session.sid, revokedAt: null },
+        { $set: { revokedAt: new Date(), revokedReason: 'stale_login' } }, { writeConcern: this.wc })
+      return null
+    })
+  }
 
   async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
     const doc: SessionDoc = {
@@ -493,7 +604,7 @@ class MongoRevocations implements RevocationStore {
     private readonly hooks: StoreHooks
   ) {}
 
-  async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
+  async add (entry: NewRevocation): Promise<RevocationRecord> {
     return guard(async () => {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now()
@@ -515,7 +626,9 @@ class MongoRevocations implements RevocationStore {
           kind: entry.kind,
           value: entry.value,
           expiresAt: date(entry.expiresAt),
-          createdAt: numberedAt
+          createdAt: numberedAt,
+          issuedBefore: entry.issuedBefore ?? null,
+          exceptSid: entry.exceptSid ?? null
         }
         // insertOne would add an ObjectId `_id` to the object it is given; keep ours clean.
         await this.revocations.insertOne({ ...doc }, { writeConcern: this.wc })
@@ -712,6 +825,29 @@ class MongoKeys implements KeyStore {
 }
 
 // ---------------------------------------------------------------------------
+// Access-token lifetimes
+
+class MongoLifetimes implements AccessLifetimeStore {
+  constructor (private readonly lifetimes: Collection<LifetimeDoc>, private readonly wc: WriteConcernSettings) {}
+
+  async record (ttlSeconds: number, until: Date): Promise<void> {
+    // $max on upsert: the later time wins, whichever instance writes last.
+    await guard(() => this.lifetimes.updateOne(
+      { _id: ttlSeconds },
+      { $max: { issuedUntil: date(until), expiresAt: new Date(until.getTime() + ttlSeconds * 1000) } },
+      { upsert: true, writeConcern: this.wc }
+    ))
+  }
+
+  async longestLive (now: Date): Promise<number> {
+    return guard(async () => {
+      const doc = await this.lifetimes.find({ expiresAt: { $gt: now } }).sort({ _id: -1 }).limit(1).next()
+      return doc?._id ?? 0
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Settings kept in the database
 
 interface SettingsDoc {
@@ -750,6 +886,7 @@ export class MongoStore implements Store {
   readonly revocations: RevocationStore
   readonly clients: ClientStore
   readonly keys: KeyStore
+  readonly lifetimes: AccessLifetimeStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
@@ -760,6 +897,8 @@ export class MongoStore implements Store {
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
   private readonly wc: WriteConcernSettings
+  /** Collections whose documents carry an expiresAt for a TTL index and nothing else to index. */
+  private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc>>
 
   constructor (private readonly db: Db, options: MongoStoreOptions = {}) {
     const wc = options.writeConcern ?? MAJORITY
@@ -771,8 +910,12 @@ export class MongoStore implements Store {
     this.countersCol = db.collection<CounterDoc>('counters')
     this.clientsCol = db.collection<ClientDoc>('clients')
     this.keysCol = db.collection<SigningKeyDoc>('signing_keys')
-    this.users = new MongoUsers(this.usersCol, wc)
-    this.sessions = new MongoSessions(this.sessionsCol, wc)
+    const failures = db.collection<LoginFailureDoc>('login_failures')
+    const lifetimes = db.collection<LifetimeDoc>('access_lifetimes')
+    this.extraTtlIndexes = [failures, lifetimes]
+    this.users = new MongoUsers(this.usersCol, failures, wc)
+    this.sessions = new MongoSessions(this.sessionsCol, this.usersCol, wc)
+    this.lifetimes = new MongoLifetimes(lifetimes, wc)
     this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol, wc, hooks)
     this.clients = new MongoClients(this.clientsCol, wc)
     this.keys = new MongoKeys(this.keysCol, wc, hooks)
@@ -791,6 +934,10 @@ export class MongoStore implements Store {
       await this.clientsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
       await this.keysCol.createIndex({ activatesAt: 1 }, { name: 'activatesAt' })
       await this.keysCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
+      for (const collection of this.extraTtlIndexes) {
+        await collection.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
+      }
+      await this.db.collection('login_failures').createIndex({ userId: 1 }, { name: 'userId' })
       // Create the counter up front so concurrent first add()s do not race on the upsert.
       await this.countersCol.updateOne(
         { _id: REVOCATION_COUNTER },

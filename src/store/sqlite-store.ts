@@ -41,7 +41,7 @@ import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
 import type {
-  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationBounds,
+  AccessLifetimeStore, ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewUser, RevocationBounds,
   RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
   SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
@@ -145,6 +145,46 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
   ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
   CREATE INDEX sessions_client ON sessions (client_id);
+  `,
+  // 3 -> 4: users' security version; failed logins per (account, address);
+  // user-wide revocations (a new kind, and the session an entry spares: the
+  // CHECK is rebuilt with the table, keeping every seq and the AUTOINCREMENT
+  // counter, so no number is ever handed out twice); the access-token
+  // lifetimes instances have issued under.
+  `
+  ALTER TABLE users ADD COLUMN security_version INTEGER NOT NULL DEFAULT 0;
+
+  CREATE TABLE login_failures (
+    user_id      TEXT NOT NULL,
+    address      TEXT NOT NULL,
+    failed       INTEGER NOT NULL,
+    locked_until INTEGER,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, address)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX login_failures_expires ON login_failures (expires_at);
+
+  CREATE TABLE revocations_v4 (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('jti', 'sid', 'client', 'user')),
+    value      TEXT NOT NULL,
+    issued_before INTEGER,
+    except_sid TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO revocations_v4 (seq, kind, value, expires_at, created_at)
+    SELECT seq, kind, value, expires_at, created_at FROM revocations;
+  DELETE FROM sqlite_sequence WHERE name = 'revocations_v4';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'revocations_v4', seq FROM sqlite_sequence WHERE name = 'revocations';
+  DROP TABLE revocations;
+  ALTER TABLE revocations_v4 RENAME TO revocations;
+  CREATE INDEX revocations_expires ON revocations (expires_at);
+
+  CREATE TABLE access_lifetimes (
+    ttl          INTEGER PRIMARY KEY,
+    issued_until INTEGER NOT NULL
+  ) STRICT;
   `
 ]
 
@@ -223,6 +263,7 @@ interface UserRow {
   created_at: number
   failed_logins: number
   locked_until: number | null
+  security_version: number
 }
 
 interface SessionRow {
@@ -244,6 +285,8 @@ interface RevocationRow {
   seq: number
   kind: RevocationKind
   value: string
+  issued_before: number | null
+  except_sid: string | null
   expires_at: number
   created_at: number
 }
@@ -286,7 +329,8 @@ function toUser (row: UserRow): UserRecord {
     disabled: row.disabled !== 0,
     createdAt: new Date(row.created_at),
     failedLogins: row.failed_logins,
-    lockedUntil: dateOrNull(row.locked_until)
+    lockedUntil: dateOrNull(row.locked_until),
+    securityVersion: row.security_version
   }
 }
 
@@ -308,7 +352,15 @@ function toSession (row: SessionRow): SessionRecord {
 }
 
 function toRevocation (row: RevocationRow): RevocationRecord {
-  return { seq: row.seq, kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at), createdAt: new Date(row.created_at) }
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    value: row.value,
+    expiresAt: new Date(row.expires_at),
+    createdAt: new Date(row.created_at),
+    issuedBefore: row.issued_before,
+    exceptSid: row.except_sid
+  }
 }
 
 function toClient (row: ClientRow): ClientRecord {
@@ -350,20 +402,26 @@ class SqliteUsers implements UserStore {
   private readonly byUsername: Statement
   private readonly byId: Statement
   private readonly updatePassword: Statement
+  private readonly upgradePassword: Statement
   private readonly updateDisabled: Statement
   private readonly updateRoles: Statement
   private readonly lockOf: Statement
   private readonly countAttempt: Statement
   private readonly clearFailures: Statement
+  private readonly pairLockOf: Statement
+  private readonly countPair: Statement
+  private readonly clearPair: Statement
+  private readonly clearPairs: Statement
 
   constructor (private readonly db: Db) {
-    this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until)
-      VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until)`)
+    this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until, security_version)
+      VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until, @security_version)`)
     this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
     this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
-    this.updatePassword = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?')
-    this.updateDisabled = db.prepare('UPDATE users SET disabled = ? WHERE id = ?')
-    this.updateRoles = db.prepare('UPDATE users SET roles = ? WHERE id = ? RETURNING *')
+    this.updatePassword = db.prepare('UPDATE users SET password_hash = ?, security_version = security_version + 1 WHERE id = ?')
+    this.upgradePassword = db.prepare('UPDATE users SET password_hash = @next WHERE id = @id AND password_hash = @expected')
+    this.updateDisabled = db.prepare('UPDATE users SET disabled = ?, security_version = security_version + 1 WHERE id = ?')
+    this.updateRoles = db.prepare('UPDATE users SET roles = ?, security_version = security_version + 1 WHERE id = ? RETURNING *')
     this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
     // In SET every column reads the row as it was, so both CASEs test the same new count.
     this.countAttempt = db.prepare(`UPDATE users SET
@@ -371,6 +429,17 @@ class SqliteUsers implements UserStore {
         locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
       WHERE id = @id`)
     this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
+    this.pairLockOf = db.prepare('SELECT locked_until FROM login_failures WHERE user_id = ? AND address = ? AND expires_at > ?')
+    // A count older than lockSeconds (an expired row) starts again from 1.
+    this.countPair = db.prepare(`INSERT INTO login_failures (user_id, address, failed, locked_until, expires_at)
+      VALUES (@id, @address, CASE WHEN 1 >= @threshold THEN 0 ELSE 1 END, CASE WHEN 1 >= @threshold THEN @lockedUntil ELSE NULL END, @lockedUntil)
+      ON CONFLICT (user_id, address) DO UPDATE SET
+        failed = CASE WHEN (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 >= @threshold THEN 0
+          ELSE (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 END,
+        locked_until = CASE WHEN (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 >= @threshold THEN @lockedUntil ELSE NULL END,
+        expires_at = @lockedUntil`)
+    this.clearPair = db.prepare('DELETE FROM login_failures WHERE user_id = ? AND address = ?')
+    this.clearPairs = db.prepare('DELETE FROM login_failures WHERE user_id = ?')
   }
 
   async create (user: NewUser): Promise<UserRecord> {
@@ -382,7 +451,8 @@ class SqliteUsers implements UserStore {
       disabled: 0,
       created_at: Date.now(),
       failed_logins: 0,
-      locked_until: null
+      locked_until: null,
+      security_version: 0
     }
     return guard(() => {
       this.insert.run(row)
@@ -408,6 +478,10 @@ class SqliteUsers implements UserStore {
     await guard(() => this.updatePassword.run(passwordHash, id))
   }
 
+  async upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void> {
+    await guard(() => this.upgradePassword.run({ id, expected: expectedHash, next: passwordHash }))
+  }
+
   async setDisabled (id: string, disabled: boolean): Promise<void> {
     await guard(() => this.updateDisabled.run(disabled ? 1 : 0, id))
   }
@@ -423,22 +497,60 @@ class SqliteUsers implements UserStore {
     const now = policy.now.getTime()
     // IMMEDIATE takes the write lock before the read: another process cannot
     // count or lock between this read of the lock and this count.
+    const lockedUntil = now + policy.lockSeconds * 1000
+    const address = policy.address
     return guard(() => this.db.transaction((): Date | null => {
       const row = this.lockOf.get(id) as { locked_until: number | null } | undefined
       if (row === undefined) return null
-      if (row.locked_until !== null && row.locked_until > now) return new Date(row.locked_until)
-      this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil: now + policy.lockSeconds * 1000 })
+      const pair = address === undefined ? undefined : this.pairLockOf.get(id, address, now) as { locked_until: number | null } | undefined
+      const until = Math.max(row.locked_until ?? 0, pair?.locked_until ?? 0)
+      if (until > now) return new Date(until)
+      if (address === undefined) {
+        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil })
+      } else {
+        this.countPair.run({ id, address, threshold: policy.threshold, lockedUntil, now })
+        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil })
+      }
       return null
     }).immediate())
   }
 
-  async clearLoginFailures (id: string): Promise<void> {
-    await guard(() => this.clearFailures.run(id))
+  async clearAllLoginFailures (id: string): Promise<void> {
+    await guard(() => this.db.transaction(() => {
+      this.clearFailures.run(id)
+      this.clearPairs.run(id)
+    }).immediate())
+  }
+
+  async clearLoginFailures (id: string, address?: string): Promise<void> {
+    await guard(() => this.db.transaction(() => {
+      this.clearFailures.run(id)
+      if (address !== undefined) this.clearPair.run(id, address)
+    }).immediate())
   }
 }
 
 // ---------------------------------------------------------------------------
 // Sessions
+
+type NewSession = Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>
+type NewSessionRow = Pick<SessionRow, 'sid' | 'user_id' | 'client_id' | 'current_jti' | 'created_at' | 'expires_at' | 'absolute_expires_at'>
+
+function sessionRow (session: NewSession): NewSessionRow {
+  return {
+    sid: session.sid,
+    user_id: session.userId,
+    client_id: session.clientId,
+    current_jti: session.currentJti,
+    created_at: ms(session.createdAt),
+    expires_at: ms(session.expiresAt),
+    absolute_expires_at: ms(session.absoluteExpiresAt)
+  }
+}
+
+function newSessionRow (row: NewSessionRow): SessionRow {
+  return { ...row, revoked_at: null, revoked_reason: null, previous_jti: null, previous_rotated_at: null, previous_successor: null }
+}
 
 class SqliteSessions implements SessionStore {
   private readonly insert: Statement
@@ -448,8 +560,10 @@ class SqliteSessions implements SessionStore {
   private readonly revokeUser: Statement
   private readonly revokeClient: Statement
   private readonly liveForUser: Statement
+  private readonly userState: Statement
 
   constructor (private readonly db: Db) {
+    this.userState = db.prepare('SELECT security_version, disabled FROM users WHERE id = ?')
     this.insert = db.prepare(`INSERT INTO sessions (sid, user_id, client_id, current_jti, created_at, expires_at, absolute_expires_at)
       VALUES (@sid, @user_id, @client_id, @current_jti, @created_at, @expires_at, @absolute_expires_at)`)
     this.bySid = db.prepare('SELECT * FROM sessions WHERE sid = ?')
@@ -466,20 +580,24 @@ class SqliteSessions implements SessionStore {
       ORDER BY created_at DESC, sid`)
   }
 
-  async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
-    const row = {
-      sid: session.sid,
-      user_id: session.userId,
-      client_id: session.clientId,
-      current_jti: session.currentJti,
-      created_at: ms(session.createdAt),
-      expires_at: ms(session.expiresAt),
-      absolute_expires_at: ms(session.absoluteExpiresAt)
-    }
+  async create (session: NewSession): Promise<SessionRecord> {
+    const row = sessionRow(session)
     return guard(() => {
       this.insert.run(row)
-      return toSession({ ...row, revoked_at: null, revoked_reason: null, previous_jti: null, previous_rotated_at: null, previous_successor: null })
+      return toSession(newSessionRow(row))
     })
+  }
+
+  async createIfCurrent (session: NewSession, securityVersion: number): Promise<SessionRecord | null> {
+    const row = sessionRow(session)
+    // IMMEDIATE: the write lock is held from the read of the user's state to the
+    // insert, so no change to the user (each one a write) can land in between.
+    return guard(() => this.db.transaction((): SessionRecord | null => {
+      const user = this.userState.get(session.userId) as { security_version: number, disabled: number } | undefined
+      if (user === undefined || user.disabled !== 0 || user.security_version !== securityVersion) return null
+      this.insert.run(row)
+      return toSession(newSessionRow(row))
+    }).immediate())
   }
 
   async find (sid: string): Promise<SessionRecord | null> {
@@ -541,7 +659,8 @@ class SqliteRevocations implements RevocationStore {
   private readonly span: Statement
 
   constructor (db: Db, private readonly hooks: StoreHooks) {
-    this.insert = db.prepare('INSERT INTO revocations (kind, value, expires_at, created_at) VALUES (?, ?, ?, ?) RETURNING *')
+    this.insert = db.prepare(`INSERT INTO revocations (kind, value, issued_before, except_sid, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?) RETURNING *`)
     this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
     // One statement, one snapshot. sqlite_sequence holds the highest seq AUTOINCREMENT
     // ever handed out, even when the sweep has deleted that row since.
@@ -550,8 +669,8 @@ class SqliteRevocations implements RevocationStore {
         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0) AS lastSeq`)
   }
 
-  async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
-    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, ms(entry.expiresAt), Date.now()) as RevocationRow))
+  async add (entry: NewRevocation): Promise<RevocationRecord> {
+    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, entry.issuedBefore ?? null, entry.exceptSid ?? null, ms(entry.expiresAt), Date.now()) as RevocationRow))
     await this.hooks.revocationNumbered?.(record.seq)
     return record
   }
@@ -692,6 +811,28 @@ class SqliteKeys implements KeyStore {
 }
 
 // ---------------------------------------------------------------------------
+// Access-token lifetimes
+
+class SqliteLifetimes implements AccessLifetimeStore {
+  private readonly upsert: Statement
+  private readonly longest: Statement
+
+  constructor (db: Db) {
+    this.upsert = db.prepare(`INSERT INTO access_lifetimes (ttl, issued_until) VALUES (?, ?)
+      ON CONFLICT (ttl) DO UPDATE SET issued_until = MAX(issued_until, excluded.issued_until)`)
+    this.longest = db.prepare('SELECT COALESCE(MAX(ttl), 0) AS ttl FROM access_lifetimes WHERE issued_until + ttl * 1000 > ?')
+  }
+
+  async record (ttlSeconds: number, until: Date): Promise<void> {
+    await guard(() => this.upsert.run(ttlSeconds, ms(until)))
+  }
+
+  async longestLive (now: Date): Promise<number> {
+    return guard(() => (this.longest.get(ms(now)) as { ttl: number }).ttl)
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Store
 
 export class SqliteStore implements Store {
@@ -701,6 +842,7 @@ export class SqliteStore implements Store {
   readonly revocations: SqliteRevocations
   readonly clients: SqliteClients
   readonly keys: SqliteKeys
+  readonly lifetimes: SqliteLifetimes
 
   private readonly db: Db
   private readonly sweepStatements: Statement[]
@@ -734,6 +876,7 @@ export class SqliteStore implements Store {
     this.revocations = new SqliteRevocations(db, options.hooks ?? {})
     this.clients = new SqliteClients(db)
     this.keys = new SqliteKeys(db, options.hooks ?? {})
+    this.lifetimes = new SqliteLifetimes(db)
     // Runs before the delete, in its transaction: the watermark covers every entry that goes.
     this.advanceWatermark = db.prepare(`UPDATE revocation_log
       SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM revocations WHERE expires_at <= @now), 0))
@@ -741,7 +884,9 @@ export class SqliteStore implements Store {
     this.sweepStatements = [
       db.prepare('DELETE FROM sessions WHERE expires_at <= @now OR absolute_expires_at <= @now'),
       db.prepare('DELETE FROM revocations WHERE expires_at <= @now'),
-      db.prepare('DELETE FROM signing_keys WHERE expires_at <= @now')
+      db.prepare('DELETE FROM signing_keys WHERE expires_at <= @now'),
+      db.prepare('DELETE FROM login_failures WHERE expires_at <= @now'),
+      db.prepare('DELETE FROM access_lifetimes WHERE issued_until + ttl * 1000 <= @now')
     ]
     this.pingStatement = db.prepare('SELECT 1')
   }

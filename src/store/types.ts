@@ -11,9 +11,15 @@ export interface UserRecord {
   roles: string[]
   disabled: boolean
   createdAt: Date
-  /** Consecutive failed logins since the last success or lock. */
+  /** Consecutive failed logins since the last success or lock (the account-wide count). */
   failedLogins: number
   lockedUntil: Date | null
+  /**
+   * Bumped in the same write by every change of the password hash (but a
+   * rehash of the same password), the disabled flag or the roles: a session
+   * is created only while it is still the version its password check read.
+   */
+  securityVersion: number
 }
 
 export interface NewUser {
@@ -53,8 +59,11 @@ export interface Rotation {
   previous: RotatedFrom
 }
 
-/** jti: one access token; sid: every token of a session; client: every token of a disabled client. */
-export type RevocationKind = 'jti' | 'sid' | 'client'
+/**
+ * jti: one access token; sid: every token of a session; client: every token of
+ * a disabled client; user: every token of a user issued before the entry.
+ */
+export type RevocationKind = 'jti' | 'sid' | 'client' | 'user'
 
 export interface RevocationRecord {
   /**
@@ -67,12 +76,33 @@ export interface RevocationRecord {
   /** When every token this entry covers has expired; it may be forgotten after that. */
   expiresAt: Date
   createdAt: Date
+  /** A user entry only: epoch seconds; the user's tokens with an earlier iat are covered. Null otherwise. */
+  issuedBefore: number | null
+  /** A user entry only: the session it spares (a password change keeps the session that made it); null otherwise. */
+  exceptSid: string | null
+}
+
+/** What revocations.add takes. */
+export interface NewRevocation {
+  kind: RevocationKind
+  value: string
+  expiresAt: Date
+  issuedBefore?: number | null
+  exceptSid?: string | null
 }
 
 export interface LockoutPolicy {
+  /** Failures before a lock: of the account, or, with `address`, of that address on the account. */
   threshold: number
   lockSeconds: number
   now: Date
+  /**
+   * The client address of the attempt. With it, failures count per (account,
+   * address), locking that pair at `threshold`, and the account as a whole
+   * locks only at `accountThreshold` failures from any address.
+   */
+  address?: string
+  accountThreshold?: number
 }
 
 export interface UserStore {
@@ -80,9 +110,16 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   findByUsername (username: string): Promise<UserRecord | null>
   findById (id: string): Promise<UserRecord | null>
+  /** Replaces the password hash and bumps securityVersion. */
   setPasswordHash (id: string, passwordHash: string): Promise<void>
+  /**
+   * The same password rehashed with newer parameters: replaces the hash only
+   * while it is still `expectedHash`, and leaves securityVersion alone.
+   */
+  upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void>
+  /** Sets the flag and bumps securityVersion. */
   setDisabled (id: string, disabled: boolean): Promise<void>
-  /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
+  /** Replaces the user's roles and bumps securityVersion; returns the user as it is now, or null if unknown. */
   setRoles (id: string, roles: string[]): Promise<UserRecord | null>
   /**
    * Reserves one password check, atomically, before the (slow) check runs, so
@@ -92,14 +129,28 @@ export interface UserStore {
    * caller clears it; when the count reaches the threshold the account is locked
    * until now + lockSeconds (this attempt itself is still admitted) and the count
    * restarts. Returns null when admitted (and for an unknown id).
+   *
+   * With `policy.address`, the (account, address) pair is counted and locked
+   * the same way at `threshold`, and the account at `accountThreshold`; a
+   * lock of either refuses (the later lock end is returned). A pair's count
+   * is forgotten lockSeconds after its last failure.
    */
   beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null>
-  /** Clears the failure count and any lock (after a successful password check). */
-  clearLoginFailures (id: string): Promise<void>
+  /** Clears the account's failure count and any lock, and those of `address` (after a successful password check). */
+  clearLoginFailures (id: string, address?: string): Promise<void>
+  /** Clears the account's count and lock and those of every address (an operator's unlock, a password reset). */
+  clearAllLoginFailures (id: string): Promise<void>
 }
 
 export interface SessionStore {
   create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord>
+  /**
+   * Creates the session only while its user exists, is enabled, and has the
+   * securityVersion the caller's password check read, atomically with that
+   * check: no password change, reset, disable or role change can land between
+   * the two unseen. Returns null (and stores nothing live) otherwise.
+   */
+  createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null>
   find (sid: string): Promise<SessionRecord | null>
   /**
    * Compare-and-set rotation: only when the session is not revoked and its
@@ -146,7 +197,7 @@ export interface RevocationStore {
    * stored later than REVOCATION_LATE_MS after its numbering is stored again
    * under a fresh number, and that record is returned.
    */
-  add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
+  add (entry: NewRevocation): Promise<RevocationRecord>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
   /** What the log still covers: a follower whose cursor is outside it must resynchronise. */
@@ -258,6 +309,18 @@ export interface StoreHooks {
   keyInserted?: (kid: string) => Promise<void>
 }
 
+/**
+ * The access-token lifetimes instances have issued under, so that revocations
+ * are kept for the longest lifetime any live token may have, across restarts
+ * that lowered ACCESS_TOKEN_TTL.
+ */
+export interface AccessLifetimeStore {
+  /** Tokens of `ttlSeconds` may be issued until `until` (the later time is kept). */
+  record (ttlSeconds: number, until: Date): Promise<void>
+  /** The longest recorded lifetime whose tokens may still be live at `now` (until + ttl > now); 0 when none. */
+  longestLive (now: Date): Promise<number>
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb'
   readonly users: UserStore
@@ -265,6 +328,7 @@ export interface Store {
   readonly revocations: RevocationStore
   readonly clients: ClientStore
   readonly keys: KeyStore
+  readonly lifetimes: AccessLifetimeStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */

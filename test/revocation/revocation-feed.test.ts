@@ -18,7 +18,7 @@ function fakeStore (): RevocationStore & { entries: RevocationRecord[] } {
 }
 
 function entry (seq: number, createdAt: number, expiresAt = Date.now() + 60_000): RevocationRecord {
-  return { seq, kind: 'jti', value: `jti-${seq}`, expiresAt: new Date(expiresAt), createdAt: new Date(createdAt) }
+  return { seq, kind: 'jti', value: `jti-${seq}`, expiresAt: new Date(expiresAt), createdAt: new Date(createdAt), issuedBefore: null, exceptSid: null }
 }
 
 function setup (pageSize = 1000): { store: ReturnType<typeof fakeStore>, feed: RevocationFeed, follower: RevocationFollower } {

@@ -211,9 +211,121 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'admitted again')
         await t.resolves(store.users.clearLoginFailures(randomUUID()), 'unknown id: no error')
       })
+
+      await withStore(t, 'per address: a pair locks at the threshold, the account at the account threshold', async (t, store) => {
+        const user = await store.users.create({ username: 'kate', passwordHash: 'h' })
+        const now = new Date(Date.now() + HOUR)
+        let accountThreshold = 5
+        const at = (address: string, when = now) => ({ threshold: 2, accountThreshold, lockSeconds: 60, now: when, address })
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'a: 1 admitted')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'a: 2 (its threshold) admitted')
+        const aLocked = await store.users.beginLoginAttempt(user.id, at('a'))
+        t.equal(aLocked?.getTime(), now.getTime() + 60_000, 'a is locked with its lock end')
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'the account is not')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'the refused attempt did not reach the account count')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('b')), null, 'b is admitted meanwhile')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('c')), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at('d')), null, 'the fifth failure overall (the account threshold) is admitted')
+        const everyone = await store.users.beginLoginAttempt(user.id, at('e'))
+        t.equal(everyone?.getTime(), now.getTime() + 60_000, 'then every address is refused')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), now.getTime() + 60_000, 'by the account lock')
+
+        await store.users.clearAllLoginFailures(user.id)
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'clearAll lifts the account lock')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'and each address\'s')
+
+        const later = new Date(now.getTime() + 61_000)
+        accountThreshold = 100 // the per-address rules alone from here on
+        await store.users.beginLoginAttempt(user.id, at('f'))
+        await store.users.clearLoginFailures(user.id, 'f')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f')), null, 'a success from f clears f')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f')), null, 'so f counts from zero: 2 admitted')
+        t.ok(await store.users.beginLoginAttempt(user.id, at('f')), 'f locked at its threshold')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f', later)), null, 'and admitted again once the lock has ended')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', later)), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', new Date(later.getTime() + 61_000))), null,
+          'a count lockSeconds old is forgotten: g counts from one again')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', new Date(later.getTime() + 61_000))), null)
+      })
+
+      await withStore(t, 'per address: concurrent attempts from one address admit at most its threshold', async (t, store) => {
+        const user = await store.users.create({ username: 'liam', passwordHash: 'h' })
+        const policy = { threshold: 4, accountThreshold: 100, lockSeconds: 30, now: new Date(Date.now() + HOUR), address: '192.0.2.1' }
+        const results = await Promise.all(Array.from({ length: 20 }, async () => store.users.beginLoginAttempt(user.id, policy)))
+        t.equal(results.filter((r) => r === null).length, 4, '20 at once, threshold 4: 4 admitted')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 4, 'only those reached the account count')
+      })
+
+      await withStore(t, 'securityVersion: bumped by every password, disable and roles change, not by a rehash', async (t, store) => {
+        const user = await store.users.create({ username: 'mia', passwordHash: 'h1' })
+        t.equal(user.securityVersion, 0)
+        const version = async (): Promise<number | undefined> => (await store.users.findById(user.id))?.securityVersion
+        await store.users.setPasswordHash(user.id, 'h2')
+        t.equal(await version(), 1, 'a password change')
+        await store.users.upgradePasswordHash(user.id, 'h2', 'h2-rehashed')
+        t.equal(await version(), 1, 'a rehash of the same password is not a change')
+        t.equal((await store.users.findById(user.id))?.passwordHash, 'h2-rehashed')
+        await store.users.upgradePasswordHash(user.id, 'h2', 'stale')
+        t.equal((await store.users.findById(user.id))?.passwordHash, 'h2-rehashed', 'a rehash of a hash that changed meanwhile is dropped')
+        await store.users.setDisabled(user.id, true)
+        t.equal(await version(), 2, 'a disable')
+        await store.users.setDisabled(user.id, false)
+        t.equal(await version(), 3, 'an enable')
+        t.equal((await store.users.setRoles(user.id, ['ops']))?.securityVersion, 4, 'a roles change')
+        await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 60, now: new Date(Date.now() + HOUR) })
+        await store.users.clearLoginFailures(user.id)
+        t.equal(await version(), 4, 'lockout bookkeeping is not')
+      })
     })
 
     await t.test('sessions', async (t) => {
+      await withStore(t, 'createIfCurrent: only while the user is enabled and at the version the check read', async (t, store) => {
+        const user = await store.users.create({ username: 'nora', passwordHash: 'h' })
+        const base = Date.now()
+        const session = (sid: string, userId = user.id) => ({
+          sid, userId, clientId: 'c', currentJti: `j-${sid}`, createdAt: new Date(base), expiresAt: new Date(base + HOUR), absoluteExpiresAt: new Date(base + 2 * HOUR)
+        })
+        const created = await store.sessions.createIfCurrent(session('s1'), 0)
+        t.equal(created?.sid, 's1', 'current: created')
+        t.equal((await store.sessions.find('s1'))?.revokedAt, null, 'and live')
+        await store.users.setRoles(user.id, ['ops'])
+        t.equal(await store.sessions.createIfCurrent(session('s2'), 0), null, 'a stale version: refused')
+        const stale = await store.sessions.find('s2')
+        t.ok(stale === null || stale.revokedAt !== null, 'and nothing live is stored')
+        t.ok(await store.sessions.createIfCurrent(session('s3'), 1), 'the new version: created')
+        await store.users.setDisabled(user.id, true)
+        t.equal(await store.sessions.createIfCurrent(session('s4'), 2), null, 'a disabled user: refused, whatever the version')
+        t.equal(await store.sessions.createIfCurrent(session('s5', randomUUID()), 0), null, 'an unknown user: refused')
+        t.same((await store.sessions.listForUser(user.id, new Date(base))).map((s) => s.sid).sort(), ['s1', 's3'])
+      })
+
+      // The race: a login read the user (version v) and checked the password;
+      // the user changes (password, disable, roles) and the change ends the
+      // user's sessions; then the login creates its session. Whatever the
+      // order of the three steps, no session created from the stale check is
+      // live afterwards.
+      await withStore(t, 'createIfCurrent against a concurrent change: a stale session never stays live', async (t, store) => {
+        const base = Date.now()
+        for (let round = 0; round < 20; round++) {
+          const user = await store.users.create({ username: `race${round}`, passwordHash: 'h' })
+          const sid = `race-${round}`
+          const change = async (): Promise<void> => {
+            await store.users.setPasswordHash(user.id, 'h2')
+            await store.sessions.revokeAllForUser(user.id, 'password_reset', new Date(base))
+          }
+          const login = store.sessions.createIfCurrent({
+            sid, userId: user.id, clientId: 'c', currentJti: 'j', createdAt: new Date(base), expiresAt: new Date(base + HOUR), absoluteExpiresAt: new Date(base + HOUR)
+          }, user.securityVersion)
+          // Interleave: the change starts before, with, or after the login's write.
+          const order = round % 3
+          if (order === 0) await change()
+          const [created] = await Promise.all([login, order === 1 ? change() : Promise.resolve()])
+          if (order === 2) await change()
+          const stored = await store.sessions.find(sid)
+          t.ok(stored === null || stored.revokedAt !== null, `round ${round}: the session is not live (created: ${created !== null})`)
+        }
+      })
+
       const base = Date.now()
       const newSession = (userId: string, createdOffset = 0, expiresOffset = 2 * HOUR): Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'> => ({
         sid: randomUUID(),
@@ -449,6 +561,17 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.ok(seqs.every((s) => s > last), 'all after the earlier ones')
       })
 
+      await withStore(t, 'a user entry keeps issuedBefore and exceptSid; other entries have null', async (t, store) => {
+        const user = await store.revocations.add({ kind: 'user', value: 'u1', expiresAt: new Date(base + HOUR), issuedBefore: 1_700_000_000, exceptSid: 's9' })
+        t.equal(user.kind, 'user')
+        t.equal(user.issuedBefore, 1_700_000_000)
+        t.equal(user.exceptSid, 's9')
+        const plain = await store.revocations.add(entry('j-plain'))
+        t.equal(plain.issuedBefore, null)
+        t.equal(plain.exceptSid, null)
+        t.same(await store.revocations.since(0, new Date(base), 10), [user, plain], 'read back as written')
+      })
+
       await withStore(t, 'since respects afterSeq and limit, ascending', async (t, store) => {
         const now = new Date(base)
         const added = []
@@ -561,6 +684,22 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           t.ok([...seen, ...later].some((r) => r.value === 'late'), 'the late entry is delivered, before or after the cursor')
         }, hooks)
       }
+    })
+
+    await t.test('access-token lifetimes', async (t) => {
+      await withStore(t, 'record keeps the later time per lifetime; longestLive is the longest whose tokens may live', async (t, store) => {
+        const base = Date.now() + HOUR
+        t.equal(await store.lifetimes.longestLive(new Date(base)), 0, 'nothing recorded')
+        await store.lifetimes.record(300, new Date(base))
+        await store.lifetimes.record(900, new Date(base + 60_000))
+        await store.lifetimes.record(900, new Date(base)) // an earlier time never moves it back
+        t.equal(await store.lifetimes.longestLive(new Date(base)), 900)
+        t.equal(await store.lifetimes.longestLive(new Date(base + 60_000 + 899_000)), 900, 'until its last token may expire')
+        t.equal(await store.lifetimes.longestLive(new Date(base + 60_000 + 900_000)), 0, 'then none (300 s ones expired long ago)')
+        t.equal(await store.lifetimes.longestLive(new Date(base + 299_000)), 900)
+        await store.lifetimes.record(10, new Date(base + 3_600_000))
+        t.equal(await store.lifetimes.longestLive(new Date(base + 3_600_000)), 10, 'a shorter one still live')
+      })
     })
 
     await t.test('clients', async (t) => {

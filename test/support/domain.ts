@@ -27,6 +27,7 @@ export interface DomainOptions {
   reuseInterval?: number
   lockoutThreshold?: number
   lockoutSeconds?: number
+  lockoutAccountThreshold?: number
 }
 
 export function domain (t: Test, opts: DomainOptions = {}) {
@@ -62,6 +63,7 @@ export function domain (t: Test, opts: DomainOptions = {}) {
       sessionMaxLifetime: 7200,
       reuseInterval: opts.reuseInterval ?? 0,
       lockoutThreshold: opts.lockoutThreshold ?? 5,
+      lockoutAccountThreshold: opts.lockoutAccountThreshold ?? 50,
       lockoutSeconds: opts.lockoutSeconds ?? 600,
       maxAccessTtl: 900
     },
