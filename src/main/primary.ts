@@ -12,9 +12,9 @@
 // first keys made at once would each be the signing key of one worker until
 // the key ring's next sync, and the other worker would refuse its tokens.
 //
-// A worker that exits is replaced: at once after a stable run, then after a
-// delay that doubles with each early exit (restartDelay), so a worker that
-// cannot start does not spin. Each exit is logged and counted
+// A worker that exits is replaced: at once, then, if its replacements keep
+// exiting before a stable run, after a delay that doubles each time
+// (restartDelay), so a worker that cannot start does not spin. Each exit is logged and counted
 // (token_orchestrator_worker_restarts_total). If no worker ever listened, the
 // start has failed: the primary stops and exits 1.
 import cluster, { type Worker } from 'node:cluster'
@@ -32,9 +32,13 @@ const MAX_RESTART_DELAY_MS = 30_000
 /** Past SHUTDOWN_TIMEOUT each worker exits by itself; the primary waits this much longer before it kills. */
 const KILL_MARGIN_MS = 2000
 
-/** Milliseconds before replacing a worker, after `earlyExits` exits in a row that each came before a stable run. */
+/**
+ * Milliseconds before replacing a worker, after `earlyExits` exits in a row
+ * that each came before a stable run: the first is replaced at once, then
+ * 0.5 s, 1 s, 2 s, … up to 30 s.
+ */
 export function restartDelay (earlyExits: number): number {
-  return earlyExits <= 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** (earlyExits - 1))
+  return earlyExits <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** (earlyExits - 2))
 }
 
 function primaryLogger (config: Config): Logger {
@@ -106,7 +110,7 @@ export function runPrimary (config: Config, warnings: readonly string[]): void {
 
   cluster.on('listening', (worker) => {
     listening.add(worker)
-    log.info({ worker: worker.id, pid: worker.process.pid }, 'worker listening')
+    log.info({ worker: worker.id, workerPid: worker.process.pid }, 'worker listening')
     if (stopping !== undefined) {
       // Asked to stop while it was starting, before it could hear the request.
       worker.send(shutdownRequest(stopping.signal), () => {})
@@ -127,7 +131,7 @@ export function runPrimary (config: Config, warnings: readonly string[]): void {
     slotOf.delete(worker.id)
     const slot = index === undefined ? undefined : slots[index]
     if (slot !== undefined) slot.worker = undefined
-    const about = { worker: worker.id, pid: worker.process.pid, code, signal }
+    const about = { worker: worker.id, workerPid: worker.process.pid, code, signal }
     if (stopping !== undefined) {
       if (code !== 0) stopping.failed = true
       log.info(about, 'worker closed')

@@ -125,6 +125,6 @@ t.test('a worker without a primary to ask is told so, not left waiting', async (
   t.equal(silent.listenerCount('message'), 0, 'the listener is removed after the timeout')
 })
 
-t.test('restart delays: at once after a stable run, then doubling, bounded', async (t) => {
-  t.same([0, 1, 2, 3, 4, 10, 20].map(restartDelay), [0, 500, 1000, 2000, 4000, 30_000, 30_000])
+t.test('restart delays: the first exit at once, then doubling with each early exit, bounded', async (t) => {
+  t.same([0, 1, 2, 3, 4, 5, 10, 20].map(restartDelay), [0, 0, 500, 1000, 2000, 4000, 30_000, 30_000])
 })
