@@ -5,8 +5,12 @@
 //   sessions     _id = sid; index on userId; TTL index on expiresAt (idle expiry).
 //                The service caps expiresAt at absoluteExpiresAt, so one TTL index
 //                on expiresAt also bounds the absolute lifetime.
-//   revocations  unique index on seq; TTL index on expiresAt.
-//   counters     { _id: 'revocations', seq } hands out revocation sequence numbers.
+//   revocations  unique index on seq; index on (expiresAt, seq) for the sweep. No
+//                TTL index: only sweep() deletes entries, after it has raised the
+//                watermark over them.
+//   counters     { _id: 'revocations', seq, prunedThrough } hands out revocation
+//                sequence numbers and holds the log's watermark, in one document.
+//   settings     development secrets (see keptSettings).
 //   clients      _id = client_id; index on createdAt (listing order).
 //   signing_keys _id = kid; index on activatesAt; TTL index on expiresAt (retired
 //                keys are forgotten once every token they signed has expired;
@@ -31,6 +35,8 @@
 // must re-read a small overlap (e.g. `since(highest - K)`, or re-read the entries
 // of the last few seconds) and de-duplicate by seq. A number can also be skipped
 // entirely (counter incremented, insert failed), so gaps are not an error either.
+// An entry that took longer than REVOCATION_LATE_MS to store is stored again
+// under a fresh number, so that it reappears above any cursor that passed it.
 import { randomUUID } from 'node:crypto'
 import {
   MongoClientClosedError,
@@ -155,6 +161,9 @@ export const MAJORITY: WriteConcernSettings = { w: 'majority', wtimeoutMS: 10_00
 export interface MongoStoreOptions {
   /** Write concern of the security-relevant writes (default MAJORITY). */
   writeConcern?: WriteConcernSettings
+  /** How often init()'s sweep prunes the revocation log, ms (default 60 000). */
+  sweepIntervalMs?: number
+  /** Test-only pauses (see StoreHooks); no configuration sets them. */
   hooks?: StoreHooks
 }
 
@@ -201,8 +210,8 @@ type SigningKeyDoc = Omit<SigningKeyRecord, 'kid'> & { _id: string }
 interface CounterDoc {
   _id: string
   seq: number
-  /** The revocation counter: when its latest number was handed out. */
-  at?: Date | null
+  /** The revocation counter: the log's watermark (bounds().prunedThrough), raised with $max only. */
+  prunedThrough?: number
 }
 
 const date = (d: Date): Date => new Date(d.getTime())
@@ -401,37 +410,31 @@ class MongoUsers implements UserStore {
   private async beginAccountAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
     const now = policy.now
     const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
-    // One atomic update, applied only when the account is not locked (the
-    // filter). Stage 1 counts the attempt; in stage 2 every expression reads the
-    // document as stage 1 left it, so both $conds see the new count.
+    // One atomic update of the user's document decides and counts: a locked
+    // account (lockedUntil > now) is left as it is; otherwise stage 1 counts
+    // the attempt, and in stage 2 every expression reads the document as
+    // stage 1 left it, so both $conds see the new count (and `locked`, which
+    // reads lockedUntil, still sees the value from before this update). The
+    // document as it was before is returned, so a refusal answers the lock end
+    // the store holds, read in the same atomic step that refused.
+    const locked = { $gt: [{ $ifNull: ['$lockedUntil', null] }, { $literal: now }] }
+    const reached = { $gte: ['$failedLogins', policy.threshold] }
     const pipeline = [
-      { $set: { failedLogins: { $add: [{ $ifNull: ['$failedLogins', 0] }, 1] } } },
+      { $set: { failedLogins: { $cond: [locked, '$failedLogins', { $add: [{ $ifNull: ['$failedLogins', 0] }, 1] }] } } },
       {
         $set: {
           lockedUntil: {
-            $cond: [{ $gte: ['$failedLogins', policy.threshold] }, { $literal: lockedUntil }, { $ifNull: ['$lockedUntil', null] }]
+            $cond: [locked, '$lockedUntil', { $cond: [reached, { $literal: lockedUntil }, { $ifNull: ['$lockedUntil', null] }] }]
           },
-          failedLogins: {
-            $cond: [{ $gte: ['$failedLogins', policy.threshold] }, 0, '$failedLogins']
-          }
+          failedLogins: { $cond: [locked, '$failedLogins', { $cond: [reached, 0, '$failedLogins'] }] }
         }
       }
     ]
-    const unlocked = { _id: id, $or: [{ lockedUntil: null }, { lockedUntil: { $lte: now } }] }
     return guard(async () => {
-      // A refused update is a lock, or an unknown id, or a lock cleared between
-      // the update and the read (a successful login): then try again. Bounded: a
-      // lock that keeps coming and going under a burst of logins is answered as
-      // locked for a second, never with a lock end the store does not hold.
-      for (let tries = 0; tries < 3; tries++) {
-        const before = await this.users.findOneAndUpdate(unlocked, pipeline, { returnDocument: 'before', writeConcern: this.wc })
-        if (before !== null) return null
-        const doc = await this.users.findOne({ _id: id }, { projection: { lockedUntil: 1 } })
-        if (doc === null) return null
-        const until = dateOrNull(doc.lockedUntil)
-        if (until !== null && until > now) return until
-      }
-      return new Date(now.getTime() + 1000)
+      const before = await this.users.findOneAndUpdate({ _id: id }, pipeline, { returnDocument: 'before', writeConcern: this.wc })
+      if (before === null) return null
+      const until = dateOrNull(before.lockedUntil)
+      return until !== null && until > now ? until : null
     })
   }
 
@@ -591,8 +594,8 @@ class MongoSessions implements SessionStore {
 // Revocations
 
 const REVOCATION_COUNTER = 'revocations'
-/** counters document holding the revocation log's watermark (bounds().prunedThrough), raised with $max only. */
-const REVOCATION_WATERMARK = 'revocations_pruned'
+/** Where an earlier version of this store kept the watermark; init() folds it into the counter. */
+const LEGACY_WATERMARK = 'revocations_pruned'
 /** How many times a late revocation is stored again before add() gives up. */
 const LATE_RETRIES = 3
 
@@ -608,15 +611,11 @@ class MongoRevocations implements RevocationStore {
     return guard(async () => {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now()
-        const numberedAt = new Date()
-        // One atomic update of one document hands out the number and records
-        // when the latest number went out ($max: a slower writer's older clock
-        // never moves it back), which bounds() reads to know when every number
-        // up to `seq` is settled. Upsert with returnDocument 'after' always
-        // returns the document.
+        // One atomic update of one document hands out the number. Upsert with
+        // returnDocument 'after' always returns the document.
         const counter = await this.counters.findOneAndUpdate(
           { _id: REVOCATION_COUNTER },
-          [{ $set: { seq: { $add: [{ $ifNull: ['$seq', 0] }, 1] }, at: { $max: [{ $ifNull: ['$at', null] }, { $literal: numberedAt }] } } }],
+          { $inc: { seq: 1 } },
           { upsert: true, returnDocument: 'after', writeConcern: this.wc }
         )
         if (counter === null) throw new Error('revocation counter upsert returned no document')
@@ -626,7 +625,10 @@ class MongoRevocations implements RevocationStore {
           kind: entry.kind,
           value: entry.value,
           expiresAt: date(entry.expiresAt),
-          createdAt: numberedAt,
+          // Stamped once the number is out, never before: every lower number was
+          // handed out before this instant, which the feed's hole grace and the
+          // sweep's settle rule both rely on.
+          createdAt: new Date(),
           issuedBefore: entry.issuedBefore ?? null,
           exceptSid: entry.exceptSid ?? null
         }
@@ -654,40 +656,81 @@ class MongoRevocations implements RevocationStore {
   }
 
   /**
-   * The TTL index deletes expired entries and leaves no mark, so the watermark
-   * is derived from what is left: every seq below the lowest entry still held
-   * is deleted (expired) or lost, unless it is still on its way in. A seq is
-   * settled once it was handed out REVOCATION_SETTLE_MS ago: the lowest entry
-   * moves the watermark only when it is that old (every lower seq went out
-   * before it), and an empty log only when the counter's last number is. The
-   * watermark is kept in `counters` and raised with $max, so it never moves
-   * back. The lowest entry is read before the counter, so lastSeq is at least
-   * every seq that read saw and prunedThrough never exceeds lastSeq.
+   * The counter and the watermark are fields of one document, read in one
+   * atomic read: the watermark is only ever raised to the seq of an entry that
+   * was stored, hence handed out, so it never exceeds the counter.
    */
   async bounds (): Promise<RevocationBounds> {
     return guard(async () => {
-      const lowest = await this.revocations.find({}, { projection: { seq: 1, createdAt: 1 } }).sort({ seq: 1 }).limit(1).next()
-      const docs = await this.counters.find({ _id: { $in: [REVOCATION_COUNTER, REVOCATION_WATERMARK] } }).toArray()
-      const counter = docs.find((d) => d._id === REVOCATION_COUNTER)
-      const stored = docs.find((d) => d._id === REVOCATION_WATERMARK)?.seq ?? 0
+      const counter = await this.counters.findOne({ _id: REVOCATION_COUNTER })
       const lastSeq = counter?.seq ?? 0
-      const settledBefore = Date.now() - REVOCATION_SETTLE_MS
-      let candidate = stored
-      if (lowest !== null) {
-        if (lowest.createdAt.getTime() <= settledBefore) candidate = lowest.seq - 1
-      } else if (counter?.at != null && counter.at.getTime() <= settledBefore) {
-        candidate = lastSeq
-      }
-      const prunedThrough = Math.min(Math.max(stored, candidate), lastSeq)
-      if (prunedThrough > stored) {
-        await this.counters.updateOne(
-          { _id: REVOCATION_WATERMARK },
-          { $max: { seq: prunedThrough } },
-          { upsert: true, writeConcern: this.wc }
-        )
-      }
-      return { prunedThrough, lastSeq }
+      return { prunedThrough: Math.min(counter?.prunedThrough ?? 0, lastSeq), lastSeq }
     })
+  }
+
+  /**
+   * Deletes expired entries, the only way entries leave the log (no TTL index:
+   * it would delete them without a mark). The watermark first rises with $max
+   * (so it never moves back) to M, the highest expired entry stored at least
+   * REVOCATION_SETTLE_MS ago, then expired entries up to M are deleted: nothing
+   * above the watermark is ever deleted, and since every seq below M was handed
+   * out before M was stored, none of them is still on its way in (a late one is
+   * stored again above, see add()). Several instances may sweep at once: each
+   * step is idempotent.
+   */
+  async sweep (now: Date): Promise<number> {
+    return guard(async () => {
+      const settled = new Date(now.getTime() - REVOCATION_SETTLE_MS)
+      const newest = await this.revocations
+        .find({ expiresAt: { $lte: now }, createdAt: { $lte: settled } }, { projection: { seq: 1 } })
+        .sort({ seq: -1 })
+        .limit(1)
+        .next()
+      if (newest === null) return 0
+      const raised = await this.counters.updateOne(
+        { _id: REVOCATION_COUNTER },
+        { $max: { prunedThrough: newest.seq } },
+        { writeConcern: this.wc }
+      )
+      // No counter, no watermark: then nothing may go.
+      if (raised.matchedCount !== 1) return 0
+      const deleted = await this.revocations.deleteMany(
+        { seq: { $lte: newest.seq }, expiresAt: { $lte: now } },
+        { writeConcern: this.wc }
+      )
+      return deleted.deletedCount
+    })
+  }
+
+  /** Indexes, the counter, and the watermark of a database an earlier version kept differently. */
+  async init (): Promise<void> {
+    await this.revocations.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
+    // Earlier versions let a TTL index delete entries; the sweep does it now.
+    await dropIndexIfPresent(this.revocations, 'expiresAt_ttl')
+    // A key other than { expiresAt: 1 }: an older instance re-creating its TTL
+    // index on that key must not collide with this one.
+    await this.revocations.createIndex({ expiresAt: 1, seq: 1 }, { name: 'expiresAt_seq' })
+    // Created up front so concurrent first add()s do not race on the upsert.
+    await this.counters.updateOne(
+      { _id: REVOCATION_COUNTER },
+      { $setOnInsert: { seq: 0, prunedThrough: 0 } },
+      { upsert: true, writeConcern: this.wc }
+    )
+    // Readers may have been resynchronised against a watermark kept apart: it must not move back.
+    const legacy = await this.counters.findOne({ _id: LEGACY_WATERMARK })
+    if (legacy !== null && legacy.seq > 0) {
+      await this.counters.updateOne({ _id: REVOCATION_COUNTER }, { $max: { prunedThrough: legacy.seq } }, { writeConcern: this.wc })
+    }
+  }
+}
+
+/** dropIndex, where a missing index (27) or collection (26) is already the goal. */
+async function dropIndexIfPresent (collection: Collection<RevocationDoc>, name: string): Promise<void> {
+  try {
+    await collection.dropIndex(name)
+  } catch (err) {
+    if (err instanceof MongoServerError && (err.code === 27 || err.code === 26)) return
+    throw err
   }
 }
 
@@ -870,7 +913,10 @@ export async function keptSettings (db: Db, id: string, fresh: Record<string, st
     } catch (err) {
       if (!isDuplicateKey(err)) throw err
     }
-    const doc = await settings.findOne({ _id: id }, { readConcern: { level: 'majority' } })
+    // A plain read from the primary: it sees the document the upsert just wrote
+    // or matched. A majority read could miss it when MONGODB_WRITE_CONCERN is a
+    // number, and the start would fail.
+    const doc = await settings.findOne({ _id: id })
     if (doc === null) throw new Error(`settings ${id} vanished after their upsert`)
     return { ...doc.values }
   })
@@ -890,24 +936,22 @@ export class MongoStore implements Store {
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
-  private readonly revocationsCol: Collection<RevocationDoc>
-  private readonly countersCol: Collection<CounterDoc>
   private readonly clientsCol: Collection<ClientDoc>
   private readonly keysCol: Collection<SigningKeyDoc>
+  private readonly log: MongoRevocations
+  private readonly sweepIntervalMs: number
+  private sweeper: NodeJS.Timeout | undefined
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
-  private readonly wc: WriteConcernSettings
   /** Collections whose documents carry an expiresAt for a TTL index and nothing else to index. */
   private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc>>
 
   constructor (private readonly db: Db, options: MongoStoreOptions = {}) {
     const wc = options.writeConcern ?? MAJORITY
     const hooks = options.hooks ?? {}
-    this.wc = wc
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000
     this.usersCol = db.collection<UserDoc>('users')
     this.sessionsCol = db.collection<SessionDoc>('sessions')
-    this.revocationsCol = db.collection<RevocationDoc>('revocations')
-    this.countersCol = db.collection<CounterDoc>('counters')
     this.clientsCol = db.collection<ClientDoc>('clients')
     this.keysCol = db.collection<SigningKeyDoc>('signing_keys')
     const failures = db.collection<LoginFailureDoc>('login_failures')
@@ -916,11 +960,13 @@ export class MongoStore implements Store {
     this.users = new MongoUsers(this.usersCol, failures, wc)
     this.sessions = new MongoSessions(this.sessionsCol, this.usersCol, wc)
     this.lifetimes = new MongoLifetimes(lifetimes, wc)
-    this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol, wc, hooks)
+    this.log = new MongoRevocations(db.collection<RevocationDoc>('revocations'), db.collection<CounterDoc>('counters'), wc, hooks)
+    this.revocations = this.log
     this.clients = new MongoClients(this.clientsCol, wc)
     this.keys = new MongoKeys(this.keysCol, wc, hooks)
   }
 
+  /** Indexes and the revocation counter, then the periodic sweep of the revocation log; idempotent. */
   async init (): Promise<void> {
     // createIndex is a no-op when an identical index (same name, keys, options)
     // already exists, so init() can run on every start-up.
@@ -929,8 +975,6 @@ export class MongoStore implements Store {
       await this.sessionsCol.createIndex({ userId: 1 }, { name: 'userId' })
       await this.sessionsCol.createIndex({ clientId: 1 }, { name: 'clientId' })
       await this.sessionsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
-      await this.revocationsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
-      await this.revocationsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       await this.clientsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
       await this.keysCol.createIndex({ activatesAt: 1 }, { name: 'activatesAt' })
       await this.keysCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
@@ -938,13 +982,19 @@ export class MongoStore implements Store {
         await collection.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       }
       await this.db.collection('login_failures').createIndex({ userId: 1 }, { name: 'userId' })
-      // Create the counter up front so concurrent first add()s do not race on the upsert.
-      await this.countersCol.updateOne(
-        { _id: REVOCATION_COUNTER },
-        { $setOnInsert: { seq: 0 } },
-        { upsert: true, writeConcern: this.wc }
-      )
+      await this.log.init()
     })
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(() => {
+        // A sweep that fails (store down) simply runs again next time.
+        this.sweep(new Date()).catch(() => {})
+      }, this.sweepIntervalMs)
+      this.sweeper.unref()
+    }
+  }
+
+  async sweep (now: Date): Promise<number> {
+    return this.log.sweep(now)
   }
 
   async ping (): Promise<void> {
@@ -952,6 +1002,8 @@ export class MongoStore implements Store {
   }
 
   async close (): Promise<void> {
-    // Nothing to release: the MongoClient is owned (and closed) by @fastify/mongodb.
+    // The MongoClient is owned (and closed) by @fastify/mongodb; only the sweep stops here.
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.sweeper = undefined
   }
 }

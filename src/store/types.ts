@@ -185,8 +185,12 @@ export interface SessionStore {
 export const REVOCATION_LATE_MS = 500
 
 /**
- * bounds() never counts as pruned a seq handed out less than this long ago:
- * it may still be on its way into the log.
+ * Where numbering and storing are two steps (MongoDB), the watermark
+ * (bounds().prunedThrough) only moves over entries stored at least this long
+ * ago: every lower seq was handed out before them, so it is stored, expired,
+ * or late (and then stored again above), never still on its way. Well above
+ * REVOCATION_LATE_MS and the feed's one-second hole grace, so that clocks
+ * a few seconds apart between instances cannot break it.
  */
 export const REVOCATION_SETTLE_MS = 10_000
 
@@ -215,9 +219,10 @@ export interface RevocationStore {
 export interface RevocationBounds {
   /**
    * Entries with seq <= prunedThrough may have been deleted; above it, every
-   * live entry is held. 0 while nothing was deleted. It never decreases, never
-   * exceeds lastSeq, and never covers a seq handed out less than
-   * REVOCATION_SETTLE_MS ago.
+   * live entry is held. 0 while nothing was deleted. Only the sweep raises it,
+   * to the highest seq it deletes, before it deletes; it never decreases, never
+   * exceeds lastSeq, and never covers a seq still on its way into the log
+   * (see REVOCATION_SETTLE_MS).
    */
   prunedThrough: number
   /** The highest seq handed out so far (0 for an empty log). */
@@ -333,5 +338,13 @@ export interface Store {
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping (): Promise<void>
+  /**
+   * Deletes what has expired at `now` that the database does not expire by
+   * itself (SQLite: sessions, revocations, retired keys; MongoDB, whose TTL
+   * indexes expire sessions and keys: the revocation log), raising the
+   * revocation watermark over what goes. Returns how many records went. After
+   * init() it runs every minute.
+   */
+  sweep (now: Date): Promise<number>
   close (): Promise<void>
 }

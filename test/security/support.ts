@@ -108,6 +108,7 @@ export function countingStore (inner: Store = memoryStore()): CountingStore {
     lifetimes: wrap('lifetimes', inner.lifetimes),
     init: () => inner.init(),
     ping: () => inner.ping(),
+    sweep: (now: Date) => inner.sweep(now),
     close: () => inner.close(),
     calls,
     total: () => [...calls].filter(([name]) => !BACKGROUND_POLLS.has(name)).reduce((sum, [, n]) => sum + n, 0),

@@ -179,6 +179,37 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.beginLoginAttempt(randomUUID(), policy), null, 'unknown user: null')
       })
 
+      await withStore(t, 'beginLoginAttempt refuses with the lock end the store holds, not one from the caller\'s policy', async (t, store) => {
+        const user = await store.users.create({ username: 'hank', passwordHash: 'h' })
+        const lockedAt = new Date(Date.now() + HOUR)
+        await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 60, now: lockedAt })
+        const stored = (await store.users.findById(user.id))?.lockedUntil
+        t.equal(stored?.getTime(), lockedAt.getTime() + 60_000, 'locked by the first policy')
+        // Another instance, its clock 30 s on, with a longer lock configured.
+        const refused = await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 900, now: new Date(lockedAt.getTime() + 30_000) })
+        t.equal(refused?.getTime(), lockedAt.getTime() + 60_000, 'the stored end, not now + 900 s')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), lockedAt.getTime() + 60_000, 'and the lock is unchanged')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 0, 'nothing counted')
+      })
+
+      // Logins that succeed clear the lock while failed ones set it again: every
+      // refusal must name a lock end that some admitted attempt stored.
+      await withStore(t, 'attempts racing with clears: every refusal names a lock end that was stored', async (t, store) => {
+        const user = await store.users.create({ username: 'iris', passwordHash: 'h' })
+        const at = Date.now() + HOUR
+        const policies = [0, 1, 2].map((i) => ({ threshold: 1, lockSeconds: 60 + i, now: new Date(at + i) }))
+        const ends = new Set(policies.map((p) => p.now.getTime() + p.lockSeconds * 1000))
+        const results = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+          if (i % 3 === 0) {
+            await store.users.clearLoginFailures(user.id)
+            return null
+          }
+          return store.users.beginLoginAttempt(user.id, policies[i % 3]!)
+        }))
+        for (const r of results) if (r !== null) t.ok(ends.has(r.getTime()), `refused until ${r.toISOString()}, a stored lock end`)
+        t.ok(results.some((r) => r === null), 'some attempts were admitted')
+      })
+
       await withStore(t, 'concurrent attempts: at most the threshold is admitted', async (t, store) => {
         const user = await store.users.create({ username: 'ivan', passwordHash: 'h' })
         const policy = { threshold: 5, lockSeconds: 30, now: new Date(Date.now() + HOUR) }
@@ -682,6 +713,72 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           t.equal(record.value, 'late')
           const later = await store.revocations.since(cursor, now, 100)
           t.ok([...seen, ...later].some((r) => r.value === 'late'), 'the late entry is delivered, before or after the cursor')
+        }, hooks)
+      }
+
+      await withStore(t, 'sweep: expired entries go, the watermark rises to the highest one deleted and never moves back', async (t, store) => {
+        const e1 = await store.revocations.add(entry('s1', HOUR))
+        const e2 = await store.revocations.add(entry('s2', 2 * HOUR))
+        const e3 = await store.revocations.add(entry('s3', 4 * HOUR))
+        t.same(await store.revocations.bounds(), { prunedThrough: 0, lastSeq: e3.seq }, 'nothing deleted yet')
+        t.equal(await store.sweep(new Date(base + 3 * HOUR)), 2, 'the two expired entries go')
+        t.same(await store.revocations.bounds(), { prunedThrough: e2.seq, lastSeq: e3.seq }, 'the watermark covers what went')
+        t.same((await store.revocations.since(0, new Date(0), 100)).map((r) => r.seq), [e3.seq], 'only the live entry is left')
+        t.ok(e1.seq < e2.seq)
+        t.equal(await store.sweep(new Date(base + HOUR)), 0, 'an earlier clock deletes nothing')
+        t.equal((await store.revocations.bounds()).prunedThrough, e2.seq, 'and does not move the watermark back')
+        t.equal(await store.sweep(new Date(base + 3 * HOUR)), 0, 'a second sweep is a no-op')
+        const e4 = await store.revocations.add(entry('s4'))
+        t.ok(e4.seq > e3.seq, 'numbers go on above the deleted ones')
+        t.equal(await store.sweep(new Date(base + 5 * HOUR)), 2)
+        const emptied = await store.revocations.bounds()
+        t.same(emptied, { prunedThrough: e4.seq, lastSeq: e4.seq }, 'an emptied log: watermark and last seq meet')
+      })
+
+      // The race as it happens in production: the log has been emptied by the
+      // sweep, then A is numbered but not stored while B, numbered after it, is
+      // stored and already expired, and a sweep runs. Neither bounds() nor the
+      // sweep may put the watermark at or above A's number while A is on its way
+      // (a reader resynchronised past it would never receive A). A store that
+      // numbers and stores in one step has A stored before B exists.
+      {
+        const held = gate()
+        let numbered: (seq: number) => void = () => {}
+        const aNumbered = new Promise<number>((resolve) => { numbered = resolve })
+        let armed = false
+        const hooks: StoreHooks = {
+          revocationNumbered: async (seq) => {
+            if (!armed) return
+            armed = false
+            numbered(seq)
+            await held.wait()
+          }
+        }
+        await withStore(t, 'after the log was emptied, the watermark never passes an entry numbered but not yet stored', async (t, store) => {
+          const old = await store.revocations.add(entry('old', HOUR))
+          await store.sweep(new Date(base + 2 * HOUR))
+          t.same(await store.revocations.bounds(), { prunedThrough: old.seq, lastSeq: old.seq }, 'the log is empty')
+          armed = true
+          const a = store.revocations.add(entry('a'))
+          const aSeq = await Promise.race([aNumbered, a.then((r) => r.seq)])
+          const b = await store.revocations.add({ kind: 'jti', value: 'b', expiresAt: new Date(Date.now() + 1000) })
+          t.ok(b.seq > aSeq, 'b is numbered after a')
+          const aVisible = (await store.revocations.since(0, new Date(0), 100)).some((r) => r.seq === aSeq)
+          const during = await store.revocations.bounds()
+          t.ok(aVisible || during.prunedThrough < aSeq, `bounds: prunedThrough ${during.prunedThrough} below a's seq ${aSeq} while a is on its way`)
+          t.ok(during.prunedThrough <= during.lastSeq, 'prunedThrough never exceeds lastSeq')
+          // b has expired by the sweep's clock, but was stored a moment ago.
+          await store.sweep(new Date(b.createdAt.getTime() + 2000))
+          const swept = await store.revocations.bounds()
+          t.ok(aVisible || swept.prunedThrough < aSeq, `sweep: prunedThrough ${swept.prunedThrough} still below ${aSeq}`)
+          t.ok(swept.prunedThrough >= during.prunedThrough, 'the watermark never moves back')
+          t.ok(swept.prunedThrough <= swept.lastSeq)
+          held.open()
+          await a
+          if (!aVisible) {
+            const values = (await store.revocations.since(swept.prunedThrough, new Date(base), 100)).map((r) => r.value)
+            t.ok(values.includes('a'), 'a reader at the watermark receives a once it is stored')
+          }
         }, hooks)
       }
     })

@@ -38,6 +38,7 @@ export function faultyStore (inner: Store): FaultyStore {
     lifetimes: guard(inner.lifetimes, state),
     init: () => inner.init(),
     ping: () => state.down ? Promise.reject(new StoreUnavailableError()) : inner.ping(),
+    sweep: (now: Date) => state.down ? Promise.reject(new StoreUnavailableError()) : inner.sweep(now),
     close: () => inner.close(),
     get down () { return state.down },
     set down (value: boolean) { state.down = value },
