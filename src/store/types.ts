@@ -80,6 +80,8 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   findByUsername (username: string): Promise<UserRecord | null>
   findById (id: string): Promise<UserRecord | null>
+  /** Up to `limit` users ordered by username, those after `after` (exclusive) when given: a page to follow. */
+  list (page: { after?: string, limit: number }): Promise<UserRecord[]>
   setPasswordHash (id: string, passwordHash: string): Promise<void>
   setDisabled (id: string, disabled: boolean): Promise<void>
   /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
