@@ -96,6 +96,38 @@ t.test('a bad value stops the start with a message naming the variable and the r
   }
 })
 
+t.test('an unknown NODE_ENV is refused, with the allowed values', async (t) => {
+  for (const value of ['prod', 'Production', 'staging', '']) {
+    t.throws(() => loadConfig({ NODE_ENV: value }),
+      new ConfigError('invalid configuration: NODE_ENV must be one of development, production, test'), JSON.stringify(value))
+  }
+  for (const value of ['development', 'production', 'test']) {
+    const env = { NODE_ENV: value, JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong2 }
+    t.equal(loadConfig(env).NODE_ENV, value)
+  }
+})
+
+t.test('each schema error names the variable, the problem and the allowed values, once', async (t) => {
+  const one = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env)
+    } catch (err) {
+      return (err as Error).message
+    }
+    return 'no error'
+  }
+  t.equal(one({ JWT_ALGORITHM: 'XX' }), 'invalid configuration: JWT_ALGORITHM must be one of HS256, ES256, EdDSA, RS256')
+  t.equal(one({ PORT: '70000' }), 'invalid configuration: PORT must be <= 65535 (allowed: a whole number from 0 to 65535)')
+  t.equal(one({ ALLOW_REGISTRATION: 'maybe' }), 'invalid configuration: ALLOW_REGISTRATION must be boolean (allowed: true or false)')
+  const several = one({ LOG_LEVEL: 'loud', JWT_ALGORITHM: 'XX', PORT: 'abc', ADMIN_PASSWORD: 'short' })
+  t.equal(several, 'invalid configuration: PORT must be integer (allowed: a whole number from 0 to 65535); ' +
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; ' +
+    'JWT_ALGORITHM must be one of HS256, ES256, EdDSA, RS256; ' +
+    'ADMIN_PASSWORD must NOT have fewer than 8 characters (allowed: a string of 8 to 256 characters)', 'in the schema\'s order, each once')
+  t.notMatch(several, /short/, 'the value itself is never echoed: it may be a secret')
+  t.notMatch(several, /equal to constant|anyOf/)
+})
+
 t.test('production refuses missing or weak secrets, naming the variable', async (t) => {
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), new ConfigError('JWT_SECRET is required when NODE_ENV=production'))
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong }),

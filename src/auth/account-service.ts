@@ -103,6 +103,12 @@ export class AccountService {
     return user === null ? [] : [userView(user, this.nowDate())]
   }
 
+  /** A page of users ordered by username, after `after` (exclusive) when given. */
+  async list (page: { after?: string, limit: number }): Promise<UserView[]> {
+    const now = this.nowDate()
+    return (await this.deps.store.users.list(page)).map((user) => userView(user, now))
+  }
+
   async get (id: string): Promise<UserView> {
     return userView(await this.find(id), this.nowDate())
   }

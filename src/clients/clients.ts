@@ -163,6 +163,12 @@ export class ClientService {
     return this.deps.store.clients.list()
   }
 
+  async get (clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.find(clientId)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return client
+  }
+
   /**
    * Disables a client: store first, then a 'client' revocation that every
    * instance applies within a sync interval. It covers every token the client

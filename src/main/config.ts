@@ -12,7 +12,8 @@ import { DEFAULT_SQLITE_PATH } from '../store/location.js'
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.String({ default: 'development' }),
+  // Anything else is refused: a typo (`prod`) must not run with development's generated secrets.
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
@@ -152,9 +153,57 @@ export function loadConfig (env: Record<string, string | undefined>, warn: Warn 
   return resolveConfig(raw, warn, secrets?.(raw) ?? ephemeralSecrets)
 }
 
-function describeEnvError (err: Error): string {
-  // env-schema reports "env/PORT must be <= 65535"; turn it into "PORT must be <= 65535".
-  return err.message.replace(/(^|, )env\//g, '$1').replace(/env must have required property/g, 'missing required variable')
+interface SchemaError { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+type PropertySchema = Record<string, unknown> & { anyOf?: Array<{ const?: unknown }> }
+
+/**
+ * One line per variable, in the schema's order: the variable, what is wrong
+ * with its value and what it allows. Ajv reports a union of literals once per
+ * literal ("must be equal to constant" four times) and never lists them; the
+ * allowed values are read from the schema instead. The value itself is never
+ * echoed: it may be a secret.
+ */
+function describeEnvError (err: Error & { errors?: SchemaError[] }): string {
+  const errors = err.errors ?? []
+  if (errors.length === 0) return err.message
+  const byName = new Map<string, SchemaError[]>()
+  for (const e of errors) {
+    const name = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.replace(/^\//, '').split('/')[0] ?? ''
+    byName.set(name, [...(byName.get(name) ?? []), e])
+  }
+  const properties = ConfigSchema.properties as Record<string, PropertySchema>
+  const order = Object.keys(properties)
+  return [...byName.entries()]
+    .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
+    .map(([name, list]) => describeVariable(name, list, properties[name]))
+    .join('; ')
+}
+
+function describeVariable (name: string, errors: SchemaError[], schema: PropertySchema | undefined): string {
+  const literals = schema?.anyOf?.map((s) => s.const).filter((c) => c !== undefined)
+  if (literals !== undefined && literals.length > 0) return `${name} must be one of ${literals.join(', ')}`
+  const first = errors.find((e) => e.keyword !== 'anyOf') ?? errors[0]
+  const problem = first?.keyword === 'required' ? 'is required' : first?.message ?? 'is invalid'
+  const allowed = schema === undefined ? undefined : allowedValues(schema, first?.keyword)
+  return allowed === undefined ? `${name} ${problem}` : `${name} ${problem} (allowed: ${allowed})`
+}
+
+/** The schema's rule in words, for the error message, less what the failed keyword already says. */
+function allowedValues (schema: PropertySchema, failed: string | undefined): string | undefined {
+  const { type, minimum, maximum, minLength, maxLength, pattern } = schema as Record<string, unknown>
+  if (type === 'boolean') return 'true or false'
+  if (type === 'integer') {
+    if (minimum !== undefined && maximum !== undefined) return `a whole number from ${String(minimum)} to ${String(maximum)}`
+    if (minimum !== undefined) return `a whole number of at least ${String(minimum)}`
+    return 'a whole number'
+  }
+  if (type !== 'string') return undefined
+  const parts: string[] = []
+  if (pattern !== undefined && failed !== 'pattern') parts.push(`matching ${String(pattern)}`)
+  if (minLength !== undefined && maxLength !== undefined) parts.push(`of ${String(minLength)} to ${String(maxLength)} characters`)
+  else if (minLength !== undefined) parts.push(`of at least ${String(minLength)} character${minLength === 1 ? '' : 's'}`)
+  return parts.length === 0 ? undefined : `a string ${parts.join(', ')}`
 }
 
 export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource = ephemeralSecrets): Config {

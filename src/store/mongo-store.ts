@@ -345,6 +345,15 @@ class MongoUsers implements UserStore {
     })
   }
 
+  async list (page: { after?: string, limit: number }): Promise<UserRecord[]> {
+    return guard(async () => {
+      const filter = page.after === undefined ? {} : { username: { $gt: page.after.toLowerCase() } }
+      // The unique index on username serves both the filter and the order.
+      const docs = await this.users.find(filter).sort({ username: 1 }).limit(page.limit).toArray()
+      return docs.map(toUser)
+    })
+  }
+
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
     await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash }, $inc: { securityVersion: 1 } }, { writeConcern: this.wc }))
   }

@@ -223,7 +223,27 @@ function isUniqueViolation (err: unknown): boolean {
 }
 
 /** The database, its -wal and -shm files and backups: they hold password hashes and signing keys. */
-const PRIVATE_FILE_MODE = 0o600
+export const PRIVATE_FILE_MODE = 0o600
+
+/** Bytes copied so far, of the total. */
+export type CopyProgress = (doneBytes: number, totalBytes: number) => void
+
+/**
+ * SQLite's backup API from `db` into `destination`, in steps of about 4 MiB
+ * (writers on `db` get their turn between steps), reporting each step.
+ */
+export async function copyDatabase (db: Db, destination: string, progress?: CopyProgress): Promise<void> {
+  const pageSize = db.pragma('page_size', { simple: true }) as number
+  const step = Math.max(1, Math.floor(4 * 1024 * 1024 / pageSize))
+  const { totalPages } = await db.backup(destination, {
+    progress: ({ totalPages, remainingPages }) => {
+      progress?.((totalPages - remainingPages) * pageSize, totalPages * pageSize)
+      return step
+    }
+  })
+  // better-sqlite3 reports before each step, not after the last.
+  progress?.(totalPages * pageSize, totalPages * pageSize)
+}
 
 /**
  * Creates a new database file 0600 before SQLite opens it (an empty file is an
@@ -401,6 +421,7 @@ class SqliteUsers implements UserStore {
   private readonly insert: Statement
   private readonly byUsername: Statement
   private readonly byId: Statement
+  private readonly page: Statement
   private readonly updatePassword: Statement
   private readonly upgradePassword: Statement
   private readonly updateDisabled: Statement
@@ -418,6 +439,7 @@ class SqliteUsers implements UserStore {
       VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until, @security_version)`)
     this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
     this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
+    this.page = db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?')
     this.updatePassword = db.prepare('UPDATE users SET password_hash = ?, security_version = security_version + 1 WHERE id = ?')
     this.upgradePassword = db.prepare('UPDATE users SET password_hash = @next WHERE id = @id AND password_hash = @expected')
     this.updateDisabled = db.prepare('UPDATE users SET disabled = ?, security_version = security_version + 1 WHERE id = ?')
@@ -472,6 +494,10 @@ class SqliteUsers implements UserStore {
       const row = this.byId.get(id) as UserRow | undefined
       return row === undefined ? null : toUser(row)
     })
+  }
+
+  async list (page: { after?: string, limit: number }): Promise<UserRecord[]> {
+    return guard(() => (this.page.all((page.after ?? '').toLowerCase(), page.limit) as UserRow[]).map(toUser))
   }
 
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
@@ -919,9 +945,10 @@ export class SqliteStore implements Store {
 
   /**
    * An online, consistent copy of the database into `destination` (SQLite's
-   * backup API): writers may go on meanwhile.
+   * backup API): writers may go on meanwhile. `progress` hears the bytes copied
+   * so far and the total after each step.
    */
-  async backup (destination: string): Promise<void> {
+  async backup (destination: string, progress?: CopyProgress): Promise<void> {
     // Created here, 0600 and only if new: the copy holds what the database holds,
     // and an existing file is never overwritten.
     try {
@@ -931,7 +958,7 @@ export class SqliteStore implements Store {
       throw err
     }
     try {
-      await this.db.backup(destination)
+      await copyDatabase(this.db, destination, progress)
     } catch (err) {
       rmSync(destination, { force: true })
       if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)

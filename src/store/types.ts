@@ -110,6 +110,8 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   findByUsername (username: string): Promise<UserRecord | null>
   findById (id: string): Promise<UserRecord | null>
+  /** Up to `limit` users ordered by username, those after `after` (exclusive) when given: a page to follow. */
+  list (page: { after?: string, limit: number }): Promise<UserRecord[]>
   /** Replaces the password hash and bumps securityVersion. */
   setPasswordHash (id: string, passwordHash: string): Promise<void>
   /**

@@ -88,6 +88,22 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.findById(randomUUID()), null)
       })
 
+      await withStore(t, 'list pages through the users by username', async (t, store) => {
+        t.same(await store.users.list({ limit: 10 }), [], 'none yet')
+        const names = ['mike', 'Alice', 'zed', 'bob.smith@example.com', 'carl']
+        const created = new Map<string, string>()
+        for (const name of names) created.set(name.toLowerCase(), (await store.users.create({ username: name, passwordHash: 'h' })).id)
+        const all = await store.users.list({ limit: 100 })
+        t.same(all.map((u) => u.username), ['alice', 'bob.smith@example.com', 'carl', 'mike', 'zed'], 'ordered by the lower-cased name')
+        t.same(all.map((u) => u.id), all.map((u) => created.get(u.username)), 'whole records')
+        const first = await store.users.list({ limit: 2 })
+        t.same(first.map((u) => u.username), ['alice', 'bob.smith@example.com'])
+        const next = await store.users.list({ after: first[first.length - 1]?.username, limit: 2 })
+        t.same(next.map((u) => u.username), ['carl', 'mike'], 'after is exclusive')
+        t.same((await store.users.list({ after: 'MIKE', limit: 2 })).map((u) => u.username), ['zed'], 'after is case-insensitive')
+        t.same(await store.users.list({ after: 'zed', limit: 2 }), [], 'past the end: empty')
+      })
+
       await withStore(t, 'duplicate username (any case) is username_taken', async (t, store) => {
         await store.users.create({ username: 'dave', passwordHash: 'h' })
         for (const name of ['dave', 'DAVE', 'Dave']) {
