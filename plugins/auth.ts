@@ -37,7 +37,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     hasher,
     follower: fastify.revocationFollower,
     verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000, now: fastify.clockMs }),
-    policy: clientPolicy(config)
+    policy: clientPolicy(config, fastify.accessLifetime)
   })
   const auth = new AuthService({
     now: fastify.clock,

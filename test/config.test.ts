@@ -1,7 +1,7 @@
 // Configuration: defaults, validation messages naming the variable, secrets policy.
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/main/config.js'
+import { ConfigError, loadConfig, secretWeakness } from '../src/main/config.js'
 
 const strong = 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0'
 const strong2 = 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR'
@@ -40,7 +40,12 @@ t.test('production refuses a long secret that is not random; development warns',
   const weak = [
     ['a'.repeat(40), /only 1 distinct character/],
     ['abababababababababababababababababab', /only 2 distinct characters/],
-    ['0123456789abcdef'.repeat(3), /a piece of 16 characters repeated/]
+    ['0123456789abcdef'.repeat(3), /runs of neighbouring characters/],
+    ['Zk3v9QdM2rT8wLzX'.repeat(3), /a piece of 16 characters repeated/],
+    ['abcdefghijklmnopqrstuvwxyz0123456789', /runs of neighbouring characters/],
+    ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1234567890', /makes up half of it/],
+    ['my-super-secret-jwt-key-for-production-2024', /the word "secret"/],
+    ['ACME-COMPANY-SIGNING-KEY-FOR-TOKENS-2026-Q4', /the word "token"/]
   ] as const
   for (const [value, problem] of weak) {
     t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }),
@@ -51,8 +56,18 @@ t.test('production refuses a long secret that is not random; development warns',
     loadConfig({ JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }, (w) => warnings.push(w))
     t.match(warnings, [/JWT_SECRET is weak/], 'a warning outside production')
   }
-  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('hex'), REFRESH_TOKEN_SECRET: randomBytes(48).toString('base64') }),
-    'random secrets in hex and base64 pass')
+  for (let i = 0; i < 200; i++) {
+    t.equal(secretWeakness(randomBytes(16).toString('hex')), null, '16 random bytes in hex pass')
+    t.equal(secretWeakness(randomBytes(24).toString('base64')), null, '24 random bytes in base64 pass')
+    const hex = randomBytes(32).toString('hex')
+    const base64 = randomBytes(48).toString('base64')
+    const base64url = randomBytes(32).toString('base64url')
+    t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: hex, REFRESH_TOKEN_SECRET: base64, METRICS_TOKEN: 'a-metrics-token-0123456789' }), `hex ${hex} and base64 ${base64} pass`)
+    t.equal(secretWeakness(base64url), null, `base64url ${base64url} passes`)
+  }
+  const jwt = randomBytes(32).toString('base64url')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: jwt, REFRESH_TOKEN_SECRET: `${jwt}-R2` }),
+    { message: /REFRESH_TOKEN_SECRET must not contain JWT_SECRET/ }, 'one secret derived from the other')
 })
 
 t.test('the configuration is the environment it is given, never the process environment under it', async (t) => {

@@ -172,35 +172,29 @@ export class AuthService {
    * The session is created only while the user's security state is the one the
    * password check read (createIfCurrent, atomic with the insert): a password
    * change, reset, disable or role change that lands while argon2 runs makes
-   * it fail. Then the user is read again: the password this login proved is
-   * still the user's and the account is enabled (only the roles changed) → once
-   * more, with the current roles; anything else is the wrong password now.
+   * it fail, and the login is answered as a wrong password. (Not retried with
+   * the user as it is now: a disable and an enable in between look like no
+   * change at all, yet the disable ended every session.) The client logs in
+   * again, against the account as it now is.
    */
-  private async startSession (checked: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
-    let user = checked
-    for (let attempt = 0; ; attempt++) {
-      const now = this.now()
-      const sid = newId()
-      const jti = newId()
-      const withRefresh = client.grants.includes('refresh_token')
-      const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
-      const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
-      const created = await this.deps.store.sessions.createIfCurrent({
-        sid,
-        userId: user.id,
-        clientId: client.clientId,
-        currentJti: jti,
-        createdAt: new Date(now * 1000),
-        expiresAt: new Date(refreshExp * 1000),
-        absoluteExpiresAt: new Date(absoluteExp * 1000)
-      }, user.securityVersion)
-      if (created !== null) return this.answer(user, client, sid, jti, refreshExp, withRefresh)
-      const current = await this.deps.store.users.findById(user.id)
-      if (attempt >= 2 || current === null || current.disabled || current.passwordHash !== user.passwordHash) {
-        throw new AppError('invalid_credentials', 'invalid username or password')
-      }
-      user = current
-    }
+  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
+    const now = this.now()
+    const sid = newId()
+    const jti = newId()
+    const withRefresh = client.grants.includes('refresh_token')
+    const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
+    const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
+    const created = await this.deps.store.sessions.createIfCurrent({
+      sid,
+      userId: user.id,
+      clientId: client.clientId,
+      currentJti: jti,
+      createdAt: new Date(now * 1000),
+      expiresAt: new Date(refreshExp * 1000),
+      absoluteExpiresAt: new Date(absoluteExp * 1000)
+    }, user.securityVersion)
+    if (created === null) throw new AppError('invalid_credentials', 'invalid username or password')
+    return this.answer(user, client, sid, jti, refreshExp, withRefresh)
   }
 
   private answer (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, withRefresh: boolean): TokenPair | AccessTokenAnswer {

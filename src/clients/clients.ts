@@ -41,6 +41,12 @@ export interface ClientPolicy {
   /** JWT_AUDIENCE: every access token carries it, so this service's own verifiers accept it. */
   defaultAudience: string
   accessTtl: number
+  /**
+   * The longest lifetime any live access token may have (tokens issued under
+   * an earlier, longer ACCESS_TOKEN_TTL included): how long a disabled
+   * client's revocation is kept. Read at each use.
+   */
+  readonly maxAccessTtl: number
   refreshTtl: number
   sessionMaxLifetime: number
   /** CLIENT_SECRET_GRACE: seconds a rotated-out secret is still accepted; 0 = refused at once. */
@@ -178,7 +184,7 @@ export class ClientService {
     const client = await this.deps.store.clients.setDisabled(clientId, true)
     if (client === null) throw new AppError('not_found', 'no such client')
     this.deps.verifiedSecrets?.forget(clientId)
-    const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
+    const expiresAt = new Date((this.now() + this.deps.policy.maxAccessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
     // Its sessions end in the store too, so that enabling the client again does

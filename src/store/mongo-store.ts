@@ -175,7 +175,11 @@ export function writeConcernFor (setting: string): WriteConcernSettings {
 // ---------------------------------------------------------------------------
 // Documents
 
-type UserDoc = Omit<UserRecord, 'id'> & { _id: string }
+type UserDoc = Omit<UserRecord, 'id'> & {
+  _id: string
+  /** Internal: the end of the window the account-wide failure count covers. Never mapped out. */
+  failuresUntil?: Date | null
+}
 
 type RotatedFromDoc = RotatedFrom
 
@@ -426,16 +430,26 @@ class MongoUsers implements UserStore {
     // reads lockedUntil, still sees the value from before this update). The
     // document as it was before is returned, so a refusal answers the lock end
     // the store holds, read in the same atomic step that refused.
+    // The count covers a window of lockSeconds from its first failure
+    // (failuresUntil): a count whose window has passed starts again, so one
+    // address, locked out again and again, never adds up to the threshold.
     const locked = { $gt: [{ $ifNull: ['$lockedUntil', null] }, { $literal: now }] }
+    const live = { $gt: [{ $ifNull: ['$failuresUntil', null] }, { $literal: now }] }
     const reached = { $gte: ['$failedLogins', policy.threshold] }
     const pipeline = [
-      { $set: { failedLogins: { $cond: [locked, '$failedLogins', { $add: [{ $ifNull: ['$failedLogins', 0] }, 1] }] } } },
+      {
+        $set: {
+          failedLogins: { $cond: [locked, '$failedLogins', { $add: [{ $cond: [live, { $ifNull: ['$failedLogins', 0] }, 0] }, 1] }] },
+          failuresUntil: { $cond: [{ $or: [locked, live] }, { $ifNull: ['$failuresUntil', null] }, { $literal: lockedUntil }] }
+        }
+      },
       {
         $set: {
           lockedUntil: {
             $cond: [locked, '$lockedUntil', { $cond: [reached, { $literal: lockedUntil }, { $ifNull: ['$lockedUntil', null] }] }]
           },
-          failedLogins: { $cond: [locked, '$failedLogins', { $cond: [reached, 0, '$failedLogins'] }] }
+          failedLogins: { $cond: [locked, '$failedLogins', { $cond: [reached, 0, '$failedLogins'] }] },
+          failuresUntil: { $cond: [locked, '$failuresUntil', { $cond: [reached, null, '$failuresUntil'] }] }
         }
       }
     ]
@@ -449,14 +463,14 @@ class MongoUsers implements UserStore {
 
   async clearAllLoginFailures (id: string): Promise<void> {
     await guard(async () => {
-      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc })
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null, failuresUntil: null } }, { writeConcern: this.wc })
       await this.failures.deleteMany({ userId: id }, { writeConcern: this.wc })
     })
   }
 
   async clearLoginFailures (id: string, address?: string): Promise<void> {
     await guard(async () => {
-      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc })
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null, failuresUntil: null } }, { writeConcern: this.wc })
       if (address !== undefined) await this.failures.deleteOne({ _id: pairKey(id, address) }, { writeConcern: this.wc })
     })
   }

@@ -185,6 +185,12 @@ export const MIGRATIONS: readonly string[] = [
     ttl          INTEGER PRIMARY KEY,
     issued_until INTEGER NOT NULL
   ) STRICT;
+  `,
+  // 4 -> 5: the account-wide failure count covers a window of lockSeconds from
+  // its first failure: one address, locked out again and again, never adds up
+  // to the account-wide lock.
+  `
+  ALTER TABLE users ADD COLUMN failures_until INTEGER;
   `
 ]
 
@@ -445,12 +451,15 @@ class SqliteUsers implements UserStore {
     this.updateDisabled = db.prepare('UPDATE users SET disabled = ?, security_version = security_version + 1 WHERE id = ?')
     this.updateRoles = db.prepare('UPDATE users SET roles = ?, security_version = security_version + 1 WHERE id = ? RETURNING *')
     this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
-    // In SET every column reads the row as it was, so both CASEs test the same new count.
+    // In SET every column reads the row as it was, so the CASEs test the same
+    // new count. A count whose window (failures_until) has passed starts again.
+    const count = '(CASE WHEN failures_until > @now THEN failed_logins ELSE 0 END) + 1'
     this.countAttempt = db.prepare(`UPDATE users SET
-        failed_logins = CASE WHEN failed_logins + 1 >= @threshold THEN 0 ELSE failed_logins + 1 END,
-        locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
+        failed_logins = CASE WHEN ${count} >= @threshold THEN 0 ELSE ${count} END,
+        locked_until = CASE WHEN ${count} >= @threshold THEN @lockedUntil ELSE locked_until END,
+        failures_until = CASE WHEN ${count} >= @threshold THEN NULL WHEN failures_until > @now THEN failures_until ELSE @lockedUntil END
       WHERE id = @id`)
-    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
+    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL, failures_until = NULL WHERE id = ?')
     this.pairLockOf = db.prepare('SELECT locked_until FROM login_failures WHERE user_id = ? AND address = ? AND expires_at > ?')
     // A count older than lockSeconds (an expired row) starts again from 1.
     this.countPair = db.prepare(`INSERT INTO login_failures (user_id, address, failed, locked_until, expires_at)
@@ -532,10 +541,10 @@ class SqliteUsers implements UserStore {
       const until = Math.max(row.locked_until ?? 0, pair?.locked_until ?? 0)
       if (until > now) return new Date(until)
       if (address === undefined) {
-        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil })
+        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil, now })
       } else {
         this.countPair.run({ id, address, threshold: policy.threshold, lockedUntil, now })
-        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil })
+        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil, now })
       }
       return null
     }).immediate())

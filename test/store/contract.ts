@@ -295,6 +295,21 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.beginLoginAttempt(user.id, at('g', new Date(later.getTime() + 61_000))), null)
       })
 
+      await withStore(t, 'the account-wide count covers lockSeconds from its first failure, then starts again', async (t, store) => {
+        const user = await store.users.create({ username: 'kim', passwordHash: 'h' })
+        const start = Date.now() + HOUR
+        const at = (offsetMs: number) => ({ threshold: 3, lockSeconds: 60, now: new Date(start + offsetMs) })
+        t.equal(await store.users.beginLoginAttempt(user.id, at(0)), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at(30_000)), null)
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'two inside the window')
+        t.equal(await store.users.beginLoginAttempt(user.id, at(61_000)), null, 'the window has passed')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 1, 'so the count starts again')
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null)
+        await store.users.beginLoginAttempt(user.id, at(62_000))
+        t.equal(await store.users.beginLoginAttempt(user.id, at(63_000)), null, 'the third inside the new window is admitted')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), start + 63_000 + 60_000, 'and locks')
+      })
+
       await withStore(t, 'per address: concurrent attempts from one address admit at most its threshold', async (t, store) => {
         const user = await store.users.create({ username: 'liam', passwordHash: 'h' })
         const policy = { threshold: 4, accountThreshold: 100, lockSeconds: 30, now: new Date(Date.now() + HOUR), address: '192.0.2.1' }
