@@ -6,7 +6,8 @@
 //     resolved AT CONNECTION TIME and the connection is refused when any of
 //     them is loopback, private, link-local, CGNAT, multicast, reserved or
 //     another non-public range (IPv4-mapped, NAT64, 6to4 and Teredo forms
-//     included), unless the host is on SSF_PUSH_ALLOWED_HOSTS. The address
+//     included; IPv4-mapped IPv6 addresses are checked as the IPv4 address
+//     they carry), unless the host is on SSF_PUSH_ALLOWED_HOSTS. The address
 //     checked is the address connected to, so a DNS answer that changes between
 //     a check and the connection (rebinding) gains nothing;
 //   - elsewhere (development, tests): http only to loopback (localhost, 127/8,
@@ -29,7 +30,7 @@ for (const [net, prefix] of [
   ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
 ] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv4')
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
   ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
 ] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv6')
 
