@@ -2,6 +2,8 @@
 // manage streams, create / read / update / replace / delete, status,
 // verification, the per-client limit, and refused input.
 import t from 'tap'
+import type { Store } from '../../src/store/types.js'
+import { memoryStore } from '../support/stores.js'
 import { build, newSession } from '../helper.js'
 import { adminToken, disableClient } from '../support/clients.js'
 import {
@@ -9,6 +11,39 @@ import {
 } from '../support/ssf.js'
 
 const ISSUER = SSF_ENV.PUBLIC_URL!
+
+/**
+ * A store whose ssfStreams[method] holds every call until `count` calls are
+ * waiting (or 500 ms passed): concurrent requests get past it together, so
+ * what they checked or read before writing (a count, the last verification)
+ * is stale for all but one.
+ */
+function barrier (method: 'create' | 'find', count: number): Store {
+  const inner = memoryStore()
+  t.teardown(() => inner.close())
+  let waiting: Array<() => void> = []
+  const streams = new Proxy(inner.ssfStreams, {
+    get (target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown
+      if (prop !== method || typeof value !== 'function') return value
+      return async (...args: unknown[]) => {
+        await new Promise<void>((resolve) => {
+          waiting.push(resolve)
+          if (waiting.length >= count) {
+            for (const release of waiting) release()
+            waiting = []
+          } else {
+            setTimeout(resolve, 500)
+          }
+        })
+        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+      }
+    }
+  })
+  const store = Object.create(inner) as Store
+  Object.defineProperty(store, 'ssfStreams', { value: streams })
+  return store
+}
 
 t.test('transmitter metadata at /.well-known/ssf-configuration', async (t) => {
   const { app } = await ssfApp(t)
@@ -223,7 +258,7 @@ t.test('input limits and refused push endpoints', async (t) => {
 })
 
 t.test('a client may have SSF_MAX_STREAMS_PER_CLIENT streams, also when creates race', async (t) => {
-  const { app, store } = await ssfApp(t, { env: { SSF_MAX_STREAMS_PER_CLIENT: '3' } })
+  const { app, store } = await ssfApp(t, { env: { SSF_MAX_STREAMS_PER_CLIENT: '3' }, store: barrier('create', 10) })
   const receiver = await newReceiver(app)
   const racing = await Promise.all(Array.from({ length: 10 }, async () => ssfRequest(app, receiver, 'POST', '/ssf/streams', {})))
   const statuses = racing.map((r) => r.statusCode)
@@ -249,7 +284,7 @@ t.test('stream status: read, set with a reason', async (t) => {
 })
 
 t.test('verification: 204, then 429 within min_verification_interval, also when requests race', async (t) => {
-  const { app, store } = await ssfApp(t)
+  const { app, store } = await ssfApp(t, { store: barrier('find', 6) })
   const receiver = await newReceiver(app)
   const id = (await ssfRequest(app, receiver, 'POST', '/ssf/streams', {})).json().stream_id as string
   const racing = await Promise.all(Array.from({ length: 6 }, async () => ssfRequest(app, receiver, 'POST', '/ssf/verify', { stream_id: id, state: 'abc' })))
