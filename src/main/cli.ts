@@ -21,6 +21,8 @@ import {
   ADMIN_ROLE, createUser, isValidPassword, isValidRoles, isValidUsername, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN, USERNAME_RULE
 } from '../auth/accounts.js'
 import { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
+import { Outbox } from '../ssf/outbox.js'
 import { keepsDevSecrets, loadServiceConfig } from './dev-secrets.js'
 import { accountPolicy, authPolicy, clientPolicy, passwordHasher } from './policies.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../store/location.js'
@@ -318,6 +320,24 @@ function followerFor (store: Store): { list: RevocationList, follower: Revocatio
   return { list, follower: new RevocationFollower(list, store.revocations, { intervalMs: 1000 }) }
 }
 
+/**
+ * Where the CLI's account commands write security events: the store's
+ * Shared Signals outbox when SSF is on (an asymmetric JWT_ALGORITHM), so a
+ * user disabled here reaches every receiver as one disabled through the API
+ * does; the running instances deliver it.
+ */
+function eventsFor (ctx: Context): SecurityEventSink {
+  const { config, store } = ctx
+  if (!isAsymmetric(config.JWT_ALGORITHM)) return NO_SECURITY_EVENTS
+  return new Outbox({
+    events: store.ssfEvents,
+    users: store.users,
+    tokenIssuer: config.JWT_ISSUER,
+    emailSubjects: config.SSF_EMAIL_SUBJECTS,
+    intervalMs: config.SSF_SYNC_INTERVAL_MS
+  })
+}
+
 function clientsFor (ctx: Context): ClientService {
   const { config, store } = ctx
   return new ClientService({
@@ -332,6 +352,7 @@ function accountsFor (ctx: Context): AccountService {
   const { config, store } = ctx
   const hasher = passwordHasher(config)
   const { list, follower } = followerFor(store)
+  const events = eventsFor(ctx)
   // Ending sessions issues no token: the token codecs are never called here.
   const noTokens: JwtCodec = {
     sign: () => { throw new Error('the CLI issues no tokens') },
@@ -346,10 +367,11 @@ function accountsFor (ctx: Context): AccountService {
     follower,
     policy: { ...authPolicy(config), allowRegistration: false },
     resolvePublicClient: noClients,
-    resolveClient: noClients
+    resolveClient: noClients,
+    events
   })
   return new AccountService({
-    store, hasher, auth, policy: accountPolicy(config)
+    store, hasher, auth, policy: accountPolicy(config), events
   })
 }
 
