@@ -8,6 +8,7 @@ import { checkUserPassword } from './password-check.js'
 import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { GrantType, NewRevocation, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
 import { newId, type AccessClaims, type TokenService } from '../tokens/tokens.js'
 
@@ -78,6 +79,8 @@ export interface AuthServiceDeps {
   resolveClient: (clientId: string) => Promise<ClientProfile>
   now?: () => number
   onEvent?: (event: AuthEvent) => void
+  /** The Shared Signals outbox: every ended session is written there before the answer (default: nowhere). */
+  events?: SecurityEventSink
 }
 
 /** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
@@ -94,9 +97,11 @@ export interface RevokeResult {
 
 export class AuthService {
   private readonly now: () => number
+  private readonly events: SecurityEventSink
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    this.events = deps.events ?? NO_SECURITY_EVENTS
   }
 
   async register (username: string, password: string, roles: string[] = []): Promise<{ id: string, username: string }> {
@@ -387,7 +392,9 @@ export class AuthService {
         await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
       }
     }
+    await this.events.record(live.filter((s) => s.sid !== keepSid).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     const sessions = await store.sessions.revokeAllForUser(userId, reason, new Date(now * 1000), keepSid)
+    await this.events.record(sessions.filter((s) => !live.some((l) => l.sid === s.sid)).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     // Sessions started between the two calls.
     for (const session of sessions) {
       if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
@@ -402,8 +409,11 @@ export class AuthService {
     return this.deps.store.sessions.listForUser(user.id, new Date(this.now() * 1000))
   }
 
-  /** Ends one session: store first, then the revocation that stops its access tokens. */
+  /** Ends one session: its security event, the store, then the revocation that stops its access tokens. */
   async endSession (sid: string, reason: string): Promise<boolean> {
+    // The event first (a failure after it leaves at worst an event for a session that a retry then ends).
+    const live = await this.deps.store.sessions.find(sid)
+    if (live !== null && live.revokedAt === null) await this.events.record([{ type: 'session-revoked', userId: live.userId, sid, reason }])
     const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
     if (before === null) return false
     if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {

@@ -11,6 +11,7 @@ import { AppError } from '../errors.js'
 import type { ClientProfile } from '../auth/auth-service.js'
 import type { PasswordHasher } from '../auth/passwords.js'
 import type { RevocationFollower } from '../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { ClientRecord, GrantType, Store } from '../store/types.js'
 import type { VerifiedSecrets } from './verified-secrets.js'
 
@@ -61,6 +62,8 @@ export interface ClientServiceDeps {
   /** Secrets that verified recently: skips argon2 for a client that just proved itself. */
   verifiedSecrets?: VerifiedSecrets
   now?: () => number
+  /** The Shared Signals outbox: a disable's end of every session is written there before the answer. */
+  events?: SecurityEventSink
 }
 
 /** A client as the admin API and the CLI show it: never the secret or its hash. */
@@ -184,6 +187,7 @@ export class ClientService {
     const client = await this.deps.store.clients.setDisabled(clientId, true)
     if (client === null) throw new AppError('not_found', 'no such client')
     this.deps.verifiedSecrets?.forget(clientId)
+    await (this.deps.events ?? NO_SECURITY_EVENTS).record([{ type: 'client-sessions-revoked', clientId, reason: 'client_disabled' }])
     const expiresAt = new Date((this.now() + this.deps.policy.maxAccessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)

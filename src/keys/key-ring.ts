@@ -153,6 +153,8 @@ interface LoadedKey {
   verify: (token: string) => Record<string, unknown>
   /** Built on first use; null when the private key cannot be opened with this JWT_SECRET. */
   sign?: ((payload: Record<string, unknown>) => string) | null
+  /** Signers of other token types with this key (Security Event Tokens), by `typ`. */
+  signAs?: Map<string, (payload: Record<string, unknown>) => string>
 }
 
 export class KeyRing {
@@ -248,6 +250,27 @@ export class KeyRing {
       if (key.sign !== null) return { kid: key.record.kid, sign: key.sign }
     }
     return undefined
+  }
+
+  /**
+   * Signs `payload` with the key that signs now, under another JOSE `typ`
+   * (`secevent+jwt` for Security Event Tokens): the JWKS that verifies access
+   * tokens verifies these too, and the `typ` keeps each kind from passing as
+   * the other. `iat` is taken from the payload when it has one.
+   */
+  signAs (typ: string, payload: Record<string, unknown>): string {
+    const current = this.currentSigner()
+    const key = this.keys.get(current.kid)!
+    key.signAs ??= new Map()
+    let sign = key.signAs.get(typ)
+    if (sign === undefined) {
+      // currentSigner() opened this key's private key already.
+      const pem = openPrivateKey(key.record.privateKey, this.options.secret, key.record.kid)!
+      sign = createSigner({ key: pem, algorithm: key.record.alg, kid: key.record.kid, typ } as
+        unknown as Parameters<typeof createSigner>[0]) as unknown as (payload: Record<string, unknown>) => string
+      key.signAs.set(typ, sign)
+    }
+    return sign(payload)
   }
 
   private currentSigner (): { kid: string, sign: (payload: Record<string, unknown>) => string } {

@@ -56,7 +56,17 @@ export const ConfigSchema = Type.Object({
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
   DOCS: Type.Union([Type.Literal('public'), Type.Literal('off')], { default: 'public' }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' })),
+  SSF_EMAIL_SUBJECTS: Type.Boolean({ default: false }),
+  SSF_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+  SSF_PUSH_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  SSF_RETRY_MIN_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 1000 }),
+  SSF_RETRY_MAX_MS: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }),
+  SSF_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+  SSF_EVENT_RETENTION: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 604_800 }),
+  SSF_MAX_STREAMS_PER_CLIENT: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  SSF_MIN_VERIFICATION_INTERVAL: Type.Integer({ minimum: 0, maximum: 86_400, default: 30 }),
+  SSF_PUSH_ALLOWED_HOSTS: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9.:_-]+(,[A-Za-z0-9.:_-]+)*$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -275,6 +285,7 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   if (production && config.DOCS === 'public') {
     warn('DOCS is public: GET /docs and /docs/json describe every route, the admin API included, to anyone who reaches them; set DOCS=off, or serve them only on an internal network')
   }
+  checkSharedSignals(config)
   return config
 }
 
@@ -283,6 +294,19 @@ function checkMetrics (config: Config, production: boolean, warn: Warn): void {
   if (production && config.METRICS_TOKEN === undefined) {
     warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
   }
+}
+
+function checkSharedSignals (config: Config): void {
+  if (config.SSF_RETRY_MIN_MS > config.SSF_RETRY_MAX_MS) throw new ConfigError('SSF_RETRY_MIN_MS must not exceed SSF_RETRY_MAX_MS')
+  // The lease outlives a POST that runs to its timeout, so no other instance starts on the stream meanwhile.
+  if (config.SSF_LEASE_SECONDS * 1000 < 2 * config.SSF_PUSH_TIMEOUT_MS) {
+    throw new ConfigError('SSF_LEASE_SECONDS must be at least twice SSF_PUSH_TIMEOUT_MS (in seconds)')
+  }
+}
+
+/** SSF_PUSH_ALLOWED_HOSTS as a set of lower-cased hosts. */
+export function allowedPushHosts (config: Config): Set<string> {
+  return new Set((config.SSF_PUSH_ALLOWED_HOSTS ?? '').split(',').filter((h) => h !== '').map((h) => h.toLowerCase()))
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {

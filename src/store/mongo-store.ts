@@ -15,6 +15,9 @@
 //   signing_keys _id = kid; index on activatesAt; TTL index on expiresAt (retired
 //                keys are forgotten once every token they signed has expired;
 //                the newest key has expiresAt null, which a TTL index never deletes).
+//   ssf_streams  _id = stream_id; index on (clientId, createdAt).
+//   ssf_events   the outbox: unique index on seq, index on createdAt (the
+//                retention sweep); counters { _id: 'ssf_events', seq } numbers it.
 //
 // Documents are mapped to and from the record types field by field: no `_id` (or
 // any other storage detail) ever reaches callers, and nothing callers hold aliases
@@ -58,9 +61,10 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  AccessLifetimeStore, ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewUser,
+  AccessLifetimeStore, ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSsfEvent, NewSsfStream, NewUser,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
-  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
+  SigningKeyRecord, SsfEventRecord, SsfEventStore, SsfStreamChanges, SsfStreamRecord, SsfStreamStore, Store,
+  StoreHooks, UserRecord, UserStore
 } from './types.js'
 import { REVOCATION_LATE_MS, REVOCATION_SETTLE_MS } from './types.js'
 
@@ -946,6 +950,230 @@ export async function keptSettings (db: Db, id: string, fresh: Record<string, st
 }
 
 // ---------------------------------------------------------------------------
+// Shared Signals: streams and the outbox
+
+type SsfStreamDoc = Omit<SsfStreamRecord, 'streamId'> & { _id: string }
+
+type SsfEventDoc = SsfEventRecord
+
+const SSF_EVENTS_COUNTER = 'ssf_events'
+
+function toSsfStream (doc: SsfStreamDoc): SsfStreamRecord {
+  return {
+    streamId: doc._id,
+    clientId: doc.clientId,
+    audience: doc.audience,
+    description: doc.description ?? null,
+    eventsRequested: [...(doc.eventsRequested ?? [])],
+    eventsDelivered: [...(doc.eventsDelivered ?? [])],
+    method: doc.method,
+    endpointUrl: doc.endpointUrl ?? null,
+    authorizationHeader: doc.authorizationHeader ?? null,
+    status: doc.status,
+    statusReason: doc.statusReason ?? null,
+    cursor: doc.cursor,
+    acked: [...(doc.acked ?? [])],
+    version: doc.version,
+    leaseOwner: doc.leaseOwner ?? null,
+    leaseUntil: dateOrNull(doc.leaseUntil),
+    verificationRequestedAt: dateOrNull(doc.verificationRequestedAt),
+    createdAt: date(doc.createdAt),
+    updatedAt: date(doc.updatedAt)
+  }
+}
+
+function toSsfEvent (doc: SsfEventDoc): SsfEventRecord {
+  return {
+    seq: doc.seq,
+    id: doc.id,
+    txn: doc.txn,
+    type: doc.type,
+    streamId: doc.streamId ?? null,
+    // Documents nest; a structured copy keeps callers from aliasing what the driver returned.
+    subject: structuredClone(doc.subject),
+    payload: structuredClone(doc.payload),
+    createdAt: date(doc.createdAt)
+  }
+}
+
+async function lastSsfSeq (counters: Collection<CounterDoc>): Promise<number> {
+  return (await counters.findOne({ _id: SSF_EVENTS_COUNTER }))?.seq ?? 0
+}
+
+class MongoSsfStreams implements SsfStreamStore {
+  constructor (
+    private readonly streams: Collection<SsfStreamDoc>,
+    private readonly counters: Collection<CounterDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
+
+  async create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc: SsfStreamDoc = {
+        _id: stream.streamId,
+        clientId: stream.clientId,
+        audience: stream.audience,
+        description: stream.description,
+        eventsRequested: [...stream.eventsRequested],
+        eventsDelivered: [...stream.eventsDelivered],
+        method: stream.method,
+        endpointUrl: stream.endpointUrl,
+        authorizationHeader: stream.authorizationHeader,
+        status: 'enabled',
+        statusReason: null,
+        cursor: await lastSsfSeq(this.counters),
+        acked: [],
+        version: 1,
+        leaseOwner: null,
+        leaseUntil: null,
+        verificationRequestedAt: null,
+        createdAt: date(now),
+        updatedAt: date(now)
+      }
+      // Insert, then count: of concurrent creates that pass the limit together,
+      // each sees the others and takes its own insert back, so the limit is
+      // never exceeded (at worst all of them are refused and may try again).
+      await insertUnique(this.streams, { ...doc }, () => new AppError('conflict', 'that stream_id already exists'),
+        { writeConcern: this.wc })
+      const count = await this.streams.countDocuments({ clientId: stream.clientId })
+      if (count > maxPerClient) {
+        await this.streams.deleteOne({ _id: stream.streamId }, { writeConcern: this.wc })
+        return null
+      }
+      return toSsfStream(doc)
+    })
+  }
+
+  async find (streamId: string): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc = await this.streams.findOne({ _id: streamId })
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async listForClient (clientId: string): Promise<SsfStreamRecord[]> {
+    return guard(async () => (await this.streams.find({ clientId }).sort({ createdAt: 1, _id: 1 }).toArray()).map(toSsfStream))
+  }
+
+  async listActive (): Promise<SsfStreamRecord[]> {
+    return guard(async () =>
+      (await this.streams.find({ status: { $ne: 'disabled' } }).sort({ createdAt: 1, _id: 1 }).toArray()).map(toSsfStream))
+  }
+
+  async update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null> {
+    const set: Record<string, unknown> = { updatedAt: date(now) }
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === undefined) continue
+      set[key] = value instanceof Date ? date(value) : Array.isArray(value) ? [...(value as unknown[])] : value
+    }
+    return guard(async () => {
+      // The version in the filter is the compare: of concurrent updates from one version, one matches.
+      const doc = await this.streams.findOneAndUpdate(
+        { _id: streamId, version: expectedVersion },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async delete (streamId: string): Promise<boolean> {
+    return guard(async () => (await this.streams.deleteOne({ _id: streamId }, { writeConcern: this.wc })).deletedCount > 0)
+  }
+
+  async takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc = await this.streams.findOneAndUpdate(
+        { _id: streamId, $or: [{ leaseOwner: null }, { leaseOwner: owner }, { leaseUntil: { $lte: now } }] },
+        { $set: { leaseOwner: owner, leaseUntil: date(until) } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async releaseLease (streamId: string, owner: string): Promise<void> {
+    await guard(() => this.streams.updateOne({ _id: streamId, leaseOwner: owner }, { $set: { leaseOwner: null, leaseUntil: null } }))
+  }
+
+  async advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean> {
+    return guard(async () => {
+      const result = await this.streams.updateOne(
+        { _id: streamId, leaseOwner: owner, cursor: from },
+        { $set: { cursor: to, updatedAt: date(now) }, $inc: { version: 1 } },
+        { writeConcern: this.wc }
+      )
+      return result.modifiedCount > 0
+    })
+  }
+}
+
+class MongoSsfEvents implements SsfEventStore {
+  constructor (
+    private readonly events: Collection<SsfEventDoc>,
+    private readonly streams: Collection<SsfStreamDoc>,
+    private readonly counters: Collection<CounterDoc>,
+    private readonly wc: WriteConcernSettings,
+    private readonly hooks: StoreHooks
+  ) {}
+
+  async append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]> {
+    if (events.length === 0) return []
+    return guard(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now()
+        // One atomic update numbers the whole batch: seqs last - n + 1 .. last.
+        const counter = await this.counters.findOneAndUpdate(
+          { _id: SSF_EVENTS_COUNTER },
+          { $inc: { seq: events.length } },
+          { upsert: true, returnDocument: 'after', writeConcern: this.wc }
+        )
+        if (counter === null) throw new Error('outbox counter upsert returned no document')
+        const first = counter.seq - events.length + 1
+        await this.hooks.ssfEventsNumbered?.(first)
+        const docs: SsfEventDoc[] = events.map((event, i) => ({
+          seq: first + i,
+          id: event.id,
+          txn: event.txn,
+          type: event.type,
+          streamId: event.streamId,
+          subject: structuredClone(event.subject),
+          payload: structuredClone(event.payload),
+          createdAt: date(now)
+        }))
+        await this.events.insertMany(docs.map((d) => ({ ...d })), { ordered: true, writeConcern: this.wc })
+        // Stored late: a reader may have passed these numbers as a hole. Store the
+        // batch again above every cursor (same ids, so the same jtis: receivers
+        // that saw the first copy recognise the second).
+        if (performance.now() - started <= REVOCATION_LATE_MS || attempt >= LATE_RETRIES) return docs.map(toSsfEvent)
+      }
+    })
+  }
+
+  async since (afterSeq: number, limit: number): Promise<SsfEventRecord[]> {
+    if (!(limit >= 1)) return []
+    return guard(async () =>
+      (await this.events.find({ seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(Math.floor(limit)).toArray()).map(toSsfEvent))
+  }
+
+  async lastSeq (): Promise<number> {
+    return guard(async () => lastSsfSeq(this.counters))
+  }
+
+  async prune (before: Date): Promise<number> {
+    return guard(async () => {
+      // The counter first: a stream created after this read starts at or above it.
+      const last = await lastSsfSeq(this.counters)
+      const lowest = await this.streams.find({ status: { $ne: 'disabled' } }, { projection: { cursor: 1 } })
+        .sort({ cursor: 1 }).limit(1).next()
+      const through = Math.min(last, lowest?.cursor ?? last)
+      const result = await this.events.deleteMany({ $or: [{ createdAt: { $lt: before } }, { seq: { $lte: through } }] })
+      return result.deletedCount
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Store
 
 export class MongoStore implements Store {
@@ -956,6 +1184,8 @@ export class MongoStore implements Store {
   readonly clients: ClientStore
   readonly keys: KeyStore
   readonly lifetimes: AccessLifetimeStore
+  readonly ssfStreams: SsfStreamStore
+  readonly ssfEvents: SsfEventStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
@@ -964,10 +1194,15 @@ export class MongoStore implements Store {
   private readonly log: MongoRevocations
   private readonly sweepIntervalMs: number
   private sweeper: NodeJS.Timeout | undefined
+  private readonly ssfStreamsCol: Collection<SsfStreamDoc>
+  private readonly ssfEventsCol: Collection<SsfEventDoc>
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
   /** Collections whose documents carry an expiresAt for a TTL index and nothing else to index. */
   private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc>>
+
+  /** The write concern of the store's own setup writes (the counters it creates). */
+  private readonly wc: WriteConcernSettings
 
   constructor (private readonly db: Db, options: MongoStoreOptions = {}) {
     const wc = options.writeConcern ?? MAJORITY
@@ -987,6 +1222,12 @@ export class MongoStore implements Store {
     this.revocations = this.log
     this.clients = new MongoClients(this.clientsCol, wc)
     this.keys = new MongoKeys(this.keysCol, wc, hooks)
+    this.ssfStreamsCol = db.collection<SsfStreamDoc>('ssf_streams')
+    this.ssfEventsCol = db.collection<SsfEventDoc>('ssf_events')
+    const counters = db.collection<CounterDoc>('counters')
+    this.ssfStreams = new MongoSsfStreams(this.ssfStreamsCol, counters, wc)
+    this.ssfEvents = new MongoSsfEvents(this.ssfEventsCol, this.ssfStreamsCol, counters, wc, hooks)
+    this.wc = wc
   }
 
   /** Indexes and the revocation counter, then the periodic sweep of the revocation log; idempotent. */
@@ -1006,6 +1247,15 @@ export class MongoStore implements Store {
       }
       await this.db.collection('login_failures').createIndex({ userId: 1 }, { name: 'userId' })
       await this.log.init()
+      await this.ssfStreamsCol.createIndex({ clientId: 1, createdAt: 1 }, { name: 'clientId_createdAt' })
+      await this.ssfEventsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
+      await this.ssfEventsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
+      // Created up front so concurrent first appends do not race on the upsert.
+      await this.db.collection<CounterDoc>('counters').updateOne(
+        { _id: SSF_EVENTS_COUNTER },
+        { $setOnInsert: { seq: 0 } },
+        { upsert: true, writeConcern: this.wc }
+      )
     })
     if (this.sweeper === undefined) {
       this.sweeper = setInterval(() => {

@@ -303,6 +303,136 @@ export interface KeyStore {
   list (now: Date): Promise<SigningKeyRecord[]>
 }
 
+// ---------------------------------------------------------------------------
+// Shared Signals (src/ssf/): the streams receivers manage and the outbox of
+// security events delivered to them.
+
+export type SsfDeliveryMethod = 'push' | 'poll'
+export type SsfStreamStatus = 'enabled' | 'paused' | 'disabled'
+
+/** One SSF event stream: a receiver's subscription, owned by the client whose token created it. */
+export interface SsfStreamRecord {
+  /** Random, URL-safe, unique. */
+  streamId: string
+  /** Only this client may read or change the stream. */
+  clientId: string
+  /** The `aud` of every SET sent on the stream. */
+  audience: string
+  description: string | null
+  /** As the receiver asked (bounded, unknown types kept for the echo). */
+  eventsRequested: string[]
+  /** The requested types the transmitter supports: what the stream carries. */
+  eventsDelivered: string[]
+  method: SsfDeliveryMethod
+  /** Push: the receiver's URL. Poll: null (the transmitter's URL is derived from the id). */
+  endpointUrl: string | null
+  /** Push: the Authorization header value to send, sealed (src/ssf/streams.ts); null when none. */
+  authorizationHeader: string | null
+  status: SsfStreamStatus
+  statusReason: string | null
+  /** Every event with seq <= cursor was delivered and acknowledged, or is not for this stream. */
+  cursor: number
+  /** Poll: seqs above the cursor that the receiver acknowledged already, ascending. */
+  acked: number[]
+  /** Bumped by every change but a lease's: the compare-and-set token of update(). */
+  version: number
+  /** The instance delivering the stream (push), and until when; null when none. */
+  leaseOwner: string | null
+  leaseUntil: Date | null
+  /** When a verification event was last requested (min_verification_interval). */
+  verificationRequestedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type NewSsfStream = Pick<SsfStreamRecord,
+  'streamId' | 'clientId' | 'audience' | 'description' | 'eventsRequested' | 'eventsDelivered' | 'method' |
+  'endpointUrl' | 'authorizationHeader'>
+
+/** What update() may change. */
+export type SsfStreamChanges = Partial<Pick<SsfStreamRecord,
+  'description' | 'eventsRequested' | 'eventsDelivered' | 'method' | 'endpointUrl' | 'authorizationHeader' |
+  'status' | 'statusReason' | 'cursor' | 'acked' | 'verificationRequestedAt'>>
+
+export interface SsfStreamStore {
+  /**
+   * Creates an enabled stream whose cursor is the outbox's last seq (it gets
+   * the events appended after it), unless the client already owns
+   * `maxPerClient` streams: then null. The count and the insert are one
+   * atomic step (SQLite), or the insert is undone when a concurrent create
+   * took the last place (MongoDB). Throws AppError('conflict') on a duplicate id.
+   */
+  create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null>
+  find (streamId: string): Promise<SsfStreamRecord | null>
+  /** The client's streams, oldest first. */
+  listForClient (clientId: string): Promise<SsfStreamRecord[]>
+  /** Every stream that is not disabled, oldest first. */
+  listActive (): Promise<SsfStreamRecord[]>
+  /**
+   * Compare-and-set: applies `changes` only while the stream's version is
+   * still `expectedVersion`, bumps the version and sets updatedAt. Returns the
+   * stream as it is now, or null when it changed meanwhile or is gone.
+   */
+  update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null>
+  /** Deletes the stream; false when there was none. */
+  delete (streamId: string): Promise<boolean>
+  /**
+   * Takes or renews the delivery lease until `until`: only when nobody holds
+   * it, it expired (leaseUntil <= now) or `owner` holds it already. Returns the
+   * stream as it is now, or null (another instance holds it, or the stream is gone).
+   */
+  takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null>
+  /** Gives the lease up when `owner` holds it. */
+  releaseLease (streamId: string, owner: string): Promise<void>
+  /**
+   * The lease holder moves the cursor from `from` to `to` (and bumps the
+   * version); false when `owner` no longer holds the lease, the cursor moved
+   * or the stream is gone.
+   */
+  advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean>
+}
+
+/** One security event in the outbox: what every stream it is for will carry, in seq order. */
+export interface SsfEventRecord {
+  /** Increasing; readers follow the outbox by it, as they follow the revocation log. */
+  seq: number
+  /** Random, 128 bits; with a stream's id it gives the SET's jti. Kept when an entry is stored again. */
+  id: string
+  /** The SETs' `txn`: shared by the events one action caused. */
+  txn: string
+  /** Event type URI. */
+  type: string
+  /** For one stream only (verification), or null: for every stream that asked for the type. */
+  streamId: string | null
+  /** The SET's `sub_id`. */
+  subject: Record<string, unknown>
+  /** The event object under the type in the SET's `events`. */
+  payload: Record<string, unknown>
+  createdAt: Date
+}
+
+export type NewSsfEvent = Omit<SsfEventRecord, 'seq' | 'createdAt'>
+
+export interface SsfEventStore {
+  /**
+   * Appends the events with increasing seqs, all or none. Where numbering and
+   * storing are two steps (MongoDB), a batch stored later than
+   * REVOCATION_LATE_MS after its numbering is stored again under fresh seqs
+   * (same ids), as a late revocation is.
+   */
+  append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]>
+  /** Events with seq > afterSeq, ascending, at most `limit`. */
+  since (afterSeq: number, limit: number): Promise<SsfEventRecord[]>
+  /** The highest seq handed out so far (0 for an empty outbox). */
+  lastSeq (): Promise<number>
+  /**
+   * Deletes events created before `before` (the retention), and events every
+   * stream that is not disabled has passed (seq <= the lowest such cursor; with
+   * no such stream, every event numbered so far). Returns how many went.
+   */
+  prune (before: Date): Promise<number>
+}
+
 /**
  * Test-only pauses inside the writes whose steps can interleave across
  * processes, so that the contract suite can make those races happen on purpose.
@@ -314,6 +444,8 @@ export interface StoreHooks {
   revocationNumbered?: (seq: number) => Promise<void>
   /** keys.add: after the key is stored, before older keys are retired. */
   keyInserted?: (kid: string) => Promise<void>
+  /** ssfEvents.append: after the batch's seqs are handed out, before it is stored. */
+  ssfEventsNumbered?: (firstSeq: number) => Promise<void>
 }
 
 /**
@@ -336,6 +468,8 @@ export interface Store {
   readonly clients: ClientStore
   readonly keys: KeyStore
   readonly lifetimes: AccessLifetimeStore
+  readonly ssfStreams: SsfStreamStore
+  readonly ssfEvents: SsfEventStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */

@@ -107,3 +107,21 @@ t.test('client secret rotates: the service refuses the old secret, accepts the n
   t.equal((await grant(client.client_secret)).statusCode, 401, 'old secret refused')
   t.equal((await grant(body.client_secret)).statusCode, 200, 'new secret works')
 })
+
+t.test('with Shared Signals on, user disable and enable from the CLI write their events to the outbox', async (t) => {
+  const dir = scratchDir(t)
+  mkdirSync(join(dir, 'data'), { recursive: true })
+  const store = new SqliteStore(join(dir, 'data', 'token-orchestrator.sqlite'))
+  t.teardown(() => store.close())
+  const app = await build(t, { store, env: { ...ADMIN_ENV, JWT_ALGORITHM: 'ES256' } })
+  const user = await registerUser(app)
+  await login(app, user.username)
+  const env = { ...FILE_ENV, JWT_ALGORITHM: 'ES256' }
+  t.equal((await cli(['user', 'disable', user.username], env, undefined, dir)).code, 0)
+  t.equal((await cli(['user', 'enable', user.username], env, undefined, dir)).code, 0)
+  const types = (await store.ssfEvents.since(0, 10)).map((e) => e.type.slice(e.type.lastIndexOf('/') + 1))
+  t.same(types, ['account-disabled', 'session-revoked', 'account-enabled'])
+  const plain = await cli(['user', 'disable', user.username], FILE_ENV, undefined, dir)
+  t.equal(plain.code, 0)
+  t.equal((await store.ssfEvents.since(0, 10)).length, 3, 'with HS256 (Shared Signals off) nothing is written')
+})

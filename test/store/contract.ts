@@ -8,7 +8,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { AppError } from '../../src/errors.js'
-import { REVOCATION_LATE_MS, type Rotation, type SessionRecord, type Store, type StoreHooks } from '../../src/store/types.js'
+import {
+  REVOCATION_LATE_MS, type NewSsfEvent, type NewSsfStream, type Rotation, type SessionRecord, type Store, type StoreHooks
+} from '../../src/store/types.js'
 
 /** A fresh, initialised store; `hooks` are the test-only pauses the race tests use. */
 export type MakeStore = (options?: { hooks?: StoreHooks }) => Promise<{ store: Store, cleanup: () => Promise<void> }>
@@ -993,6 +995,227 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           t.ok(listed.find((k) => k.kid === 'older')?.expiresAt instanceof Date, 'the older key is retired')
           t.same((await store.keys.list(new Date(base + 2 * HOUR))).map((k) => k.kid), ['newer'],
             'once the retired key expires a key is left to sign with')
+        }, hooks)
+      }
+    })
+
+    await t.test('ssf streams', async (t) => {
+      const base = Date.now() + HOUR
+      const at = (offsetMs = 0): Date => new Date(base + offsetMs)
+      const newStream = (clientId = 'c1', streamId: string = randomUUID()): NewSsfStream => ({
+        streamId,
+        clientId,
+        audience: clientId,
+        description: 'orders',
+        eventsRequested: ['urn:a', 'urn:b'],
+        eventsDelivered: ['urn:a'],
+        method: 'push',
+        endpointUrl: 'https://receiver.example.com/events',
+        authorizationHeader: 'sealed-header'
+      })
+      const event = (id: string = randomUUID()): NewSsfEvent => ({
+        id, txn: 'txn-1', type: 'urn:a', streamId: null, subject: { format: 'opaque', id: 's' }, payload: { n: 1 }
+      })
+
+      await withStore(t, 'create returns an enabled stream starting at the outbox\'s last seq, find and list return it', async (t, store) => {
+        const empty = await store.ssfStreams.create(newStream('c1', 'first'), 5, at())
+        t.equal(empty?.cursor, 0, 'an empty outbox: cursor 0')
+        await store.ssfEvents.append([event(), event()], at())
+        const created = await store.ssfStreams.create(newStream('c1', 'second'), 5, at(1))
+        t.ok(created !== null)
+        if (created === null) return
+        t.equal(created.cursor, await store.ssfEvents.lastSeq(), 'cursor = the last seq: only later events are for it')
+        t.match(created, {
+          streamId: 'second',
+          clientId: 'c1',
+          audience: 'c1',
+          description: 'orders',
+          eventsRequested: ['urn:a', 'urn:b'],
+          eventsDelivered: ['urn:a'],
+          method: 'push',
+          endpointUrl: 'https://receiver.example.com/events',
+          authorizationHeader: 'sealed-header',
+          status: 'enabled',
+          statusReason: null,
+          acked: [],
+          version: 1,
+          leaseOwner: null,
+          leaseUntil: null,
+          verificationRequestedAt: null
+        })
+        t.equal(created.createdAt.getTime(), at(1).getTime())
+        t.same(await store.ssfStreams.find('second'), created, 'find returns what create returned')
+        t.equal(await store.ssfStreams.find('nope'), null)
+        await store.ssfStreams.create(newStream('c2', 'other'), 5, at(2))
+        t.same((await store.ssfStreams.listForClient('c1')).map((s) => s.streamId), ['first', 'second'], 'a client\'s own, oldest first')
+        t.same((await store.ssfStreams.listForClient('c3')), [])
+        const err = await store.ssfStreams.create(newStream('c1', 'second'), 5, at()).then(() => undefined, (e: unknown) => e)
+        t.equal((err as AppError | undefined)?.code, 'conflict', 'a duplicate id is a conflict')
+      })
+
+      await withStore(t, 'create refuses past maxPerClient, also when the creates race', async (t, store) => {
+        t.ok(await store.ssfStreams.create(newStream('c1'), 2, at()))
+        t.ok(await store.ssfStreams.create(newStream('c1'), 2, at()))
+        t.equal(await store.ssfStreams.create(newStream('c1'), 2, at()), null, 'the third is refused')
+        t.ok(await store.ssfStreams.create(newStream('c2'), 2, at()), 'another client has its own places')
+        const racing = await Promise.all(Array.from({ length: 8 }, async () => store.ssfStreams.create(newStream('c3'), 3, at())))
+        t.ok(racing.filter((r) => r !== null).length <= 3, 'never more than the limit')
+        t.ok((await store.ssfStreams.listForClient('c3')).length <= 3, 'and the store holds no more')
+      })
+
+      await withStore(t, 'update is a compare-and-set on the version', async (t, store) => {
+        const created = await store.ssfStreams.create(newStream(), 5, at())
+        if (created === null) { t.fail('not created'); return }
+        const updated = await store.ssfStreams.update(created.streamId, created.version, {
+          description: null,
+          status: 'paused',
+          statusReason: 'maintenance',
+          acked: [3, 5],
+          cursor: 2,
+          verificationRequestedAt: at(5),
+          endpointUrl: 'https://elsewhere.example.com/',
+          authorizationHeader: null
+        }, at(10))
+        t.match(updated, {
+          description: null,
+          status: 'paused',
+          statusReason: 'maintenance',
+          acked: [3, 5],
+          cursor: 2,
+          endpointUrl: 'https://elsewhere.example.com/',
+          authorizationHeader: null,
+          version: created.version + 1,
+          eventsRequested: ['urn:a', 'urn:b'],
+          method: 'push'
+        })
+        t.equal(updated?.verificationRequestedAt?.getTime(), at(5).getTime())
+        t.equal(updated?.updatedAt.getTime(), at(10).getTime())
+        t.same(await store.ssfStreams.find(created.streamId), updated)
+        t.equal(await store.ssfStreams.update(created.streamId, created.version, { status: 'disabled' }, at()), null,
+          'a stale version changes nothing')
+        t.equal((await store.ssfStreams.find(created.streamId))?.status, 'paused')
+        t.equal(await store.ssfStreams.update('nope', 1, { status: 'disabled' }, at()), null, 'unknown: null')
+        const fresh = await store.ssfStreams.find(created.streamId)
+        const racing = await Promise.all(Array.from({ length: 6 }, async (_, i) =>
+          store.ssfStreams.update(created.streamId, fresh!.version, { statusReason: `r${i}` }, at())))
+        t.equal(racing.filter((r) => r !== null).length, 1, 'of concurrent updates from one version, one wins')
+      })
+
+      await withStore(t, 'listActive leaves disabled streams out; delete removes', async (t, store) => {
+        const a = await store.ssfStreams.create(newStream('c1', 'a'), 5, at())
+        await store.ssfStreams.create(newStream('c2', 'b'), 5, at(1))
+        await store.ssfStreams.update('a', a!.version, { status: 'disabled' }, at())
+        t.same((await store.ssfStreams.listActive()).map((s) => s.streamId), ['b'])
+        t.equal(await store.ssfStreams.delete('b'), true)
+        t.equal(await store.ssfStreams.delete('b'), false, 'twice: false')
+        t.equal(await store.ssfStreams.find('b'), null)
+      })
+
+      await withStore(t, 'the lease: one holder at a time until it expires; only the holder advances the cursor', async (t, store) => {
+        const created = await store.ssfStreams.create(newStream('c1', 's'), 5, at())
+        if (created === null) { t.fail('not created'); return }
+        const held = await store.ssfStreams.takeLease('s', 'A', at(), at(30_000))
+        t.equal(held?.leaseOwner, 'A')
+        t.equal(held?.leaseUntil?.getTime(), at(30_000).getTime())
+        t.equal(held?.version, created.version, 'a lease leaves the version alone')
+        t.equal(await store.ssfStreams.takeLease('s', 'B', at(29_999), at(60_000)), null, 'B waits while A holds it')
+        t.ok(await store.ssfStreams.takeLease('s', 'A', at(10_000), at(40_000)), 'A renews')
+        t.equal(await store.ssfStreams.advance('s', 'B', 0, 5, at()), false, 'B cannot advance')
+        t.equal(await store.ssfStreams.advance('s', 'A', 1, 5, at()), false, 'nor A from a cursor that is not the stream\'s')
+        t.equal(await store.ssfStreams.advance('s', 'A', 0, 5, at()), true, 'A advances')
+        const moved = await store.ssfStreams.find('s')
+        t.equal(moved?.cursor, 5)
+        t.equal(moved?.version, created.version + 1, 'advancing bumps the version')
+        t.equal(await store.ssfStreams.takeLease('s', 'B', at(40_000), at(70_000)) !== null, true, 'B takes an expired lease')
+        t.equal(await store.ssfStreams.advance('s', 'A', 5, 6, at()), false, 'A lost it')
+        await store.ssfStreams.releaseLease('s', 'A')
+        t.equal((await store.ssfStreams.find('s'))?.leaseOwner, 'B', 'releasing a lease A no longer holds does nothing')
+        await store.ssfStreams.releaseLease('s', 'B')
+        t.equal((await store.ssfStreams.find('s'))?.leaseOwner, null)
+        t.ok(await store.ssfStreams.takeLease('s', 'C', at(), at(1000)), 'a released lease is free at once')
+        const racing = await Promise.all(['D', 'E', 'F', 'G'].map(async (owner) => store.ssfStreams.takeLease('s', owner, at(2000), at(9000))))
+        t.equal(racing.filter((r) => r !== null).length, 1, 'of concurrent takers of an expired lease, one wins')
+        t.equal(await store.ssfStreams.takeLease('nope', 'A', at(), at(1)), null, 'unknown: null')
+      })
+    })
+
+    await t.test('ssf events (the outbox)', async (t) => {
+      const base = Date.now() + HOUR
+      const at = (offsetMs = 0): Date => new Date(base + offsetMs)
+      const event = (id: string, streamId: string | null = null): NewSsfEvent => ({
+        id, txn: `txn-${id}`, type: 'urn:a', streamId, subject: { format: 'complex', user: { format: 'iss_sub', iss: 'i', sub: id } }, payload: { reason: { en: id } }
+      })
+      const stream = (streamId: string): NewSsfStream => ({
+        streamId, clientId: 'c', audience: 'c', description: null, eventsRequested: [], eventsDelivered: [], method: 'poll', endpointUrl: null, authorizationHeader: null
+      })
+
+      await withStore(t, 'append numbers a batch in order; since reads it back; lastSeq follows', async (t, store) => {
+        t.equal(await store.ssfEvents.lastSeq(), 0)
+        t.same(await store.ssfEvents.append([], at()), [], 'an empty batch writes nothing')
+        const batch = await store.ssfEvents.append([event('a'), event('b', 'stream-1')], at())
+        t.same(batch.map((e) => e.id), ['a', 'b'])
+        t.ok(batch[1]!.seq > batch[0]!.seq, 'increasing seqs')
+        t.match(batch[1], { txn: 'txn-b', type: 'urn:a', streamId: 'stream-1', subject: { user: { sub: 'b' } }, payload: { reason: { en: 'b' } } })
+        t.equal(batch[0]!.createdAt.getTime(), at().getTime())
+        const more = await store.ssfEvents.append([event('c')], at(1))
+        t.equal(await store.ssfEvents.lastSeq(), more[0]!.seq)
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['a', 'b', 'c'])
+        t.same((await store.ssfEvents.since(batch[0]!.seq, 1)).map((e) => e.id), ['b'], 'after a seq, at most limit')
+        t.same(await store.ssfEvents.since(0, 0), [])
+        t.same(await store.ssfEvents.since(0, 10), [...batch, ...more], 'the records are what append returned')
+        const read = await store.ssfEvents.since(0, 1)
+        ;(read[0]!.subject as { user: { sub: string } }).user.sub = 'changed'
+        t.equal(((await store.ssfEvents.since(0, 1))[0]!.subject as { user: { sub: string } }).user.sub, 'a', 'records are copies')
+      })
+
+      await withStore(t, 'prune: past the retention, and what every stream that is not disabled has passed', async (t, store) => {
+        const old = await store.ssfEvents.append([event('old')], at(-10_000))
+        const s = await store.ssfStreams.create(stream('s'), 5, at())
+        const newer = await store.ssfEvents.append([event('x'), event('y')], at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'the event older than the retention goes')
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['x', 'y'])
+        await store.ssfStreams.update('s', s!.version, { cursor: newer[0]!.seq }, at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'x: every stream has passed it')
+        const disabled = await store.ssfStreams.create(stream('d'), 5, at())
+        await store.ssfStreams.update('d', disabled!.version, { status: 'disabled', cursor: 0 }, at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 0, 'y waits for s; a disabled stream holds nothing back')
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['y'])
+        await store.ssfStreams.delete('s')
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'with no stream left to deliver to, everything goes')
+        t.equal(await store.ssfEvents.lastSeq(), newer[1]!.seq, 'the numbering goes on from where it was')
+        t.ok(old[0]!.seq < newer[0]!.seq)
+        const after = await store.ssfEvents.append([event('z')], at())
+        t.ok(after[0]!.seq > newer[1]!.seq, 'a seq is never handed out twice')
+      })
+
+      // A batch numbered but not yet stored while a later one is: a reader
+      // polling by seq passes its numbers; once the late batch is stored it must
+      // still reach that reader (stored again above the cursor, with the same ids).
+      {
+        const held = gate()
+        let numbered: () => void = () => {}
+        const lateNumbered = new Promise<void>((resolve) => { numbered = resolve })
+        let first = true
+        const hooks: StoreHooks = {
+          ssfEventsNumbered: async () => {
+            if (!first) return
+            first = false
+            numbered()
+            await held.wait()
+          }
+        }
+        await withStore(t, 'a batch stored late still reaches a reader whose cursor passed its numbers', async (t, store) => {
+          const late = store.ssfEvents.append([event('late')], at())
+          await lateNumbered
+          await store.ssfEvents.append([event('early')], at())
+          const seen = await store.ssfEvents.since(0, 100)
+          const cursor = Math.max(0, ...seen.map((e) => e.seq))
+          await new Promise((resolve) => setTimeout(resolve, REVOCATION_LATE_MS + 100))
+          held.open()
+          const records = await late
+          t.equal(records[0]?.id, 'late')
+          const later = await store.ssfEvents.since(cursor, 100)
+          t.ok([...seen, ...later].some((e) => e.id === 'late'), 'the late event is read, before or after the cursor')
         }, hooks)
       }
     })

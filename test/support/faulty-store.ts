@@ -36,6 +36,8 @@ export function faultyStore (inner: Store): FaultyStore {
     clients: guard(inner.clients, state),
     keys: guard(inner.keys, state),
     lifetimes: guard(inner.lifetimes, state),
+    ssfStreams: guard(inner.ssfStreams, state),
+    ssfEvents: guard(inner.ssfEvents, state),
     init: () => inner.init(),
     ping: () => state.down ? Promise.reject(new StoreUnavailableError()) : inner.ping(),
     sweep: (now: Date) => state.down ? Promise.reject(new StoreUnavailableError()) : inner.sweep(now),

@@ -7,7 +7,10 @@ import { AccountService } from '../../auth/account-service.js'
 import { AuthService } from '../../auth/auth-service.js'
 import { ClientService } from '../../clients/clients.js'
 import { AppError } from '../../errors.js'
+import { isAsymmetric } from '../../keys/key-ring.js'
 import { RevocationFollower, RevocationList } from '../../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../../ssf/events.js'
+import { Outbox } from '../../ssf/outbox.js'
 import { ensureSqliteFolder, MEMORY, mongoDatabaseName, sqliteFile } from '../../store/location.js'
 import { MongoStore, writeConcernFor } from '../../store/mongo-store.js'
 import { SqliteStore } from '../../store/sqlite-store.js'
@@ -85,6 +88,24 @@ export function clientsFor (ctx: CliContext): ClientService {
   })
 }
 
+/**
+ * Where the CLI's account commands write security events: the store's Shared
+ * Signals outbox when SSF is on (an asymmetric JWT_ALGORITHM), so a user
+ * disabled here reaches every receiver as one disabled through the API does;
+ * the running instances deliver it.
+ */
+function eventsFor (ctx: CliContext): SecurityEventSink {
+  const { config, store } = ctx
+  if (!isAsymmetric(config.JWT_ALGORITHM)) return NO_SECURITY_EVENTS
+  return new Outbox({
+    events: store.ssfEvents,
+    users: store.users,
+    tokenIssuer: config.JWT_ISSUER,
+    emailSubjects: config.SSF_EMAIL_SUBJECTS,
+    intervalMs: config.SSF_SYNC_INTERVAL_MS
+  })
+}
+
 /** The longest access-token lifetime any live token may have (see src/tokens/access-lifetime.ts), as the service reads it. */
 export async function accessLifetime (ctx: CliContext): Promise<number> {
   return Math.max(ctx.config.ACCESS_TOKEN_TTL, await ctx.store.lifetimes.longestLive(new Date()))
@@ -96,6 +117,7 @@ export async function accountsFor (ctx: CliContext): Promise<AccountService> {
   const lifetime = { seconds: await accessLifetime(ctx) }
   const hasher = passwordHasher(config)
   const { list, follower } = followerFor(store)
+  const events = eventsFor(ctx)
   // Ending sessions issues no token: the token codecs are never called here.
   const noTokens: JwtCodec = {
     sign: () => { throw new Error('the CLI issues no tokens') },
@@ -110,7 +132,8 @@ export async function accountsFor (ctx: CliContext): Promise<AccountService> {
     follower,
     policy: { ...authPolicy(config, lifetime), allowRegistration: false },
     resolvePublicClient: noClients,
-    resolveClient: noClients
+    resolveClient: noClients,
+    events
   })
-  return new AccountService({ store, hasher, auth, policy: accountPolicy(config) })
+  return new AccountService({ store, hasher, auth, policy: accountPolicy(config), events })
 }
