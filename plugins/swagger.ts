@@ -31,7 +31,8 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
         { name: 'ops', description: 'Health and readiness' },
         { name: 'admin', description: 'Clients and sessions (access token with the admin role)' },
         { name: 'keys', description: 'Signing keys: JWKS and rotation' },
-        { name: 'oauth', description: 'OAuth 2.0 token, introspection, revocation and metadata (RFC 6749, 7662, 7009, 8414)' }
+        { name: 'oauth', description: 'OAuth 2.0 token, introspection, revocation and metadata (RFC 6749, 7662, 7009, 8414)' },
+        { name: 'ssf', description: 'Shared Signals (SSF 1.0) transmitter: streams, status, verification, poll delivery (RFC 8936); a client token with ssf:manage' }
       ],
       components: {
         securitySchemes: {

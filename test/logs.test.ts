@@ -144,6 +144,9 @@ t.test('redactUrl', async (t) => {
   // Short names and matrix parameters.
   t.equal(redactUrl('/x?pw=hunter2&pwd=x&cs=y&sig=z&sid=ok'), '/x?pw=[redacted]&pwd=[redacted]&cs=[redacted]&sig=[redacted]&sid=ok')
   t.equal(redactUrl('/app;jsessionid=0123abc/x;v=1?q=1'), '/app;jsessionid=[redacted]/x;v=1?q=1', 'matrix parameters in the path')
+  t.equal(redactUrl('/x?pass=a&passphrase=b&key=c&private_key=d&bearer=e&creds=root:hunter2&otp=123456&keep=ok'),
+    '/x?pass=[redacted]&passphrase=[redacted]&key=[redacted]&private_key=[redacted]&bearer=[redacted]&creds=[redacted]&otp=[redacted]&keep=ok')
+  t.equal(redactUrl('/auth;pass=hunter2/login'), '/auth;pass=[redacted]/login')
   // A value that looks like a secret, whatever its name.
   t.equal(redactUrl('/x?q=Zk3v9QdM2rT8wLzX4nB7pA'), '/x?q=[redacted]', 'a random base64url value')
   t.equal(redactUrl('/x?x=4f3c2a9b8d7e6f5a4b3c2d1e0f9a8b7c'), '/x?x=[redacted]', 'a hex key')

@@ -72,7 +72,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { username, password, client_id: clientId } = request.body
-    return fastify.auth.login(username, password, clientId, request.ip)
+    return fastify.auth.login(username, password, clientId, fastify.clientAddress(request))
   })
 
   fastify.post('/auth/refresh', {

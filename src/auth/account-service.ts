@@ -4,6 +4,7 @@
 // revocations are published exactly as logout-all publishes them. HTTP-free:
 // routes/auth, routes/admin and the CLI call this.
 import { AppError } from '../errors.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { Store, UserRecord } from '../store/types.js'
 import type { AccessClaims } from '../tokens/tokens.js'
 import { ADMIN_ROLE, isFirstPartyLogin, isValidPassword, isValidRoles, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN } from './accounts.js'
@@ -46,13 +47,17 @@ export interface AccountServiceDeps {
   auth: AuthService
   policy: AccountPolicy
   now?: () => number
+  /** The Shared Signals outbox: credential changes and account disables/enables are written there before the answer. */
+  events?: SecurityEventSink
 }
 
 export class AccountService {
   private readonly now: () => number
+  private readonly events: SecurityEventSink
 
   constructor (private readonly deps: AccountServiceDeps) {
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    this.events = deps.events ?? NO_SECURITY_EVENTS
   }
 
   private nowDate (): Date {
@@ -77,6 +82,7 @@ export class AccountService {
     checkNewPassword(user, newPassword)
     const passwordHash = await hasher.hash(newPassword)
     await auth.logoutOthers(user.id, sid, 'password_changed')
+    await this.events.record([{ type: 'credential-change', userId: user.id, reason: 'password_changed' }])
     await store.users.setPasswordHash(user.id, passwordHash)
     // Sessions a login with the old password started while the hash was being written.
     await auth.logoutOthers(user.id, sid, 'password_changed')
@@ -103,6 +109,12 @@ export class AccountService {
     return user === null ? [] : [userView(user, this.nowDate())]
   }
 
+  /** A page of users ordered by username, after `after` (exclusive) when given. */
+  async list (page: { after?: string, limit: number }): Promise<UserView[]> {
+    const now = this.nowDate()
+    return (await this.deps.store.users.list(page)).map((user) => userView(user, now))
+  }
+
   async get (id: string): Promise<UserView> {
     return userView(await this.find(id), this.nowDate())
   }
@@ -116,6 +128,7 @@ export class AccountService {
   async disable (id: string, actorId?: string): Promise<UserView> {
     if (id === actorId) throw new AppError('conflict', 'an admin cannot disable their own account')
     await this.find(id)
+    await this.events.record([{ type: 'account-disabled', userId: id, reason: 'user_disabled' }])
     await this.deps.store.users.setDisabled(id, true)
     await this.deps.auth.logoutAll(id, 'user_disabled')
     return this.get(id)
@@ -136,6 +149,7 @@ export class AccountService {
   async enable (id: string): Promise<UserView> {
     await this.find(id)
     await this.deps.store.users.setDisabled(id, false)
+    await this.events.record([{ type: 'account-enabled', userId: id, reason: 'user_enabled' }])
     return this.get(id)
   }
 
@@ -171,6 +185,7 @@ export class AccountService {
     checkNewPassword(user, newPassword)
     const passwordHash = await this.deps.hasher.hash(newPassword)
     await this.deps.auth.logoutAll(id, 'password_reset')
+    await this.events.record([{ type: 'credential-change', userId: id, reason: 'password_reset' }])
     await this.deps.store.users.setPasswordHash(id, passwordHash)
     await this.deps.store.users.clearAllLoginFailures(id)
     await this.deps.auth.logoutAll(id, 'password_reset')

@@ -56,14 +56,16 @@ export interface NewUser {
 }
 
 /**
- * Creates a user after checking the rules (invalid_request otherwise). A taken
- * username is `username_taken`, from the store's unique index, so two callers
- * racing for one name get one user.
+ * Creates a user after checking the rules for the username, the password and
+ * the role names (invalid_request otherwise). A taken username is
+ * `username_taken`, from the store's unique index, so two callers racing for
+ * one name get one user.
  */
 export async function createUser (deps: { store: Store, hasher: PasswordHasher }, user: NewUser): Promise<UserRecord> {
   if (!isValidUsername(user.username)) throw new AppError('invalid_request', `the username must be ${USERNAME_RULE}`)
   if (!isValidPassword(user.password)) throw new AppError('invalid_request', `the password must be ${PASSWORD_RULE}`)
   const roles = [...new Set(user.roles ?? [])]
+  if (!isValidRoles(roles)) throw new AppError('invalid_request', `roles must be at most ${MAX_ROLES} names matching ${ROLE_NAME_PATTERN}`)
   const passwordHash = await deps.hasher.hash(user.password)
   return deps.store.users.create({ username: user.username, passwordHash, roles })
 }

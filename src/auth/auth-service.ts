@@ -8,6 +8,7 @@ import { checkUserPassword } from './password-check.js'
 import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { GrantType, NewRevocation, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
 import { newId, type AccessClaims, type TokenService } from '../tokens/tokens.js'
 
@@ -78,6 +79,8 @@ export interface AuthServiceDeps {
   resolveClient: (clientId: string) => Promise<ClientProfile>
   now?: () => number
   onEvent?: (event: AuthEvent) => void
+  /** The Shared Signals outbox: every ended session is written there before the answer (default: nowhere). */
+  events?: SecurityEventSink
 }
 
 /** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
@@ -94,9 +97,11 @@ export interface RevokeResult {
 
 export class AuthService {
   private readonly now: () => number
+  private readonly events: SecurityEventSink
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    this.events = deps.events ?? NO_SECURITY_EVENTS
   }
 
   async register (username: string, password: string, roles: string[] = []): Promise<{ id: string, username: string }> {
@@ -172,35 +177,29 @@ export class AuthService {
    * The session is created only while the user's security state is the one the
    * password check read (createIfCurrent, atomic with the insert): a password
    * change, reset, disable or role change that lands while argon2 runs makes
-   * it fail. Then the user is read again: the password this login proved is
-   * still the user's and the account is enabled (only the roles changed) → once
-   * more, with the current roles; anything else is the wrong password now.
+   * it fail, and the login is answered as a wrong password. (Not retried with
+   * the user as it is now: a disable and an enable in between look like no
+   * change at all, yet the disable ended every session.) The client logs in
+   * again, against the account as it now is.
    */
-  private async startSession (checked: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
-    let user = checked
-    for (let attempt = 0; ; attempt++) {
-      const now = this.now()
-      const sid = newId()
-      const jti = newId()
-      const withRefresh = client.grants.includes('refresh_token')
-      const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
-      const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
-      const created = await this.deps.store.sessions.createIfCurrent({
-        sid,
-        userId: user.id,
-        clientId: client.clientId,
-        currentJti: jti,
-        createdAt: new Date(now * 1000),
-        expiresAt: new Date(refreshExp * 1000),
-        absoluteExpiresAt: new Date(absoluteExp * 1000)
-      }, user.securityVersion)
-      if (created !== null) return this.answer(user, client, sid, jti, refreshExp, withRefresh)
-      const current = await this.deps.store.users.findById(user.id)
-      if (attempt >= 2 || current === null || current.disabled || current.passwordHash !== user.passwordHash) {
-        throw new AppError('invalid_credentials', 'invalid username or password')
-      }
-      user = current
-    }
+  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
+    const now = this.now()
+    const sid = newId()
+    const jti = newId()
+    const withRefresh = client.grants.includes('refresh_token')
+    const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
+    const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
+    const created = await this.deps.store.sessions.createIfCurrent({
+      sid,
+      userId: user.id,
+      clientId: client.clientId,
+      currentJti: jti,
+      createdAt: new Date(now * 1000),
+      expiresAt: new Date(refreshExp * 1000),
+      absoluteExpiresAt: new Date(absoluteExp * 1000)
+    }, user.securityVersion)
+    if (created === null) throw new AppError('invalid_credentials', 'invalid username or password')
+    return this.answer(user, client, sid, jti, refreshExp, withRefresh)
   }
 
   private answer (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, withRefresh: boolean): TokenPair | AccessTokenAnswer {
@@ -393,7 +392,9 @@ export class AuthService {
         await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
       }
     }
+    await this.events.record(live.filter((s) => s.sid !== keepSid).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     const sessions = await store.sessions.revokeAllForUser(userId, reason, new Date(now * 1000), keepSid)
+    await this.events.record(sessions.filter((s) => !live.some((l) => l.sid === s.sid)).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     // Sessions started between the two calls.
     for (const session of sessions) {
       if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
@@ -408,8 +409,11 @@ export class AuthService {
     return this.deps.store.sessions.listForUser(user.id, new Date(this.now() * 1000))
   }
 
-  /** Ends one session: store first, then the revocation that stops its access tokens. */
+  /** Ends one session: its security event, the store, then the revocation that stops its access tokens. */
   async endSession (sid: string, reason: string): Promise<boolean> {
+    // The event first (a failure after it leaves at worst an event for a session that a retry then ends).
+    const live = await this.deps.store.sessions.find(sid)
+    if (live !== null && live.revokedAt === null) await this.events.record([{ type: 'session-revoked', userId: live.userId, sid, reason }])
     const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
     if (before === null) return false
     if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {

@@ -15,10 +15,12 @@ export function passwordHasher (config: Config): PasswordHasher {
   })
 }
 
-export function clientPolicy (config: Config): ClientPolicy {
+/** `lifetime`: as for authPolicy. */
+export function clientPolicy (config: Config, lifetime?: { readonly seconds: number }): ClientPolicy {
   return {
     defaultAudience: config.JWT_AUDIENCE,
     accessTtl: config.ACCESS_TOKEN_TTL,
+    get maxAccessTtl () { return lifetime?.seconds ?? config.ACCESS_TOKEN_TTL },
     refreshTtl: config.REFRESH_TOKEN_TTL,
     sessionMaxLifetime: config.SESSION_MAX_LIFETIME,
     secretGrace: config.CLIENT_SECRET_GRACE

@@ -47,7 +47,7 @@ export const REDACT_PATHS = [
  * in a URL by mistake): any name that contains one of these words, whatever
  * surrounds it (`client_secret[]`, `my.password`, `client_assertion`).
  */
-const SECRET_QUERY_PARAMS = /token|passw|^pwd?$|secret|^cs$|code|assertion|api[-_.]?key|authorization|credential|session|^sig(nature)?$|jwt/i
+const SECRET_QUERY_PARAMS = /token|pass|^pwd?$|secret|^cs$|code|assertion|key|authorization|cred|session|^sig(nature)?$|jwt|bearer|^otp$/i
 
 /** The shortest value taken for a secret by its looks alone. */
 const SECRET_VALUE_MIN = 16

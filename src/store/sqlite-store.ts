@@ -22,6 +22,9 @@
 //   - the sweep raises the revocation log's `pruned_through` watermark (the
 //     highest seq it deleted) in the same transaction as the delete, so a reader
 //     of bounds() never sees a deleted entry above the watermark.
+//   - the SSF outbox is numbered like the revocation log; a stream's create
+//     counts the client's streams in its insert's transaction, and stream
+//     updates, leases and cursor moves are single compare-and-set statements.
 //
 // Schema: versioned by PRAGMA user_version; MIGRATIONS[i] takes version i to
 // i + 1 and runs, with the version bump, in one IMMEDIATE transaction at open
@@ -41,9 +44,10 @@ import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
 import type {
-  AccessLifetimeStore, ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewUser, RevocationBounds,
-  RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
-  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
+  AccessLifetimeStore, ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSsfEvent,
+  NewSsfStream, NewUser, RevocationBounds, RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord,
+  SessionStore, SigningAlgorithm, SigningKeyRecord, SsfDeliveryMethod, SsfEventRecord, SsfEventStore, SsfStreamChanges,
+  SsfStreamRecord, SsfStreamStatus, SsfStreamStore, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
 
 type Db = Database.Database
@@ -185,6 +189,50 @@ export const MIGRATIONS: readonly string[] = [
     ttl          INTEGER PRIMARY KEY,
     issued_until INTEGER NOT NULL
   ) STRICT;
+  `,
+  // 4 -> 5: the account-wide failure count covers a window of lockSeconds from
+  // its first failure: one address, locked out again and again, never adds up
+  // to the account-wide lock.
+  `
+  ALTER TABLE users ADD COLUMN failures_until INTEGER;
+  `,
+  // 5 -> 6: Shared Signals: the streams receivers manage, and the outbox of
+  // security events they are delivered from (seq as the revocation log's).
+  `
+  CREATE TABLE ssf_streams (
+    stream_id                 TEXT PRIMARY KEY,
+    client_id                 TEXT NOT NULL,
+    audience                  TEXT NOT NULL,
+    description               TEXT,
+    events_requested          TEXT NOT NULL,
+    events_delivered          TEXT NOT NULL,
+    method                    TEXT NOT NULL CHECK (method IN ('push', 'poll')),
+    endpoint_url              TEXT,
+    authorization_header      TEXT,
+    status                    TEXT NOT NULL CHECK (status IN ('enabled', 'paused', 'disabled')),
+    status_reason             TEXT,
+    cursor                    INTEGER NOT NULL,
+    acked                     TEXT NOT NULL,
+    version                   INTEGER NOT NULL,
+    lease_owner               TEXT,
+    lease_until               INTEGER,
+    verification_requested_at INTEGER,
+    created_at                INTEGER NOT NULL,
+    updated_at                INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX ssf_streams_client ON ssf_streams (client_id, created_at);
+
+  CREATE TABLE ssf_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL,
+    txn        TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    stream_id  TEXT,
+    subject    TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX ssf_events_created ON ssf_events (created_at);
   `
 ]
 
@@ -223,7 +271,27 @@ function isUniqueViolation (err: unknown): boolean {
 }
 
 /** The database, its -wal and -shm files and backups: they hold password hashes and signing keys. */
-const PRIVATE_FILE_MODE = 0o600
+export const PRIVATE_FILE_MODE = 0o600
+
+/** Bytes copied so far, of the total. */
+export type CopyProgress = (doneBytes: number, totalBytes: number) => void
+
+/**
+ * SQLite's backup API from `db` into `destination`, in steps of about 4 MiB
+ * (writers on `db` get their turn between steps), reporting each step.
+ */
+export async function copyDatabase (db: Db, destination: string, progress?: CopyProgress): Promise<void> {
+  const pageSize = db.pragma('page_size', { simple: true }) as number
+  const step = Math.max(1, Math.floor(4 * 1024 * 1024 / pageSize))
+  const { totalPages } = await db.backup(destination, {
+    progress: ({ totalPages, remainingPages }) => {
+      progress?.((totalPages - remainingPages) * pageSize, totalPages * pageSize)
+      return step
+    }
+  })
+  // better-sqlite3 reports before each step, not after the last.
+  progress?.(totalPages * pageSize, totalPages * pageSize)
+}
 
 /**
  * Creates a new database file 0600 before SQLite opens it (an empty file is an
@@ -401,6 +469,7 @@ class SqliteUsers implements UserStore {
   private readonly insert: Statement
   private readonly byUsername: Statement
   private readonly byId: Statement
+  private readonly page: Statement
   private readonly updatePassword: Statement
   private readonly upgradePassword: Statement
   private readonly updateDisabled: Statement
@@ -418,17 +487,21 @@ class SqliteUsers implements UserStore {
       VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until, @security_version)`)
     this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
     this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
+    this.page = db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?')
     this.updatePassword = db.prepare('UPDATE users SET password_hash = ?, security_version = security_version + 1 WHERE id = ?')
     this.upgradePassword = db.prepare('UPDATE users SET password_hash = @next WHERE id = @id AND password_hash = @expected')
     this.updateDisabled = db.prepare('UPDATE users SET disabled = ?, security_version = security_version + 1 WHERE id = ?')
     this.updateRoles = db.prepare('UPDATE users SET roles = ?, security_version = security_version + 1 WHERE id = ? RETURNING *')
     this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
-    // In SET every column reads the row as it was, so both CASEs test the same new count.
+    // In SET every column reads the row as it was, so the CASEs test the same
+    // new count. A count whose window (failures_until) has passed starts again.
+    const count = '(CASE WHEN failures_until > @now THEN failed_logins ELSE 0 END) + 1'
     this.countAttempt = db.prepare(`UPDATE users SET
-        failed_logins = CASE WHEN failed_logins + 1 >= @threshold THEN 0 ELSE failed_logins + 1 END,
-        locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
+        failed_logins = CASE WHEN ${count} >= @threshold THEN 0 ELSE ${count} END,
+        locked_until = CASE WHEN ${count} >= @threshold THEN @lockedUntil ELSE locked_until END,
+        failures_until = CASE WHEN ${count} >= @threshold THEN NULL WHEN failures_until > @now THEN failures_until ELSE @lockedUntil END
       WHERE id = @id`)
-    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
+    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL, failures_until = NULL WHERE id = ?')
     this.pairLockOf = db.prepare('SELECT locked_until FROM login_failures WHERE user_id = ? AND address = ? AND expires_at > ?')
     // A count older than lockSeconds (an expired row) starts again from 1.
     this.countPair = db.prepare(`INSERT INTO login_failures (user_id, address, failed, locked_until, expires_at)
@@ -474,6 +547,10 @@ class SqliteUsers implements UserStore {
     })
   }
 
+  async list (page: { after?: string, limit: number }): Promise<UserRecord[]> {
+    return guard(() => (this.page.all((page.after ?? '').toLowerCase(), page.limit) as UserRow[]).map(toUser))
+  }
+
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
     await guard(() => this.updatePassword.run(passwordHash, id))
   }
@@ -506,10 +583,10 @@ class SqliteUsers implements UserStore {
       const until = Math.max(row.locked_until ?? 0, pair?.locked_until ?? 0)
       if (until > now) return new Date(until)
       if (address === undefined) {
-        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil })
+        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil, now })
       } else {
         this.countPair.run({ id, address, threshold: policy.threshold, lockedUntil, now })
-        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil })
+        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil, now })
       }
       return null
     }).immediate())
@@ -833,6 +910,250 @@ class SqliteLifetimes implements AccessLifetimeStore {
 }
 
 // ---------------------------------------------------------------------------
+// Shared Signals: streams and the outbox
+
+interface SsfStreamRow {
+  stream_id: string
+  client_id: string
+  audience: string
+  description: string | null
+  events_requested: string
+  events_delivered: string
+  method: SsfDeliveryMethod
+  endpoint_url: string | null
+  authorization_header: string | null
+  status: SsfStreamStatus
+  status_reason: string | null
+  cursor: number
+  acked: string
+  version: number
+  lease_owner: string | null
+  lease_until: number | null
+  verification_requested_at: number | null
+  created_at: number
+  updated_at: number
+}
+
+interface SsfEventRow {
+  seq: number
+  id: string
+  txn: string
+  type: string
+  stream_id: string | null
+  subject: string
+  payload: string
+  created_at: number
+}
+
+function toSsfStream (row: SsfStreamRow): SsfStreamRecord {
+  return {
+    streamId: row.stream_id,
+    clientId: row.client_id,
+    audience: row.audience,
+    description: row.description,
+    eventsRequested: list(row.events_requested),
+    eventsDelivered: list(row.events_delivered),
+    method: row.method,
+    endpointUrl: row.endpoint_url,
+    authorizationHeader: row.authorization_header,
+    status: row.status,
+    statusReason: row.status_reason,
+    cursor: row.cursor,
+    acked: list<number>(row.acked),
+    version: row.version,
+    leaseOwner: row.lease_owner,
+    leaseUntil: dateOrNull(row.lease_until),
+    verificationRequestedAt: dateOrNull(row.verification_requested_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at)
+  }
+}
+
+function toSsfEvent (row: SsfEventRow): SsfEventRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    txn: row.txn,
+    type: row.type,
+    streamId: row.stream_id,
+    subject: JSON.parse(row.subject) as Record<string, unknown>,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    createdAt: new Date(row.created_at)
+  }
+}
+
+/** The outbox's highest seq ever handed out (sqlite_sequence keeps it when the rows are gone). */
+const SSF_LAST_SEQ = "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ssf_events'), 0)"
+
+class SqliteSsfStreams implements SsfStreamStore {
+  private readonly insert: Statement
+  private readonly countForClient: Statement
+  private readonly byId: Statement
+  private readonly forClient: Statement
+  private readonly active: Statement
+  private readonly write: Statement
+  private readonly remove: Statement
+  private readonly lease: Statement
+  private readonly unlease: Statement
+  private readonly move: Statement
+
+  constructor (private readonly db: Db) {
+    this.insert = db.prepare(`INSERT INTO ssf_streams (stream_id, client_id, audience, description, events_requested,
+        events_delivered, method, endpoint_url, authorization_header, status, status_reason, cursor, acked, version,
+        lease_owner, lease_until, verification_requested_at, created_at, updated_at)
+      VALUES (@stream_id, @client_id, @audience, @description, @events_requested, @events_delivered, @method,
+        @endpoint_url, @authorization_header, 'enabled', NULL, ${SSF_LAST_SEQ}, '[]', 1, NULL, NULL, NULL, @now, @now)
+      RETURNING *`)
+    this.countForClient = db.prepare('SELECT COUNT(*) AS n FROM ssf_streams WHERE client_id = ?')
+    this.byId = db.prepare('SELECT * FROM ssf_streams WHERE stream_id = ?')
+    // rowid is insertion order: it breaks ties between streams made in the same millisecond.
+    this.forClient = db.prepare('SELECT * FROM ssf_streams WHERE client_id = ? ORDER BY created_at, rowid')
+    this.active = db.prepare("SELECT * FROM ssf_streams WHERE status <> 'disabled' ORDER BY created_at, rowid")
+    this.write = db.prepare(`UPDATE ssf_streams SET description = @description, events_requested = @events_requested,
+        events_delivered = @events_delivered, method = @method, endpoint_url = @endpoint_url,
+        authorization_header = @authorization_header, status = @status, status_reason = @status_reason,
+        cursor = @cursor, acked = @acked, verification_requested_at = @verification_requested_at,
+        version = version + 1, updated_at = @now
+      WHERE stream_id = @stream_id AND version = @expected RETURNING *`)
+    this.remove = db.prepare('DELETE FROM ssf_streams WHERE stream_id = ?')
+    this.lease = db.prepare(`UPDATE ssf_streams SET lease_owner = @owner, lease_until = @until
+      WHERE stream_id = @stream_id AND (lease_owner IS NULL OR lease_owner = @owner OR lease_until <= @now) RETURNING *`)
+    this.unlease = db.prepare(`UPDATE ssf_streams SET lease_owner = NULL, lease_until = NULL
+      WHERE stream_id = ? AND lease_owner = ?`)
+    this.move = db.prepare(`UPDATE ssf_streams SET cursor = @to, version = version + 1, updated_at = @now
+      WHERE stream_id = @stream_id AND lease_owner = @owner AND cursor = @from`)
+  }
+
+  async create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null> {
+    const row = {
+      stream_id: stream.streamId,
+      client_id: stream.clientId,
+      audience: stream.audience,
+      description: stream.description,
+      events_requested: JSON.stringify(stream.eventsRequested),
+      events_delivered: JSON.stringify(stream.eventsDelivered),
+      method: stream.method,
+      endpoint_url: stream.endpointUrl,
+      authorization_header: stream.authorizationHeader,
+      now: ms(now)
+    }
+    // The count and the insert in one write transaction: concurrent creates
+    // (from any process) cannot both take the last place.
+    return guard(() => this.db.transaction(() => {
+      const { n } = this.countForClient.get(stream.clientId) as { n: number }
+      if (n >= maxPerClient) return null
+      return toSsfStream(this.insert.get(row) as SsfStreamRow)
+    }).immediate(), () => new AppError('conflict', 'that stream_id already exists'))
+  }
+
+  async find (streamId: string): Promise<SsfStreamRecord | null> {
+    return guard(() => {
+      const row = this.byId.get(streamId) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    })
+  }
+
+  async listForClient (clientId: string): Promise<SsfStreamRecord[]> {
+    return guard(() => (this.forClient.all(clientId) as SsfStreamRow[]).map(toSsfStream))
+  }
+
+  async listActive (): Promise<SsfStreamRecord[]> {
+    return guard(() => (this.active.all() as SsfStreamRow[]).map(toSsfStream))
+  }
+
+  async update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null> {
+    return guard(() => this.db.transaction(() => {
+      const current = this.byId.get(streamId) as SsfStreamRow | undefined
+      if (current === undefined || current.version !== expectedVersion) return null
+      const next = { ...toSsfStream(current), ...changes }
+      const row = this.write.get({
+        stream_id: streamId,
+        expected: expectedVersion,
+        description: next.description,
+        events_requested: JSON.stringify(next.eventsRequested),
+        events_delivered: JSON.stringify(next.eventsDelivered),
+        method: next.method,
+        endpoint_url: next.endpointUrl,
+        authorization_header: next.authorizationHeader,
+        status: next.status,
+        status_reason: next.statusReason,
+        cursor: next.cursor,
+        acked: JSON.stringify(next.acked),
+        verification_requested_at: next.verificationRequestedAt === null ? null : ms(next.verificationRequestedAt),
+        now: ms(now)
+      }) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    }).immediate())
+  }
+
+  async delete (streamId: string): Promise<boolean> {
+    return guard(() => this.remove.run(streamId).changes > 0)
+  }
+
+  async takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null> {
+    return guard(() => {
+      const row = this.lease.get({ stream_id: streamId, owner, now: ms(now), until: ms(until) }) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    })
+  }
+
+  async releaseLease (streamId: string, owner: string): Promise<void> {
+    await guard(() => this.unlease.run(streamId, owner))
+  }
+
+  async advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean> {
+    return guard(() => this.move.run({ stream_id: streamId, owner, from, to, now: ms(now) }).changes > 0)
+  }
+}
+
+class SqliteSsfEvents implements SsfEventStore {
+  private readonly insert: Statement
+  private readonly after: Statement
+  private readonly last: Statement
+  private readonly prunable: Statement
+
+  constructor (private readonly db: Db, private readonly hooks: StoreHooks) {
+    this.insert = db.prepare(`INSERT INTO ssf_events (id, txn, type, stream_id, subject, payload, created_at)
+      VALUES (@id, @txn, @type, @stream_id, @subject, @payload, @created_at) RETURNING *`)
+    this.after = db.prepare('SELECT * FROM ssf_events WHERE seq > ? ORDER BY seq LIMIT ?')
+    this.last = db.prepare(`SELECT ${SSF_LAST_SEQ} AS seq`)
+    // One statement, one snapshot of the cursors: a stream created meanwhile
+    // starts at the last seq, above anything this deletes.
+    this.prunable = db.prepare(`DELETE FROM ssf_events WHERE created_at < @before OR seq <= COALESCE(
+        (SELECT MIN(cursor) FROM ssf_streams WHERE status <> 'disabled'), ${SSF_LAST_SEQ})`)
+  }
+
+  async append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]> {
+    if (events.length === 0) return []
+    // One transaction: the batch is numbered in order and stored whole, with one fsync.
+    const records = await guard(() => this.db.transaction(() => events.map((event) => toSsfEvent(this.insert.get({
+      id: event.id,
+      txn: event.txn,
+      type: event.type,
+      stream_id: event.streamId,
+      subject: JSON.stringify(event.subject),
+      payload: JSON.stringify(event.payload),
+      created_at: ms(now)
+    }) as SsfEventRow))).immediate())
+    await this.hooks.ssfEventsNumbered?.(records[0]!.seq)
+    return records
+  }
+
+  async since (afterSeq: number, limit: number): Promise<SsfEventRecord[]> {
+    if (!(limit >= 1)) return []
+    return guard(() => (this.after.all(afterSeq, Math.floor(limit)) as SsfEventRow[]).map(toSsfEvent))
+  }
+
+  async lastSeq (): Promise<number> {
+    return guard(() => (this.last.get() as { seq: number }).seq)
+  }
+
+  async prune (before: Date): Promise<number> {
+    return guard(() => this.prunable.run({ before: ms(before) }).changes)
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Store
 
 export class SqliteStore implements Store {
@@ -843,6 +1164,8 @@ export class SqliteStore implements Store {
   readonly clients: SqliteClients
   readonly keys: SqliteKeys
   readonly lifetimes: SqliteLifetimes
+  readonly ssfStreams: SqliteSsfStreams
+  readonly ssfEvents: SqliteSsfEvents
 
   private readonly db: Db
   private readonly sweepStatements: Statement[]
@@ -877,6 +1200,8 @@ export class SqliteStore implements Store {
     this.clients = new SqliteClients(db)
     this.keys = new SqliteKeys(db, options.hooks ?? {})
     this.lifetimes = new SqliteLifetimes(db)
+    this.ssfStreams = new SqliteSsfStreams(db)
+    this.ssfEvents = new SqliteSsfEvents(db, options.hooks ?? {})
     // Runs before the delete, in its transaction: the watermark covers every entry that goes.
     this.advanceWatermark = db.prepare(`UPDATE revocation_log
       SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM revocations WHERE expires_at <= @now), 0))
@@ -919,9 +1244,10 @@ export class SqliteStore implements Store {
 
   /**
    * An online, consistent copy of the database into `destination` (SQLite's
-   * backup API): writers may go on meanwhile.
+   * backup API): writers may go on meanwhile. `progress` hears the bytes copied
+   * so far and the total after each step.
    */
-  async backup (destination: string): Promise<void> {
+  async backup (destination: string, progress?: CopyProgress): Promise<void> {
     // Created here, 0600 and only if new: the copy holds what the database holds,
     // and an existing file is never overwritten.
     try {
@@ -931,7 +1257,7 @@ export class SqliteStore implements Store {
       throw err
     }
     try {
-      await this.db.backup(destination)
+      await copyDatabase(this.db, destination, progress)
     } catch (err) {
       rmSync(destination, { force: true })
       if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)

@@ -110,6 +110,8 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   findByUsername (username: string): Promise<UserRecord | null>
   findById (id: string): Promise<UserRecord | null>
+  /** Up to `limit` users ordered by username, those after `after` (exclusive) when given: a page to follow. */
+  list (page: { after?: string, limit: number }): Promise<UserRecord[]>
   /** Replaces the password hash and bumps securityVersion. */
   setPasswordHash (id: string, passwordHash: string): Promise<void>
   /**
@@ -185,8 +187,12 @@ export interface SessionStore {
 export const REVOCATION_LATE_MS = 500
 
 /**
- * bounds() never counts as pruned a seq handed out less than this long ago:
- * it may still be on its way into the log.
+ * Where numbering and storing are two steps (MongoDB), the watermark
+ * (bounds().prunedThrough) only moves over entries stored at least this long
+ * ago: every lower seq was handed out before them, so it is stored, expired,
+ * or late (and then stored again above), never still on its way. Well above
+ * REVOCATION_LATE_MS and the feed's one-second hole grace, so that clocks
+ * a few seconds apart between instances cannot break it.
  */
 export const REVOCATION_SETTLE_MS = 10_000
 
@@ -215,9 +221,10 @@ export interface RevocationStore {
 export interface RevocationBounds {
   /**
    * Entries with seq <= prunedThrough may have been deleted; above it, every
-   * live entry is held. 0 while nothing was deleted. It never decreases, never
-   * exceeds lastSeq, and never covers a seq handed out less than
-   * REVOCATION_SETTLE_MS ago.
+   * live entry is held. 0 while nothing was deleted. Only the sweep raises it,
+   * to the highest seq it deletes, before it deletes; it never decreases, never
+   * exceeds lastSeq, and never covers a seq still on its way into the log
+   * (see REVOCATION_SETTLE_MS).
    */
   prunedThrough: number
   /** The highest seq handed out so far (0 for an empty log). */
@@ -296,6 +303,136 @@ export interface KeyStore {
   list (now: Date): Promise<SigningKeyRecord[]>
 }
 
+// ---------------------------------------------------------------------------
+// Shared Signals (src/ssf/): the streams receivers manage and the outbox of
+// security events delivered to them.
+
+export type SsfDeliveryMethod = 'push' | 'poll'
+export type SsfStreamStatus = 'enabled' | 'paused' | 'disabled'
+
+/** One SSF event stream: a receiver's subscription, owned by the client whose token created it. */
+export interface SsfStreamRecord {
+  /** Random, URL-safe, unique. */
+  streamId: string
+  /** Only this client may read or change the stream. */
+  clientId: string
+  /** The `aud` of every SET sent on the stream. */
+  audience: string
+  description: string | null
+  /** As the receiver asked (bounded, unknown types kept for the echo). */
+  eventsRequested: string[]
+  /** The requested types the transmitter supports: what the stream carries. */
+  eventsDelivered: string[]
+  method: SsfDeliveryMethod
+  /** Push: the receiver's URL. Poll: null (the transmitter's URL is derived from the id). */
+  endpointUrl: string | null
+  /** Push: the Authorization header value to send, sealed (src/ssf/streams.ts); null when none. */
+  authorizationHeader: string | null
+  status: SsfStreamStatus
+  statusReason: string | null
+  /** Every event with seq <= cursor was delivered and acknowledged, or is not for this stream. */
+  cursor: number
+  /** Poll: seqs above the cursor that the receiver acknowledged already, ascending. */
+  acked: number[]
+  /** Bumped by every change but a lease's: the compare-and-set token of update(). */
+  version: number
+  /** The instance delivering the stream (push), and until when; null when none. */
+  leaseOwner: string | null
+  leaseUntil: Date | null
+  /** When a verification event was last requested (min_verification_interval). */
+  verificationRequestedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type NewSsfStream = Pick<SsfStreamRecord,
+  'streamId' | 'clientId' | 'audience' | 'description' | 'eventsRequested' | 'eventsDelivered' | 'method' |
+  'endpointUrl' | 'authorizationHeader'>
+
+/** What update() may change. */
+export type SsfStreamChanges = Partial<Pick<SsfStreamRecord,
+  'description' | 'eventsRequested' | 'eventsDelivered' | 'method' | 'endpointUrl' | 'authorizationHeader' |
+  'status' | 'statusReason' | 'cursor' | 'acked' | 'verificationRequestedAt'>>
+
+export interface SsfStreamStore {
+  /**
+   * Creates an enabled stream whose cursor is the outbox's last seq (it gets
+   * the events appended after it), unless the client already owns
+   * `maxPerClient` streams: then null. The count and the insert are one
+   * atomic step (SQLite), or the insert is undone when a concurrent create
+   * took the last place (MongoDB). Throws AppError('conflict') on a duplicate id.
+   */
+  create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null>
+  find (streamId: string): Promise<SsfStreamRecord | null>
+  /** The client's streams, oldest first. */
+  listForClient (clientId: string): Promise<SsfStreamRecord[]>
+  /** Every stream that is not disabled, oldest first. */
+  listActive (): Promise<SsfStreamRecord[]>
+  /**
+   * Compare-and-set: applies `changes` only while the stream's version is
+   * still `expectedVersion`, bumps the version and sets updatedAt. Returns the
+   * stream as it is now, or null when it changed meanwhile or is gone.
+   */
+  update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null>
+  /** Deletes the stream; false when there was none. */
+  delete (streamId: string): Promise<boolean>
+  /**
+   * Takes or renews the delivery lease until `until`: only when nobody holds
+   * it, it expired (leaseUntil <= now) or `owner` holds it already. Returns the
+   * stream as it is now, or null (another instance holds it, or the stream is gone).
+   */
+  takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null>
+  /** Gives the lease up when `owner` holds it. */
+  releaseLease (streamId: string, owner: string): Promise<void>
+  /**
+   * The lease holder moves the cursor from `from` to `to` (and bumps the
+   * version); false when `owner` no longer holds the lease, the cursor moved
+   * or the stream is gone.
+   */
+  advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean>
+}
+
+/** One security event in the outbox: what every stream it is for will carry, in seq order. */
+export interface SsfEventRecord {
+  /** Increasing; readers follow the outbox by it, as they follow the revocation log. */
+  seq: number
+  /** Random, 128 bits; with a stream's id it gives the SET's jti. Kept when an entry is stored again. */
+  id: string
+  /** The SETs' `txn`: shared by the events one action caused. */
+  txn: string
+  /** Event type URI. */
+  type: string
+  /** For one stream only (verification), or null: for every stream that asked for the type. */
+  streamId: string | null
+  /** The SET's `sub_id`. */
+  subject: Record<string, unknown>
+  /** The event object under the type in the SET's `events`. */
+  payload: Record<string, unknown>
+  createdAt: Date
+}
+
+export type NewSsfEvent = Omit<SsfEventRecord, 'seq' | 'createdAt'>
+
+export interface SsfEventStore {
+  /**
+   * Appends the events with increasing seqs, all or none. Where numbering and
+   * storing are two steps (MongoDB), a batch stored later than
+   * REVOCATION_LATE_MS after its numbering is stored again under fresh seqs
+   * (same ids), as a late revocation is.
+   */
+  append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]>
+  /** Events with seq > afterSeq, ascending, at most `limit`. */
+  since (afterSeq: number, limit: number): Promise<SsfEventRecord[]>
+  /** The highest seq handed out so far (0 for an empty outbox). */
+  lastSeq (): Promise<number>
+  /**
+   * Deletes events created before `before` (the retention), and events every
+   * stream that is not disabled has passed (seq <= the lowest such cursor; with
+   * no such stream, every event numbered so far). Returns how many went.
+   */
+  prune (before: Date): Promise<number>
+}
+
 /**
  * Test-only pauses inside the writes whose steps can interleave across
  * processes, so that the contract suite can make those races happen on purpose.
@@ -307,6 +444,8 @@ export interface StoreHooks {
   revocationNumbered?: (seq: number) => Promise<void>
   /** keys.add: after the key is stored, before older keys are retired. */
   keyInserted?: (kid: string) => Promise<void>
+  /** ssfEvents.append: after the batch's seqs are handed out, before it is stored. */
+  ssfEventsNumbered?: (firstSeq: number) => Promise<void>
 }
 
 /**
@@ -329,9 +468,19 @@ export interface Store {
   readonly clients: ClientStore
   readonly keys: KeyStore
   readonly lifetimes: AccessLifetimeStore
+  readonly ssfStreams: SsfStreamStore
+  readonly ssfEvents: SsfEventStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping (): Promise<void>
+  /**
+   * Deletes what has expired at `now` that the database does not expire by
+   * itself (SQLite: sessions, revocations, retired keys; MongoDB, whose TTL
+   * indexes expire sessions and keys: the revocation log), raising the
+   * revocation watermark over what goes. Returns how many records went. After
+   * init() it runs every minute.
+   */
+  sweep (now: Date): Promise<number>
   close (): Promise<void>
 }

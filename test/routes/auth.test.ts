@@ -149,6 +149,32 @@ t.test('lockout: LOCKOUT_THRESHOLD failures from one address lock the account fo
   t.equal(still.statusCode, 429, 'and the guessing address stays locked')
 })
 
+t.test('lockout: an IPv6 host counts as its /64, as the rate limit counts it', async (t) => {
+  const app = await build(t, { env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '600' } })
+  const user = await registerUser(app)
+  const attempt = (remoteAddress: string, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: user.username, password } })
+  const statuses = []
+  for (let i = 1; i <= 6; i++) statuses.push((await attempt(`2001:db8:1:2::${i.toString(16)}`, 'not the password')).statusCode)
+  t.same(statuses, [401, 401, 401, 429, 429, 429], 'six addresses of one /64 share its three guesses')
+  t.equal((await attempt('2001:db8:1:2:ffff::1', PASSWORD)).statusCode, 429, 'the whole /64 is locked')
+  t.equal((await attempt('2001:db8:1:3::1', PASSWORD)).statusCode, 200, 'the next /64 is not')
+})
+
+t.test('lockout: one address locked out again and again never adds up to the account-wide lock', async (t) => {
+  const clock = testClock()
+  const app = await build(t, { now: clock.now, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '6', LOCKOUT_SECONDS: '60' } })
+  const user = await registerUser(app)
+  const attempt = (remoteAddress: string, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: user.username, password } })
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 3; i++) t.equal((await attempt('203.0.113.9', 'not the password')).statusCode, 401, `round ${round}, guess ${i + 1}`)
+    t.equal((await attempt('203.0.113.9', 'not the password')).statusCode, 429, 'then that address is locked')
+    clock.advance(61)
+  }
+  t.equal((await attempt('198.51.100.7', PASSWORD)).statusCode, 200, 'after 15 guesses over 5 minutes the owner still gets in from elsewhere')
+})
+
 t.test('lockout: LOCKOUT_ACCOUNT_THRESHOLD failures from many addresses lock the account for everyone until an unlock', async (t) => {
   const store = memoryStore()
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '6', LOCKOUT_SECONDS: '600' } })

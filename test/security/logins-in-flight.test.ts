@@ -68,8 +68,16 @@ const actions: Record<string, { act: Action, expected: number, loginAnswer: numb
   'a role removal': {
     act: async (app, user, admin) => call(app, admin, 'PUT', `/admin/users/${user.id}/roles`, { roles: [] }),
     expected: 200,
-    // The password is still right: the login goes on, with the roles the user has now.
-    loginAnswer: 200
+    // Answered as a wrong password: the client logs in again, against the account as it now is.
+    loginAnswer: 401
+  },
+  'a disable and an enable at once': {
+    act: async (app, user, admin) => {
+      const disabled = await call(app, admin, 'POST', `/admin/users/${user.id}/disable`)
+      return disabled === 200 ? call(app, admin, 'POST', `/admin/users/${user.id}/enable`) : disabled
+    },
+    expected: 200,
+    loginAnswer: 401
   }
 }
 
@@ -95,9 +103,8 @@ for (const [name, { act, expected, loginAnswer }] of Object.entries(actions)) {
       }
       const users = await app.inject({ method: 'GET', url: `/admin/users/${user.id}/sessions`, headers: { authorization: `Bearer ${admin}` } })
       const live = (users.json() as { sessions: Array<{ sid: string }> }).sessions.length
-      // The password change keeps the session that made it, the role removal the in-flight login's own
-      // (with the current roles); the reset and the disable leave none.
-      t.equal(live, name === 'an admin password reset' || name === 'an admin disable' ? 0 : 1, `round ${round}: live sessions afterwards`)
+      // The password change keeps the session that made it; the others leave none.
+      t.equal(live, name === 'the user\'s own password change' ? 1 : 0, `round ${round}: live sessions afterwards`)
     }
   })
 }

@@ -49,7 +49,7 @@ export function domain (t: Test, opts: DomainOptions = {}) {
     hasher,
     follower,
     now: clock.now,
-    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
+    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, maxAccessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
   })
   const auth = new AuthService({
     store,

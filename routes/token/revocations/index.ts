@@ -105,7 +105,7 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     try {
       // The limiter runs once a request: for one metered at onRequest, this is a no-op.
-      await feedReaders.authenticate(request.headers.authorization, request.ip, async () => { await credentialRateLimit.call(fastify, request, reply) })
+      await feedReaders.authenticate(request.headers.authorization, fastify.clientAddress(request), async () => { await credentialRateLimit.call(fastify, request, reply) })
     } catch (err) {
       // RFC 7235: a 401 names the scheme to use.
       if (err instanceof AppError && err.code === 'invalid_client') reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)
