@@ -15,11 +15,11 @@
 // printed as comments.
 // Skips, saying so, only when redis-server cannot start (.ci/run installs it).
 import t, { type Test } from 'tap'
-import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { PASSWORD } from '../helper.js'
 import { ADMIN_ENV, basic } from '../support/clients.js'
 import { eventually } from '../support/eventually.js'
+import { freshAddress, sendFrom, type Answer, type SendOptions } from '../support/http-from.js'
 import { redisUnavailable, startRedis } from '../support/redis-server.js'
 import { startServer, type RunningServer } from '../support/server-process.js'
 import { scratchDir } from '../support/stores.js'
@@ -29,38 +29,12 @@ const skip = await redisUnavailable()
 /** Propagation bound between instances (REVOCATION_SYNC_INTERVAL_MS 100, KEY_RING_SYNC_INTERVAL_MS 200 here). */
 const PROPAGATION_MS = 1500
 const BUDGET = 12
-const FORM = 'application/x-www-form-urlencoded'
 
-let addresses = 0
-/** A loopback address no request came from yet: a fresh per-IP budget, for requests that are not what a part measures. */
-const fresh = (): string => {
-  const n = addresses++
-  return `127.0.${Math.floor(n / 250) + 1}.${(n % 250) + 1}`
-}
-
-interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: any }
+const fresh = freshAddress
 
 /** One request from a chosen loopback source address (what the per-IP counters key on). */
-function send (server: RunningServer, from: string, method: string, path: string, opts: { json?: unknown, form?: string, headers?: Record<string, string> } = {}): Promise<Answer> {
-  const body = opts.json !== undefined ? JSON.stringify(opts.json) : opts.form
-  const headers: Record<string, string> = { ...opts.headers }
-  if (opts.json !== undefined) headers['content-type'] = 'application/json'
-  if (opts.form !== undefined) headers['content-type'] = FORM
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: server.port, localAddress: from, method, path, headers, agent: false }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => {
-        let parsed: unknown = text
-        try { parsed = text === '' ? undefined : JSON.parse(text) } catch {}
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed })
-      })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
+const send = (server: RunningServer, from: string, method: string, path: string, opts: SendOptions = {}): Promise<Answer> =>
+  sendFrom(server.port, from, method, path, opts)
 
 const post = (s: RunningServer, from: string, path: string, json: unknown, headers?: Record<string, string>) =>
   send(s, from, 'POST', path, { json, ...(headers !== undefined ? { headers } : {}) })
