@@ -58,6 +58,7 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
   const where = { host: redis.options.host, port: redis.options.port, db: redis.options.db }
   // One line per change of state, not one per failed reconnect attempt.
   let up = false
+  let closing = false
   let lastError: string | undefined
   redis.on('ready', () => {
     up = true
@@ -65,7 +66,7 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
     fastify.log.info(where, 'redis: connected; rate limits and the client throttle count in Redis, shared by every instance')
   })
   redis.on('close', () => {
-    if (!up) return
+    if (!up || closing) return
     up = false
     fastify.log.error(where, 'redis: connection lost; credential routes answer 503 rate_limit_unavailable until it is back (reconnecting)')
   })
@@ -81,6 +82,7 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
     fastify.log.error(where, 'redis: unreachable at start; credential routes answer 503 rate_limit_unavailable until it answers (reconnecting)')
   }
   fastify.addHook('onClose', async () => {
+    closing = true
     try {
       await redis.quit()
     } catch {
