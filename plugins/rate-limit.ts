@@ -6,9 +6,18 @@
 // requests a minute per client IP: failing at one endpoint cannot buy fresh
 // guesses at another. (A per-route `config.rateLimit` would give each route a
 // counter of its own: the plugin makes a child store per route.)
+//
+// With REDIS_URL the budget counts in Redis, through the plugin's own Redis
+// store (one atomic script per request), so it is one budget per IP across
+// every instance and worker; without it, in this process's memory. When Redis
+// cannot count (down, or slower than REDIS_COMMAND_TIMEOUT_MS), the request is
+// refused with 503 rate_limit_unavailable before its body is parsed: a guess
+// that cannot be counted is not admitted (`skipOnError: false`).
 import fp from 'fastify-plugin'
 import fastifyRateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { RateLimitUnavailableError } from '../src/errors.js'
+import { REDIS_PREFIX } from './redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,25 +36,42 @@ declare module 'fastify' {
 /** The prefix an IPv6 client is counted by: one network, as the rate limiter counts it. */
 export const IPV6_SUBNET = 64
 
+/** What the plugin throws for a request over the budget (errorResponseBuilder's answer). */
+class BudgetSpent extends Error {
+  readonly statusCode = 429
+}
+
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
+  const { redis } = fastify
   await fastify.register(fastifyRateLimit, {
     global: false,
     max: fastify.config.RATE_LIMIT_AUTH,
     timeWindow: 60_000,
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      error: 'too_many_requests',
-      message: `rate limit exceeded, retry in ${Math.ceil(context.ttl / 1000)} s`
-    })
+    ipv6Subnet: IPV6_SUBNET,
+    ...(redis !== null ? { redis, nameSpace: `${REDIS_PREFIX}credentials:` } : {}),
+    // Never admit a request the store could not count.
+    skipOnError: false,
+    errorResponseBuilder: (_request, context) =>
+      new BudgetSpent(`rate limit exceeded, retry in ${Math.ceil(context.ttl / 1000)} s`)
   })
-  // fastify.rateLimit() makes one limiter with one store: every route using it shares the counters.
-  const limiter = fastify.rateLimit({ max: fastify.config.RATE_LIMIT_AUTH, timeWindow: 60_000 })
+  if (redis === null) {
+    fastify.log.info('rate limits and the client throttle count in memory, per process: each instance (and worker) has a budget of its own; set REDIS_URL to share them')
+  }
+  // Without options, fastify.rateLimit() uses the plugin's own store and settings:
+  // one limiter whose counters (keyed by IP alone) every route using it shares.
+  const limiter = fastify.rateLimit()
   // Run onRequest (as a route's own config would): a limited request is refused before its body is parsed.
   const credentialRateLimit: onRequestAsyncHookHandler = async (request, reply) => {
-    await limiter.call(fastify, request, reply)
+    try {
+      await limiter.call(fastify, request, reply)
+    } catch (err) {
+      if (err instanceof BudgetSpent) throw err
+      // The store failed (Redis down or slow): fail closed.
+      throw new RateLimitUnavailableError(err)
+    }
   }
   fastify.decorate('credentialRateLimit', credentialRateLimit)
   fastify.decorate('clientAddress', (request: FastifyRequest) => normalizeIP(request.ip, IPV6_SUBNET))
 }
 
-export default fp(rateLimitPlugin, { name: 'rate-limit', fastify: '5.x', dependencies: ['config'] })
+export default fp(rateLimitPlugin, { name: 'rate-limit', fastify: '5.x', dependencies: ['config', 'redis'] })

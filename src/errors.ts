@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'store_unavailable'
+  | 'rate_limit_unavailable'
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -29,7 +30,8 @@ const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
-  store_unavailable: 503
+  store_unavailable: 503,
+  rate_limit_unavailable: 503
 }
 
 /** The code of a 4xx that no AppError names (Fastify's own, or one Node's HTTP parser refuses). */
@@ -71,6 +73,19 @@ export class StoreUnavailableError extends AppError {
   constructor (cause?: unknown) {
     super('store_unavailable', 'the token store is unavailable, try again later')
     this.name = 'StoreUnavailableError'
+    if (cause !== undefined) this.cause = cause
+  }
+}
+
+/**
+ * Raised when the shared counters (Redis) cannot be reached or time out: a
+ * credential check that cannot be counted is refused (fails closed), before
+ * any argon2 work.
+ */
+export class RateLimitUnavailableError extends AppError {
+  constructor (cause?: unknown) {
+    super('rate_limit_unavailable', 'the rate limit counters are unavailable, try again later')
+    this.name = 'RateLimitUnavailableError'
     if (cause !== undefined) this.cause = cause
   }
 }

@@ -109,7 +109,7 @@ t.test('what code might log on purpose is redacted too', async (t) => {
     body: { username: 'alice', password: 'secret-4', client_secret: 'secret-5' },
     pair: { access_token: 'secret-6', refresh_token: 'secret-7' },
     client: { client_id: 'c1', client_secret: 'secret-8' },
-    config: { JWT_SECRET: 'secret-9', REFRESH_TOKEN_SECRET: 'secret-10', MONGODB_URL: 'mongodb://u:secret-11@db/x' },
+    config: { JWT_SECRET: 'secret-9', REFRESH_TOKEN_SECRET: 'secret-10', MONGODB_URL: 'mongodb://u:secret-11@db/x', REDIS_URL: 'redis://:secret-14@cache:6379' },
     nested: { body: { password: 'secret-12', token: 'secret-13' } }
   }, 'something happened')
   const [line] = log.sinceMark()

@@ -26,6 +26,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { AuthEvent } from '../../src/auth/auth-service.js'
 import { addLatencyHook, RouteLatency } from './route-latency.js'
 import { scrapeThroughPrimary, serveCollections } from '../../src/main/cluster-metrics.js'
+import { redisAnswers } from '../redis.js'
 import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
 export type ValidationOutcome = 'valid' | TokenErrorCode
@@ -150,6 +151,21 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
     }
   })
 
+  const { redis } = fastify
+  if (redis !== null) {
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: `${METRICS_PREFIX}redis_up`,
+      help: 'Whether Redis, where the rate limits and the client throttle count, answers a PING (1) or not (0: credential routes answer 503)',
+      // Over several processes, down if any is.
+      aggregator: 'min',
+      registers: [registry],
+      async collect () {
+        this.set(await redisAnswers(redis) ? 1 : 0)
+      }
+    })
+  }
+
   let exposition = async (): Promise<string> => registry.metrics()
   if (cluster.isWorker) {
     const stop = serveCollections(registry)
@@ -172,4 +188,4 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   } satisfies ServiceMetrics)
 }
 
-export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['revocation'] })
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['revocation', 'redis'] })

@@ -51,7 +51,8 @@ const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error: 'too_many_requests',
             message: 'too many failed attempts for this account, try again later'
           },
-          503: 'The store is unreachable; the password is unchanged, or changed with every other session ended'
+          503: '`store_unavailable`: the store is unreachable; the password is unchanged, or changed with every other session ended. ' +
+            'Or `rate_limit_unavailable`: Redis, where the rate limits count (REDIS_URL), is down or too slow; refused before any check, nothing changed'
         })
       }
     }

@@ -8,6 +8,11 @@ import { errors } from '../../plugins/schemas.js'
 
 const tags = ['auth']
 const storeDown = { 503: 'The store is unreachable; nothing was written' }
+/** A credential route also answers 503 when the shared rate-limit counters (Redis) cannot count it. */
+const credentialsDown = {
+  503: '`store_unavailable`: the store is unreachable; or `rate_limit_unavailable`: Redis, where the rate limits ' +
+    'count (REDIS_URL), is down or too slow, so the request was refused before any password check. Nothing was written'
+}
 const badRequest = { 400: 'The body does not match the schema' }
 const limited = { 429: 'Too many requests from this client IP (see `Retry-After`)' }
 const badGrant = (description: string) => ({
@@ -30,7 +35,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           403: { description: 'Registration is closed', error: 'registration_closed', message: 'registration is closed' },
           409: { description: 'The username is taken', error: 'username_taken', message: 'that username is already taken' },
           ...limited,
-          ...storeDown
+          ...credentialsDown
         })
       }
     }
@@ -66,7 +71,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error: 'too_many_requests',
             message: 'too many failed logins for this account, try again later'
           },
-          ...storeDown
+          ...credentialsDown
         })
       }
     }
@@ -88,7 +93,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: RefreshTokenBody,
       response: {
         200: TokenPairResponse,
-        ...errors({ ...badRequest, ...badGrant('The refresh token is invalid, expired, revoked or reused'), ...limited, ...storeDown })
+        ...errors({ ...badRequest, ...badGrant('The refresh token is invalid, expired, revoked or reused'), ...limited, ...credentialsDown })
       }
     }
   }, async (request) => fastify.auth.refresh(request.body.refresh_token))

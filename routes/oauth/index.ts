@@ -74,7 +74,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             error: 'too_many_requests',
             error_description: 'rate limit exceeded, retry in 42 s'
           },
-          503: '`temporarily_unavailable`: the store is unreachable; nothing was issued'
+          503: '`temporarily_unavailable`: the store is unreachable, or Redis, where the rate limits count (REDIS_URL), is down or too slow (refused before any secret or password check); nothing was issued'
         })
       }
     }
@@ -104,7 +104,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             'authentication methods',
           401: clientAuthRequired,
           ...throttled,
-          503: '`temporarily_unavailable`: the store is unreachable'
+          503: '`temporarily_unavailable`: the store is unreachable, or Redis, where the rate limits count (REDIS_URL), is down or too slow (refused before any secret check)'
         })
       }
     }
@@ -132,7 +132,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             'authentication methods',
           401: clientAuthRequired,
           ...throttled,
-          503: '`temporarily_unavailable`: the store is unreachable; nothing was revoked'
+          503: '`temporarily_unavailable`: the store is unreachable, or Redis, where the rate limits count (REDIS_URL), is down or too slow (refused before any secret check); nothing was revoked'
         })
       }
     }

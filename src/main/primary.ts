@@ -65,10 +65,13 @@ export function runPrimary (config: Config, warnings: readonly string[]): void {
   const log = primaryLogger(config)
   for (const warning of warnings) log.warn(warning)
   const count = config.WORKERS
-  // The counters a refusal depends on are in each worker's memory.
-  log.warn({ workers: count },
-    `rate limits are counted per worker: with ${count} workers a client IP gets up to ${count} × RATE_LIMIT_AUTH ` +
-    `(${count * config.RATE_LIMIT_AUTH}) credential attempts a minute, and each worker throttles failing clients on its own`)
+  // Without Redis, the counters a refusal depends on are in each worker's memory.
+  if (config.REDIS_URL === undefined) {
+    log.warn({ workers: count },
+      `rate limits are counted per worker: with ${count} workers a client IP gets up to ${count} × RATE_LIMIT_AUTH ` +
+      `(${count * config.RATE_LIMIT_AUTH}) credential attempts a minute, and each worker throttles failing clients on its own; ` +
+      'set REDIS_URL to share them')
+  }
 
   const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, startedAt: 0, earlyExits: 0, timer: undefined }))
   const slotOf = new Map<number, number>()

@@ -5,6 +5,7 @@
 import type { ClientProfile } from '../auth/auth-service.js'
 import { DEFAULT_CLIENT_ID, DEFAULT_PUBLIC_GRANTS, parseScope, type ClientService } from '../clients/clients.js'
 import type { ClientRecord, GrantType } from '../store/types.js'
+import { RateLimitUnavailableError } from '../errors.js'
 import type { ClientThrottle } from './client-throttle.js'
 import { OAuthError } from './errors.js'
 
@@ -92,7 +93,18 @@ export async function authenticateClient (
     if (client !== null) return { kind: 'public', client }
     throw new OAuthError('invalid_client', 'this client must authenticate with its secret', basic)
   }
-  const wait = throttle?.retryAfter(presented.clientId, presented.from) ?? null
+  let wait: number | null
+  try {
+    wait = await throttle?.retryAfter(presented.clientId, presented.from) ?? null
+  } catch (err) {
+    // The shared counters are unreachable. A secret that verified moments ago
+    // costs no argon2 and is no guess, so it still passes (a revocation feed
+    // reader keeps following); anything else fails closed.
+    if (!(err instanceof RateLimitUnavailableError)) throw err
+    const known = await clients.authenticate(presented.clientId, presented.secret, { cachedOnly: true })
+    if (known !== null) return { kind: 'confidential', client: known }
+    throw err
+  }
   if (wait !== null) {
     // Throttled: no argon2 for this id from this address. A secret that verified
     // moments ago still passes, so a resource server keeps working while someone
@@ -103,10 +115,10 @@ export async function authenticateClient (
   }
   const client = await clients.authenticate(presented.clientId, presented.secret, { beforeVerify })
   if (client === null) {
-    throttle?.failure(presented.clientId, presented.from)
+    await throttle?.failure(presented.clientId, presented.from)
     throw new OAuthError('invalid_client', 'client authentication failed', basic)
   }
-  throttle?.success(presented.clientId, presented.from)
+  await throttle?.success(presented.clientId, presented.from)
   return { kind: 'confidential', client }
 }
 

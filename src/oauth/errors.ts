@@ -40,6 +40,7 @@ export function toOAuthError (err: AppError): OAuthError {
     case 'too_many_requests':
       return new OAuthError('too_many_requests', err.message, false, err.retryAfter)
     case 'store_unavailable':
+    case 'rate_limit_unavailable':
       return new OAuthError('temporarily_unavailable', err.message)
     case 'invalid_client':
       return new OAuthError('invalid_client', err.message)

@@ -15,20 +15,11 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TEST_ENV } from '../helper.js'
+import { findNginx, stopProcess } from '../support/nginx.js'
 import { freePort } from '../support/server-process.js'
 import { accessToken } from '../support/tokens.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-
-function findNginx (): string | null {
-  const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' })
-  const found = which.stdout.trim()
-  if (which.status === 0 && found !== '') return found
-  for (const candidate of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
-    if (existsSync(candidate)) return candidate
-  }
-  return null
-}
 
 async function waitFor (url: string, proc?: ChildProcess, log?: string): Promise<void> {
   const deadline = Date.now() + 20_000
@@ -44,15 +35,6 @@ async function waitFor (url: string, proc?: ChildProcess, log?: string): Promise
     if (Date.now() > deadline) throw new Error(`${url} did not come up`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-}
-
-async function stopProcess (proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return
-  const exited = once(proc, 'exit')
-  proc.kill(signal)
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }
 
 /** The gateway part of the config: what an operator puts in their server block. */

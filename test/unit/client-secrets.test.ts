@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import { ClientService } from '../../src/clients/clients.js'
 import { VerifiedSecrets } from '../../src/clients/verified-secrets.js'
-import { ClientThrottle } from '../../src/oauth/client-throttle.js'
+import { MemoryClientThrottle } from '../../src/oauth/client-throttle.js'
 import { PasswordHasher } from '../../src/auth/passwords.js'
 import { RevocationFollower, RevocationList } from '../../src/revocation/revocation-list.js'
 import { memoryStore } from '../support/stores.js'
@@ -93,29 +93,29 @@ t.test('TTL 0 remembers nothing; the memory is bounded', async (t) => {
 t.test('throttle: locked after the threshold, for the lock period, per client_id and address; success clears', async (t) => {
   let now = 0
   const ip = '192.0.2.1'
-  const throttle = new ClientThrottle({ threshold: 3, lockSeconds: 60, maxEntries: 100, now: () => now })
-  throttle.failure('c', ip)
-  throttle.failure('c', ip)
-  t.equal(throttle.retryAfter('c', ip), null, 'below the threshold')
-  throttle.success('c', ip)
-  throttle.failure('c', ip)
-  throttle.failure('c', ip)
-  t.equal(throttle.retryAfter('c', ip), null, 'success started the count again')
-  throttle.failure('c', ip)
-  t.equal(throttle.retryAfter('c', ip), 60, 'locked')
-  t.equal(throttle.retryAfter('other', ip), null, 'per client_id')
-  t.equal(throttle.retryAfter('c', '192.0.2.2'), null, 'and per address')
-  throttle.failure('c 192.0.2.1', '192.0.2.2')
-  throttle.failure('c 192.0.2.1', '192.0.2.2')
-  throttle.failure('c 192.0.2.1', '192.0.2.2')
-  t.equal(throttle.retryAfter('192.0.2.2 c', '192.0.2.1'), null, 'an id with a space in it cannot pose as another pair')
+  const throttle = new MemoryClientThrottle({ threshold: 3, lockSeconds: 60, maxEntries: 100, now: () => now })
+  await throttle.failure('c', ip)
+  await throttle.failure('c', ip)
+  t.equal(await throttle.retryAfter('c', ip), null, 'below the threshold')
+  await throttle.success('c', ip)
+  await throttle.failure('c', ip)
+  await throttle.failure('c', ip)
+  t.equal(await throttle.retryAfter('c', ip), null, 'success started the count again')
+  await throttle.failure('c', ip)
+  t.equal(await throttle.retryAfter('c', ip), 60, 'locked')
+  t.equal(await throttle.retryAfter('other', ip), null, 'per client_id')
+  t.equal(await throttle.retryAfter('c', '192.0.2.2'), null, 'and per address')
+  await throttle.failure('c 192.0.2.1', '192.0.2.2')
+  await throttle.failure('c 192.0.2.1', '192.0.2.2')
+  await throttle.failure('c 192.0.2.1', '192.0.2.2')
+  t.equal(await throttle.retryAfter('192.0.2.2 c', '192.0.2.1'), null, 'an id with a space in it cannot pose as another pair')
   now += 59_500
-  t.equal(throttle.retryAfter('c', ip), 1)
+  t.equal(await throttle.retryAfter('c', ip), 1)
   now += 500
-  t.equal(throttle.retryAfter('c', ip), null, 'unlocked after the period')
+  t.equal(await throttle.retryAfter('c', ip), null, 'unlocked after the period')
 
-  const bounded = new ClientThrottle({ threshold: 1, lockSeconds: 60, maxEntries: 2, now: () => now })
-  for (const id of ['x', 'y', 'z']) bounded.failure(id, ip)
-  t.equal(bounded.retryAfter('x', ip), null, 'the oldest entry went first')
-  t.equal(bounded.retryAfter('z', ip), 60)
+  const bounded = new MemoryClientThrottle({ threshold: 1, lockSeconds: 60, maxEntries: 2, now: () => now })
+  for (const id of ['x', 'y', 'z']) await bounded.failure(id, ip)
+  t.equal(await bounded.retryAfter('x', ip), null, 'the oldest entry went first')
+  t.equal(await bounded.retryAfter('z', ip), 60)
 })

@@ -98,7 +98,9 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             message: `this client lacks the ${REVOCATIONS_READ_SCOPE} scope`
           },
           429: 'Too many credential checks from this address, or too many failed ones for this client_id from this address (with `Retry-After`)',
-          503: 'The store is unreachable'
+          503: '`store_unavailable`: the store is unreachable; or `rate_limit_unavailable`: Redis, where the rate limits ' +
+            'count (REDIS_URL), is down or too slow and the credentials need an argon2 check (a reader whose secret ' +
+            'verified recently still reads)'
         })
       }
     }
