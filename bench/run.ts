@@ -123,6 +123,8 @@ function serverEnv (port: number): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     NODE_ENV: 'production',
+    // One process, as the single-process targets are stated (production's default is auto).
+    WORKERS: '1',
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET: SECRET,

@@ -1,7 +1,7 @@
 // Configuration: defaults, validation messages naming the variable, secrets policy.
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, loadConfig, secretWeakness } from '../src/main/config.js'
+import { ConfigError, loadConfig, secretWeakness, workerCount } from '../src/main/config.js'
 
 const strong = 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0'
 const strong2 = 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR'
@@ -102,6 +102,10 @@ t.test('a bad value stops the start with a message naming the variable and the r
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ MONGODB_URL: 'http://db' }, /MONGODB_URL must match pattern/],
     [{ MONGODB_WRITE_CONCERN: 'all' }, /MONGODB_WRITE_CONCERN must match pattern/],
+    [{ WORKERS: '0' }, /WORKERS must match pattern/],
+    [{ WORKERS: 'all' }, /WORKERS must match pattern/],
+    [{ WORKERS: '2', SQLITE_PATH: ':memory:' }, /^WORKERS=2 needs a store the workers share: with SQLITE_PATH=:memory:/],
+    [{ WORKERS: 'auto', SQLITE_PATH: ':memory:' }, /^WORKERS=auto needs a store the workers share/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB must be >= 8192/],
     [{ JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong }, /REFRESH_TOKEN_SECRET must differ from JWT_SECRET/],
     [{ REFRESH_TOKEN_TTL: '100', SESSION_MAX_LIFETIME: '50' }, /REFRESH_TOKEN_TTL must not exceed SESSION_MAX_LIFETIME/]
@@ -157,4 +161,21 @@ t.test('outside production a weak secret only warns', async (t) => {
   const warnings: string[] = []
   loadConfig({ JWT_SECRET: 'short', REFRESH_TOKEN_SECRET: strong2 }, (w) => warnings.push(w))
   t.match(warnings, [/JWT_SECRET is shorter than 32 bytes/])
+})
+
+t.test('WORKERS: a number, or auto; unset is 1 in development and auto in production', async (t) => {
+  const cores = (): number => 6
+  const file = { SQLITE_PATH: 'data/x.sqlite' }
+  t.equal(workerCount({ ...file, NODE_ENV: 'development' }, cores), 1, 'development: one process')
+  t.equal(workerCount({ ...file, NODE_ENV: 'test' }, cores), 1)
+  t.equal(workerCount({ ...file, NODE_ENV: 'production' }, cores), 6, 'production: every core')
+  t.equal(workerCount({ ...file, NODE_ENV: 'production', WORKERS: '1' }, cores), 1, 'an explicit value wins')
+  t.equal(workerCount({ ...file, NODE_ENV: 'development', WORKERS: 'auto' }, cores), 6)
+  t.equal(workerCount({ ...file, NODE_ENV: 'development', WORKERS: '3' }, cores), 3)
+  t.equal(workerCount({ SQLITE_PATH: ':memory:', NODE_ENV: 'production' }, cores), 1, 'production on :memory: stays one process')
+  t.equal(workerCount({ SQLITE_PATH: ':memory:', NODE_ENV: 'production', WORKERS: '1' }, cores), 1, 'WORKERS=1 on :memory: is fine')
+  t.equal(workerCount({ SQLITE_PATH: ':memory:', MONGODB_URL: 'mongodb://db/x', NODE_ENV: 'production', WORKERS: '4' }, cores), 4,
+    'MongoDB is shared whatever SQLITE_PATH says')
+  t.equal(loadConfig({ WORKERS: '3', SQLITE_PATH: 'data/x.sqlite' }).WORKERS, 3, 'loadConfig gives a number')
+  t.equal(loadConfig({}).WORKERS, 1, 'the default outside production')
 })

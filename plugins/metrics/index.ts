@@ -14,11 +14,18 @@
 // are plain numbers copied into their counter at scrape time. Auth events are
 // rare and use prom-client counters directly. Process metrics are
 // prom-client's defaults.
+//
+// With several workers (WORKERS > 1) a scrape shows the whole service: the
+// worker asks the primary, which aggregates every worker's registry
+// (src/main/cluster-metrics.ts). Each metric states how: counters and
+// histograms are summed, our gauges take the largest worker's value.
+import cluster from 'node:cluster'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { AuthEvent } from '../../src/auth/auth-service.js'
 import { addLatencyHook, RouteLatency } from './route-latency.js'
+import { scrapeThroughPrimary, serveCollections } from '../../src/main/cluster-metrics.js'
 import { redisAnswers } from '../redis.js'
 import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
@@ -36,7 +43,10 @@ export const ROUTE_HISTOGRAM = 'http_request_duration_seconds'
 const ROUTE_HISTOGRAM_HELP = 'request duration in seconds'
 
 export interface ServiceMetrics {
+  /** This process's registry. */
   readonly registry: Registry
+  /** The service's metrics in Prometheus text: this registry's, or every worker's when several serve. */
+  exposition: () => Promise<string>
   /** Counts one validation result (validate, batch, gateway verify). Costs one property increment. */
   validation: (outcome: ValidationOutcome) => void
   /** Records an AuthService event (login, refresh, reuse, revocation). */
@@ -118,9 +128,11 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   // eslint-disable-next-line no-new
   new Gauge({
     name: `${METRICS_PREFIX}revocation_cache_size`,
-    help: 'Revoked jtis, ended sids and disabled clients held in memory by this instance',
+    help: 'Revoked jtis, ended sids and disabled clients held in memory by this instance (the largest of its workers)',
     labelNames: ['kind'],
     registers: [registry],
+    // Every worker holds the same view; one that lags holds less.
+    aggregator: 'max',
     collect () {
       this.set({ kind: 'jti' }, list.jtiCount)
       this.set({ kind: 'sid' }, list.sidCount)
@@ -130,8 +142,10 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   // eslint-disable-next-line no-new
   new Gauge({
     name: `${METRICS_PREFIX}revocation_sync_lag_seconds`,
-    help: 'Seconds since this instance last synced revocations from the store (grows while the store is unreachable)',
+    help: 'Seconds since this instance last synced revocations from the store (grows while the store is unreachable; the stalest of its workers)',
     registers: [registry],
+    // The instance is as stale as its stalest worker.
+    aggregator: 'max',
     collect () {
       this.set(follower.lagSeconds)
     }
@@ -152,8 +166,16 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
     })
   }
 
+  let exposition = async (): Promise<string> => registry.metrics()
+  if (cluster.isWorker) {
+    const stop = serveCollections(registry)
+    fastify.addHook('onClose', async () => stop())
+    exposition = async () => scrapeThroughPrimary()
+  }
+
   fastify.decorate('serviceMetrics', {
     registry,
+    exposition,
     validation: (outcome: ValidationOutcome) => { validationCounts[outcome] += 1 },
     authEvent: (event: AuthEvent) => {
       switch (event.type) {

@@ -7,7 +7,8 @@ import {
   PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
 } from '../auth/accounts.js'
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
-import { DEFAULT_SQLITE_PATH } from '../store/location.js'
+import { DEFAULT_SQLITE_PATH, MEMORY } from '../store/location.js'
+import { availableCores } from './cores.js'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 
@@ -16,6 +17,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  // No schema default: unset means 1 in development and auto in production (workerCount).
+  WORKERS: Type.Optional(Type.String({ pattern: '^(auto|[1-9][0-9]{0,2})$' })),
   MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
   MONGODB_WRITE_CONCERN: Type.String({ pattern: '^(majority|[1-9])$', default: 'majority' }),
   SQLITE_PATH: Type.String({ minLength: 1, default: DEFAULT_SQLITE_PATH }),
@@ -76,12 +79,14 @@ type RawConfig = Static<typeof ConfigSchema>
 
 export type JwtAlgorithm = RawConfig['JWT_ALGORITHM']
 
-/** Config after secrets are resolved: both keys and the public URL are always present. */
-export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'PUBLIC_URL'> & {
+/** Config after secrets are resolved: both keys, the public URL and the number of workers are always present. */
+export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'PUBLIC_URL' | 'WORKERS'> & {
   JWT_SECRET: string
   REFRESH_TOKEN_SECRET: string
   /** The issuer URL of the OAuth metadata, without a trailing slash. */
   PUBLIC_URL: string
+  /** Worker processes on one port; 1 is a single process with no primary. */
+  WORKERS: number
 }
 
 export class ConfigError extends Error {
@@ -242,6 +247,22 @@ function allowedValues (schema: PropertySchema, failed: string | undefined): str
   return parts.length === 0 ? undefined : `a string ${parts.join(', ')}`
 }
 
+/**
+ * WORKERS as a number. Unset: `auto` in production, 1 elsewhere (one process
+ * is what a developer debugs, watches and restarts), and 1 as well when the
+ * store is `:memory:`, which every process would hold a database of its own.
+ * Asked for explicitly, several workers on `:memory:` are refused.
+ */
+export function workerCount (raw: Pick<RawConfig, 'WORKERS' | 'NODE_ENV' | 'MONGODB_URL' | 'SQLITE_PATH'>, cores: () => number = availableCores): number {
+  const unshared = raw.MONGODB_URL === undefined && raw.SQLITE_PATH === MEMORY
+  if (raw.WORKERS === undefined) return raw.NODE_ENV === 'production' && !unshared ? cores() : 1
+  const count = raw.WORKERS === 'auto' ? cores() : Number(raw.WORKERS)
+  if (unshared && (count > 1 || raw.WORKERS === 'auto')) {
+    throw new ConfigError(`WORKERS=${raw.WORKERS} needs a store the workers share: with SQLITE_PATH=:memory: each would have a database of its own; set SQLITE_PATH to a file, or MONGODB_URL`)
+  }
+  return count
+}
+
 export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource = ephemeralSecrets): Config {
   const production = raw.NODE_ENV === 'production'
   const secret = (name: SecretName): string => {
@@ -266,6 +287,7 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   const config: Config = {
     ...raw,
     PUBLIC_URL: trimTrailingSlashes(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`),
+    WORKERS: workerCount(raw),
     JWT_SECRET: secret('JWT_SECRET'),
     REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET')
   }

@@ -41,15 +41,20 @@ export interface RunningServer {
   otherOutput: string[]
 }
 
-/** `env.PORT`, when given, is the port to listen on (to restart a server where it was); else a free one. */
-export async function startServer (t: Test, env: Record<string, string> = {}): Promise<RunningServer> {
+/**
+ * `env.PORT`, when given, is the port to listen on (to restart a server where it was); else a free one.
+ * `unset` names variables of the test environment to leave out (e.g. the secrets, to have them generated).
+ */
+export async function startServer (t: Test, env: Record<string, string> = {}, opts: { unset?: readonly string[] } = {}): Promise<RunningServer> {
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
   // A scratch working directory: server.ts reads .env from its cwd, and a
   // developer's .env must not change what the tests run.
   const cwd = mkdtempSync(join(tmpdir(), 'token-orchestrator-e2e-'))
+  const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', ...TEST_ENV, LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' }
+  for (const name of opts.unset ?? []) delete childEnv[name]
   const child = spawn(process.execPath, [serverEntry], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', ...TEST_ENV, LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
