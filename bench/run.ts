@@ -24,8 +24,11 @@
 // bench-profiles/; summarize with dist/bench/profile-summary.js),
 // BENCH_SERVICE_ROOT (another checkout's root, built, to compare before and
 // after), BENCH_OUT (also write the results as JSON to that file), BENCH_PIN=0
-// (do not pin; see `pinning` below), BENCH_WARM (0; N sends every server N
-// rounds of a mix of other requests before the cases: see `warmMix`).
+// (do not pin; see `pinning` below), BENCH_WARM (200: every server first gets
+// 200 rounds of a mix of other requests, as a service in production has
+// answered for hours: see `warmMix`; 0 measures the servers unwarmed). The
+// machine-level case ("workers") runs the service with WORKERS = 1 … cores,
+// unpinned, after the others.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -44,12 +47,13 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const ONLY = process.env.BENCH_ONLY?.split(',').map((w) => w.trim()).filter((w) => w !== '')
 const wanted = (name: string): boolean => ONLY === undefined || ONLY.some((w) => name.includes(w))
-const WARM = Number(process.env.BENCH_WARM ?? 0)
+const WARM = Number(process.env.BENCH_WARM ?? 200)
 const DISTINCT = 10_000
 const BATCH = 100
 
-const SECRET = 'bench-access-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
-const REFRESH_SECRET = 'bench-refresh-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
+// Random-looking, as production requires of its secrets (fixed, so runs compare).
+const SECRET = 'x7mqebTJeMT12AgjYdmnhCrctTx0KVxhbRg3MldnL5qHbgxm'
+const REFRESH_SECRET = '7o1iWNI4mEISxluDERmz0SXvbbeDZadVzeGAT5ukSlo4WpX5'
 const ISSUER = 'token-orchestrator'
 const AUDIENCE = 'token-orchestrator'
 
@@ -288,6 +292,72 @@ interface CaseResult {
 
 interface Target { name: string, measured: number, target: number, atMost?: boolean, unit: string }
 
+/** One service run for the machine-level table: WORKERS=n, on every core. */
+interface MachineRow { workers: number, validate: number, verify: number, loadCores: number }
+
+/**
+ * The machine-level table: the service with WORKERS = 1, 2, … up to the
+ * cores, each on every core (unpinned), driven by this process in turn, round
+ * after round, with the validate and the gateway-verify requests. On a small
+ * machine autocannon competes with the workers for the same cores: the
+ * table says how many cores it took (its CPU time over the wall time).
+ */
+async function machineTable (): Promise<MachineRow[]> {
+  const cores = cpus().length
+  const all = `0-${cores - 1}`
+  const unpin = (pid: number): void => { spawnSync('taskset', ['-a', '-cp', all, String(pid)], { stdio: 'ignore' }) }
+  if (PIN.server.length > 0) unpin(process.pid)
+  const counts = Array.from({ length: cores }, (_, i) => i + 1)
+  const runs: Array<{ workers: number, url: string, child: ChildProcess, cwd: string, token: string }> = []
+  try {
+    for (const workers of counts) {
+      const cwd = mkdtempSync(join(tmpdir(), 'token-orchestrator-bench-workers-'))
+      const port = await freePort()
+      const args = [join(serviceRoot, 'dist', 'src', 'main', 'server.js')]
+      const env = { ...serverEnv(port), WORKERS: String(workers) }
+      const child = PIN.server.length > 0
+        ? spawn('taskset', ['-c', all, process.execPath, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'inherit'] })
+        : spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'ignore', 'inherit'] })
+      const url = `http://127.0.0.1:${port}`
+      runs.push({ workers, url, child, cwd, token: '' })
+      await waitReady(url, child)
+      const username = `bench.workers.${workers}`
+      const password = 'correct horse battery staple'
+      await postJson(`${url}/auth/register`, { username, password })
+      const res = await postJson(`${url}/auth/login`, { username, password })
+      runs.at(-1)!.token = (await res.json() as { access_token: string }).access_token
+      if (WARM > 0) await warm(url, warmMix(runs.at(-1)!.token), WARM)
+      process.stderr.write(`bench: service with WORKERS=${workers} listening on ${url}\n`)
+    }
+    const rates = new Map<number, { validate: number[], verify: number[], load: number[] }>()
+    const drive = async (run: typeof runs[number], kind: 'validate' | 'verify', duration: number): Promise<void> => {
+      const load: Load = kind === 'validate' ? json({ token: run.token }) : { method: 'GET', headers: { authorization: `Bearer ${run.token}` } }
+      const before = process.cpuUsage()
+      const wall = performance.now()
+      const s = await cannon(`${run.url}${kind === 'validate' ? '/token/validate' : '/auth/verify'}`, load, duration)
+      const used = process.cpuUsage(before)
+      const row = rates.get(run.workers) ?? { validate: [], verify: [], load: [] }
+      rates.set(run.workers, row)
+      row[kind].push(s.rps)
+      row.load.push((used.user + used.system) / 1000 / (performance.now() - wall))
+    }
+    for (const run of runs) for (const kind of ['validate', 'verify'] as const) await drive(run, kind, 1)
+    rates.clear()
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const kind of ['validate', 'verify'] as const) for (const run of runs) await drive(run, kind, DURATION)
+    }
+    return counts.map((workers) => {
+      const r = rates.get(workers)!
+      return { workers, validate: median(r.validate), verify: median(r.verify), loadCores: median(r.load) }
+    })
+  } finally {
+    for (const run of runs) {
+      await stop(run.child)
+      rmSync(run.cwd, { recursive: true, force: true })
+    }
+  }
+}
+
 async function main (): Promise<void> {
   const started = new Date()
   const loadAtStart = loadavg()
@@ -425,6 +495,7 @@ async function main (): Promise<void> {
     const mem = JSON.parse(await runNode(['--expose-gc', join(distBench, 'memory.js'), '200000'])) as { bytesPerJti: number }
     bytesPerJti = mem.bytesPerJti
   }
+  const machine = wanted('workers') ? await machineTable() : []
 
   const fmt = (n: number | undefined, d = 0): string => n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d)
   const out: string[] = []
@@ -477,6 +548,22 @@ async function main (): Promise<void> {
     }).join(' | ')} |`)
   }
 
+  if (machine.length > 0) {
+    const one = machine[0]!
+    out.push('')
+    out.push(`The machine: the service with WORKERS = 1 … ${machine.length}, every process free to run on any core, the same ` +
+      'load generator (this process, one core at most) on the same machine:')
+    out.push('')
+    out.push('| WORKERS | validate req/s | × WORKERS=1 | gateway verify req/s | × WORKERS=1 | load generator, cores used |')
+    out.push('|---|---|---|---|---|---|')
+    for (const m of machine) {
+      out.push(`| ${m.workers} | ${fmt(m.validate)} | ${fmt(m.validate / one.validate, 2)} | ${fmt(m.verify)} | ${fmt(m.verify / one.verify, 2)} | ${fmt(m.loadCores, 2)} |`)
+    }
+    out.push('')
+    out.push('Per worker, the scaling factor is (× WORKERS=1) ÷ WORKERS. The load generator takes its cores from the same ' +
+      'machine: on a machine with few cores the workers share what it leaves.')
+  }
+
   const targets: Target[] = []
   const byName = (prefix: string): CaseResult | undefined => results.find((r) => r.name.startsWith(prefix))
   const hotCase = byName('validate, one hot token')
@@ -516,6 +603,7 @@ async function main (): Promise<void> {
       rounds: ROUNDS,
       duration: DURATION,
       warm: WARM,
+      workers: machine,
       cases: results,
       login,
       bytesPerJti,

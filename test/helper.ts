@@ -19,7 +19,10 @@ export const TEST_ENV: Record<string, string> = {
   ARGON2_MEMORY_KIB: '8192',
   ARGON2_TIME_COST: '1',
   RATE_LIMIT_AUTH: '1000',
-  REVOCATION_SYNC_INTERVAL_MS: '100'
+  REVOCATION_SYNC_INTERVAL_MS: '100',
+  // One process, also for servers started with NODE_ENV=production (whose default
+  // is a worker per core): the tests of several workers ask for them.
+  WORKERS: '1'
 }
 
 export interface BuildOptions {
