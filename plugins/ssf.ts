@@ -11,7 +11,7 @@ import { pushSet } from '../src/ssf/push-client.js'
 import { PushWorker } from '../src/ssf/push.js'
 import { SET_TYPE } from '../src/ssf/set.js'
 import { StreamService } from '../src/ssf/streams.js'
-import { SSF_PATHS, Transmitter } from '../src/ssf/transmitter.js'
+import { activeReceiver, SSF_PATHS, Transmitter } from '../src/ssf/transmitter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,11 +49,12 @@ async function ssfPlugin (fastify: FastifyInstance): Promise<void> {
     issuer,
     observer,
     now: fastify.clockMs,
-    onSetError: (streamId, jti, err) => {
-      // The receiver's words: only a bounded, plain code reaches the log and the metric.
-      const code = /^[a-z_]{1,32}$/.test(err) ? err : 'other'
-      observer.failed(streamId, `set_error:${code}`)
-      fastify.log.warn({ streamId, jti: jti.slice(0, 64), err: code }, 'a poll receiver reported an error for a SET')
+    onSetErrors: (streamId, errors) => {
+      // Codes from a fixed list, and one line per poll, however many SETs it names.
+      const codes = [...new Set(errors.map((e) => e.err))]
+      for (const { err } of errors) observer.failed(streamId, `set_error:${err}`)
+      fastify.log.warn({ streamId, count: errors.length, errors: codes, jtis: errors.slice(0, 10).map((e) => e.jti) },
+        'a poll receiver reported errors for SETs')
     }
   })
   const push = new PushWorker({
@@ -61,10 +62,7 @@ async function ssfPlugin (fastify: FastifyInstance): Promise<void> {
     events: store.ssfEvents,
     outbox,
     authorization: (stream) => streams.authorization(stream),
-    ownerActive: async (clientId) => {
-      const client = await store.clients.find(clientId)
-      return client !== null && !client.disabled
-    },
+    ownerActive: async (clientId) => activeReceiver(await store.clients.find(clientId)),
     sign,
     issuer,
     send: pushSet,

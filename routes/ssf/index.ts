@@ -207,7 +207,12 @@ const ssfRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const gone = new AbortController()
     // The receiver hung up: stop waiting for it.
     reply.raw.once('close', () => gone.abort())
-    return ssf().poll.poll(request.receiver, request.params.streamId, request.body, gone.signal)
+    // A poll that waited checks its token and client again before it answers.
+    const recheck = async (): Promise<void> => {
+      await fastify.authenticate(request)
+      await ssf().authorize(request.principal!)
+    }
+    return ssf().poll.poll(request.receiver, request.params.streamId, request.body, gone.signal, recheck)
   })
 }
 

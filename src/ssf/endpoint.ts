@@ -31,8 +31,14 @@ for (const [net, prefix] of [
 ] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv4')
 for (const [net, prefix] of [
   ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
-  ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
+  ['2001:db8::', 32], ['2001::', 23], ['2002::', 16], ['3fff::', 20], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
 ] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv6')
+/** The only IPv6 addresses that are public: global unicast (2000::/3), less the ranges above. */
+const GLOBAL_UNICAST = new BlockList()
+GLOBAL_UNICAST.addSubnet('2000::', 3, 'ipv6')
+/** IPv4-mapped addresses, checked as the IPv4 address they carry (BlockList applies the IPv4 rules to them). */
+const IPV4_MAPPED = new BlockList()
+IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6')
 
 const LOOPBACK = new BlockList()
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
@@ -41,7 +47,11 @@ LOOPBACK.addAddress('::1', 'ipv6')
 const familyOf = (address: string): 'ipv4' | 'ipv6' => (isIP(address) === 6 ? 'ipv6' : 'ipv4')
 
 export function isNonPublic (address: string): boolean {
-  return NON_PUBLIC.check(address, familyOf(address))
+  const family = familyOf(address)
+  if (NON_PUBLIC.check(address, family)) return true
+  // Any other IPv6 form outside global unicast (IPv4-compatible ::a.b.c.d,
+  // ::ffff:0:a.b.c.d, unassigned space) is refused rather than listed.
+  return family === 'ipv6' && !IPV4_MAPPED.check(address, 'ipv6') && !GLOBAL_UNICAST.check(address, 'ipv6')
 }
 
 export function isLoopback (address: string): boolean {

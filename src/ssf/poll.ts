@@ -12,6 +12,7 @@
 import { AppError } from '../errors.js'
 import type { SsfEventRecord, SsfEventStore, SsfStreamRecord } from '../store/types.js'
 import { NO_OBSERVER, type SsfObserver } from './events.js'
+import { SET_ERRORS } from './push-client.js'
 import type { Outbox } from './outbox.js'
 import { carries, jtiFor, readable, setClaims, type SetSigner } from './set.js'
 import type { StreamService } from './streams.js'
@@ -30,6 +31,9 @@ const PAGE = 1000
  * SET is given up (counted as failed, `never_acknowledged`).
  */
 export const MAX_ACKED = 10_000
+/** Polls that may wait at once on one stream, and on this instance in all; one more answers at once. */
+export const MAX_WAITING_PER_STREAM = 2
+export const MAX_WAITING = 1000
 
 export interface PollRequest {
   ack?: string[]
@@ -50,7 +54,12 @@ export interface PollServiceOptions {
   sign: SetSigner
   issuer: string
   observer?: SsfObserver
-  onSetError?: (streamId: string, jti: string, err: string) => void
+  /**
+   * The SETs a poll reported as not processed (`setErrs`), once per poll: only
+   * those of the stream's own SETs still waiting, each `err` one of the RFC
+   * 8935 codes or `other`, so a receiver cannot grow logs or series at will.
+   */
+  onSetErrors?: (streamId: string, errors: ReadonlyArray<{ jti: string, err: string }>) => void
   /** Milliseconds since the epoch. */
   now?: () => number
   waitMs?: number
@@ -61,6 +70,8 @@ export class PollService {
   private readonly observer: SsfObserver
   /** Ends every waiting poll when the server closes. */
   private readonly closing = new AbortController()
+  private readonly waiting = new Map<string, number>()
+  private waitingTotal = 0
 
   constructor (private readonly options: PollServiceOptions) {
     this.now = options.now ?? Date.now
@@ -71,7 +82,12 @@ export class PollService {
     this.closing.abort()
   }
 
-  async poll (clientId: string, streamId: string, request: PollRequest, requestSignal?: AbortSignal): Promise<PollAnswer> {
+  /**
+   * `recheck`, if given, runs before a poll that waited answers, and throws if
+   * the caller may no longer read the stream (its token revoked, its client
+   * disabled or without the scope since the poll began).
+   */
+  async poll (clientId: string, streamId: string, request: PollRequest, requestSignal?: AbortSignal, recheck?: () => Promise<void>): Promise<PollAnswer> {
     if ((await this.options.streams.owned(clientId, streamId)).method !== 'poll') {
       throw new AppError('invalid_request', 'this stream is delivered by push, not poll')
     }
@@ -79,28 +95,68 @@ export class PollService {
     // A jti is at most 128 characters; a longer key matches no SET and is not reported.
     const errors = Object.entries(request.setErrs ?? {}).filter(([jti]) => jti.length > 0 && jti.length <= 128)
     const acks = new Set([...(request.ack ?? []), ...errors.map(([jti]) => jti)])
-    for (const [jti, error] of errors) this.options.onSetError?.(streamId, jti, error.err)
-    let stream = await this.settle(clientId, streamId, acks)
+    const settled = await this.settle(clientId, streamId, acks)
+    const stream = settled.stream
+    const reported = errors.filter(([jti]) => settled.matched.has(jti))
+    if (reported.length > 0) {
+      this.options.onSetErrors?.(streamId, reported.map(([jti, e]) => ({ jti, err: SET_ERRORS.has(e.err) ? e.err : 'other' })))
+    }
     const maxEvents = Math.min(request.maxEvents ?? DEFAULT_MAX_EVENTS, MAX_EVENTS)
     if (maxEvents === 0) return { sets: {} }
-    const deadline = performance.now() + (request.returnImmediately === true ? 0 : (this.options.waitMs ?? POLL_WAIT_MS))
+    // A few waiting polls per stream, and a bound on all of them: one more answers at once.
+    const waits = request.returnImmediately !== true && (this.waiting.get(streamId) ?? 0) < MAX_WAITING_PER_STREAM &&
+      this.waitingTotal < MAX_WAITING
+    if (!waits) return await this.answerNow(stream, maxEvents)
+    this.waiting.set(streamId, (this.waiting.get(streamId) ?? 0) + 1)
+    this.waitingTotal += 1
+    try {
+      return await this.waitAndAnswer(clientId, streamId, stream, maxEvents, signal, recheck)
+    } finally {
+      const left = (this.waiting.get(streamId) ?? 1) - 1
+      if (left === 0) this.waiting.delete(streamId)
+      else this.waiting.set(streamId, left)
+      this.waitingTotal -= 1
+    }
+  }
+
+  private async answerNow (stream: SsfStreamRecord, maxEvents: number): Promise<PollAnswer> {
+    return this.answer(stream, (await this.due(stream, maxEvents)).events, maxEvents)
+  }
+
+  /** What the stream would be sent now (one more than maxEvents, to tell moreAvailable), its lag reported. */
+  private async due (stream: SsfStreamRecord, maxEvents: number): Promise<{ events: SsfEventRecord[], holeAt?: number }> {
+    const pending = stream.status === 'enabled' && stream.method === 'poll' ? await this.pending(stream, maxEvents + 1) : { events: [] }
+    this.observer.lag(stream.streamId, pending.events.length === 0 ? 0 : (this.now() - pending.events[0]!.createdAt.getTime()) / 1000)
+    return pending
+  }
+
+  private answer (stream: SsfStreamRecord, events: SsfEventRecord[], maxEvents: number): PollAnswer {
+    const sets: Record<string, string> = {}
+    for (const event of events.slice(0, maxEvents)) sets[jtiFor(stream.streamId, event.id)] = this.options.sign(setClaims(event, stream, this.options.issuer))
+    return events.length > maxEvents ? { sets, moreAvailable: true } : { sets }
+  }
+
+  private async waitAndAnswer (
+    clientId: string, streamId: string, first: SsfStreamRecord, maxEvents: number, signal: AbortSignal, recheck?: () => Promise<void>
+  ): Promise<PollAnswer> {
+    let stream = first
+    let waited = false
+    const deadline = performance.now() + (this.options.waitMs ?? POLL_WAIT_MS)
     for (;;) {
       // Listen before reading: an event appended between the read and the wait still wakes it.
       let wake: () => void = () => {}
       const changed = new Promise<void>((resolve) => { wake = resolve })
       const unsubscribe = this.options.outbox.onChange(wake)
       try {
-        const pending = stream.status === 'enabled' && stream.method === 'poll' ? await this.pending(stream, maxEvents + 1) : { events: [] }
-        this.observer.lag(streamId, pending.events.length === 0 ? 0 : (this.now() - pending.events[0]!.createdAt.getTime()) / 1000)
+        const pending = await this.due(stream, maxEvents)
         const remaining = deadline - performance.now()
         if (pending.events.length > 0 || remaining <= 0 || signal.aborted) {
-          const sending = pending.events.slice(0, maxEvents)
-          const sets: Record<string, string> = {}
-          for (const event of sending) sets[jtiFor(stream.streamId, event.id)] = this.options.sign(setClaims(event, stream, this.options.issuer))
-          return pending.events.length > maxEvents ? { sets, moreAvailable: true } : { sets }
+          if (waited) await recheck?.()
+          return this.answer(stream, pending.events, maxEvents)
         }
         const retryIn = pending.holeAt === undefined ? remaining : Math.min(remaining, Math.max(0, pending.holeAt - this.now()))
         await waitFor(changed, retryIn, signal)
+        waited = true
       } finally {
         unsubscribe()
       }
@@ -111,19 +167,25 @@ export class PollService {
   /**
    * Records the acknowledgements and moves the cursor over everything
    * acknowledged or not for the stream, by compare-and-set. Returns the stream
-   * as it is then.
+   * as it is then, and which of `acks` named a SET the stream carries.
    */
-  private async settle (clientId: string, streamId: string, acks: ReadonlySet<string>): Promise<SsfStreamRecord> {
+  private async settle (clientId: string, streamId: string, acks: ReadonlySet<string>): Promise<{ stream: SsfStreamRecord, matched: Set<string> }> {
     const first = await this.options.streams.owned(clientId, streamId)
     // Read once; a lost race reads the stream again, and the window from where its cursor is now.
     const window = await this.read(first.cursor, WINDOW)
     let newlyAcked = 0
     let givenUp = 0
+    const matched = new Set<string>()
     const updated = await this.options.streams.change(clientId, streamId, (stream) => {
       const events = window.filter((e) => e.seq > stream.cursor)
       const acked = new Set(stream.acked)
+      matched.clear()
       for (const event of events) {
-        if (carries(stream, event) && acks.has(jtiFor(stream.streamId, event.id))) acked.add(event.seq)
+        const jti = jtiFor(stream.streamId, event.id)
+        if (carries(stream, event) && acks.has(jti)) {
+          acked.add(event.seq)
+          matched.add(jti)
+        }
       }
       newlyAcked = acked.size - stream.acked.length
       givenUp = 0
@@ -145,7 +207,7 @@ export class PollService {
     }, first)
     if (newlyAcked > 0) this.observer.delivered(streamId, 'poll', newlyAcked)
     if (givenUp > 0) this.observer.failed(streamId, 'never_acknowledged')
-    return updated
+    return { stream: updated, matched }
   }
 
   /** The first `limit` SETs the stream has not acknowledged, oldest first. */

@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https'
 import { EndpointRefused, guardedLookup, literalAllowed, type EndpointPolicy } from './endpoint.js'
 
 /** RFC 8935 §2.4 error codes (and SSF's invalid_state): the only `err` values a failure reason may carry. */
-const SET_ERRORS = new Set([
+export const SET_ERRORS: ReadonlySet<string> = new Set([
   'invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed', 'access_denied', 'invalid_state'
 ])
 

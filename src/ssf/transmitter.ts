@@ -3,7 +3,7 @@
 // delivery, and the push worker and outbox retention that run in the
 // background. Wired by plugins/ssf.ts; HTTP-free.
 import { AppError } from '../errors.js'
-import type { ClientStore, SsfEventStore } from '../store/types.js'
+import type { ClientRecord, ClientStore, SsfEventStore } from '../store/types.js'
 import type { AccessClaims } from '../tokens/tokens.js'
 import type { PollService } from './poll.js'
 import type { PushWorker } from './push.js'
@@ -60,6 +60,15 @@ export function transmitterMetadata (issuer: string): TransmitterMetadata {
  * belong to clients, and a user could otherwise read every user's events.
  * Returns the client_id that owns the streams it may manage.
  */
+/**
+ * Whether a client may be a receiver now: it exists, is enabled and has the
+ * ssf:manage scope. Management calls and push delivery both ask it, so a
+ * client that loses the scope stops receiving as well as managing.
+ */
+export function activeReceiver (client: ClientRecord | null): boolean {
+  return client !== null && !client.disabled && client.scopes.includes(SSF_MANAGE_SCOPE)
+}
+
 export async function authorizeReceiver (claims: AccessClaims, clients: ClientStore): Promise<string> {
   const scopes = claims.scope.split(' ')
   if (claims.sid !== undefined || claims.act !== undefined || claims.sub !== claims.client_id || !scopes.includes(SSF_MANAGE_SCOPE)) {

@@ -318,3 +318,85 @@ t.test('metrics: events queued by type, delivered per stream, delivery lag', asy
   t.match(text, new RegExp(`token_orchestrator_ssf_delivery_lag_seconds\\{stream="${streamId}"\\} 0`))
   t.match(text, /# TYPE token_orchestrator_ssf_delivery_failures_total counter/)
 })
+
+t.test('poll setErrs: only the stream\'s own SETs are reported, with RFC 8935 codes; one log line per poll', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const { app, receiver, streamId, poll } = await ssfAppWithLog(t, lines)
+  const session = await newSession(app)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: session.refresh_token } })
+  const [set] = (await poll()).sets
+  // A receiver naming jtis that are not its SETs, with codes of its own, gets no series and no lines for them.
+  const setErrs: Record<string, { err: string }> = { [set!.jti]: { err: 'made_up_code' } }
+  for (let i = 0; i < 200; i++) setErrs[`j${i}`] = { err: `c_${i}` }
+  const res = await ssfRequest(app, receiver, 'POST', `/ssf/poll/${streamId}`, { setErrs, returnImmediately: true })
+  t.equal(res.statusCode, 200)
+  t.same(res.json().sets, {}, 'the reported SET counts as processed')
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  const series = metrics.split('\n').filter((l) => l.startsWith('token_orchestrator_ssf_delivery_failures_total{'))
+  t.same(series, [`token_orchestrator_ssf_delivery_failures_total{stream="${streamId}",reason="set_error:other"} 1`],
+    'one series: the one real SET, its unknown code as other')
+  const reported = lines.filter((l) => l.msg === 'a poll receiver reported errors for SETs')
+  t.equal(reported.length, 1, 'one line')
+  t.match(reported[0], { streamId, count: 1, errors: ['other'], jtis: [set!.jti] })
+
+  const second = await newSession(app)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: second.refresh_token } })
+  const [next] = (await poll()).sets
+  await ssfRequest(app, receiver, 'POST', `/ssf/poll/${streamId}`, { setErrs: { [next!.jti]: { err: 'invalid_key' } }, maxEvents: 0 })
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body,
+    new RegExp(`token_orchestrator_ssf_delivery_failures_total\\{stream="${streamId}",reason="set_error:invalid_key"\\} 1`), 'an RFC 8935 code is kept')
+})
+
+t.test('poll: two polls may wait on a stream; a third answers at once', async (t) => {
+  const { app, receiver, streamId } = await setup(t)
+  const wait = async () => ssfRequest(app, receiver, 'POST', `/ssf/poll/${streamId}`, {})
+  const waiting = [wait(), wait()]
+  let settled = 0
+  for (const w of waiting) w.then(() => { settled += 1 }, () => {})
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const started = Date.now()
+  const third = await wait()
+  t.equal(third.statusCode, 200)
+  t.same(third.json().sets, {}, 'nothing yet, answered without waiting')
+  t.ok(Date.now() - started < 5000, `at once (${Date.now() - started} ms)`)
+  t.equal(settled, 0, 'the first two are still waiting')
+  const session = await newSession(app)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: session.refresh_token } })
+  for (const answer of await Promise.all(waiting)) {
+    t.equal(answer.statusCode, 200)
+    t.equal(Object.keys(answer.json().sets).length, 1, 'each waiting poll got the logout\'s SET')
+  }
+  // Their places are free again.
+  const again = [wait(), wait()]
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const other = await newSession(app)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: other.refresh_token } })
+  t.same((await Promise.all(again)).map((a) => a.statusCode), [200, 200])
+})
+
+t.test('poll: a poll that waited answers 401 when its client was disabled meanwhile, and sends nothing', async (t) => {
+  const { app, receiver, streamId } = await setup(t)
+  const waiting = ssfRequest(app, receiver, 'POST', `/ssf/poll/${streamId}`, {})
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await disableClient(app, receiver.clientId)
+  const session = await newSession(app)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: session.refresh_token } })
+  const res = await waiting
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().error, 'invalid_token')
+  t.notMatch(res.body, /sets/, 'no SET in the answer')
+})
+
+async function ssfAppWithLog (t: Test, lines: Array<Record<string, unknown>>) {
+  const { Writable } = await import('node:stream')
+  const logStream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
+      done()
+    }
+  })
+  const { app } = await ssfApp(t, { logStream })
+  const receiver = await newReceiver(app)
+  const streamId = await pollStream(app, receiver)
+  return { app, receiver, streamId, ...poller(app, receiver, streamId) }
+}

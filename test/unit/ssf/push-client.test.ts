@@ -29,10 +29,12 @@ async function server (t: Test, handle: (req: IncomingMessage, body: string, res
 t.test('non-public addresses', async (t) => {
   for (const address of ['127.0.0.1', '127.9.9.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254',
     '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd12::1', '::ffff:127.0.0.1',
-    '::ffff:10.0.0.1', '64:ff9b::a00:1', '2002:7f00:1::', '2001:db8::1', 'ff02::1']) {
+    '::ffff:10.0.0.1', '64:ff9b::a00:1', '2002:7f00:1::', '2001:db8::1', 'ff02::1',
+    // IPv4-compatible and other forms outside global unicast, and unassigned or documentation space.
+    '::127.0.0.1', '::ffff:0:127.0.0.1', '5f00::1', '3fff::1', '2001:2::1', '4000::1']) {
     t.equal(isNonPublic(address), true, `${address} is not public`)
   }
-  for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111']) {
+  for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::200e']) {
     t.equal(isNonPublic(address), false, `${address} is public`)
   }
 })

@@ -1,10 +1,11 @@
 // The push worker without HTTP: an injected sender in place of the network,
 // on an in-memory store. In order and one at a time per stream; transient
 // failures retried with backoff; a SET refused as malformed passed over; a
-// paused stream or a disabled owner gets nothing; two workers on one store
+// paused stream, a disabled owner or one without ssf:manage gets nothing; two workers on one store
 // (two instances) send each event to a stream once.
 import t from 'tap'
 import { Outbox } from '../../../src/ssf/outbox.js'
+import { activeReceiver } from '../../../src/ssf/transmitter.js'
 import { backoffMs, PushWorker, type PushWorkerOptions } from '../../../src/ssf/push.js'
 import type { PushResult, PushSender } from '../../../src/ssf/push-client.js'
 import type { SecurityEvent } from '../../../src/ssf/events.js'
@@ -19,9 +20,9 @@ function outboxOn (store: SqliteStore): Outbox {
   return new Outbox({ events: store.ssfEvents, users: store.users, tokenIssuer: 'iss', emailSubjects: false, intervalMs: 50 })
 }
 
-async function pushStream (store: SqliteStore, id = 'stream-1', clientId = 'client-1'): Promise<void> {
+async function pushStream (store: SqliteStore, id = 'stream-1', clientId = 'client-1', scopes = ['ssf:manage']): Promise<void> {
   await store.clients.create({
-    clientId, name: 'r', secretHash: 'h', grants: ['client_credentials'], audiences: [], scopes: [], accessTokenTtl: null, refreshTokenTtl: null
+    clientId, name: 'r', secretHash: 'h', grants: ['client_credentials'], audiences: [], scopes, accessTokenTtl: null, refreshTokenTtl: null
   }).catch(() => {})
   await store.ssfStreams.create({
     streamId: id,
@@ -68,7 +69,8 @@ function worker (store: SqliteStore, outbox: Outbox, send: PushSender, extra: Pa
     events: store.ssfEvents,
     outbox,
     authorization: () => null,
-    ownerActive: async (clientId) => (await store.clients.find(clientId))?.disabled === false,
+    // The plugin's rule (plugins/ssf.ts): enabled, and still with ssf:manage.
+    ownerActive: async (clientId) => activeReceiver(await store.clients.find(clientId)),
     sign: (claims) => JSON.stringify(claims),
     issuer: 'https://issuer.example',
     send,
@@ -149,11 +151,13 @@ t.test('a SET the receiver refuses as malformed is passed over, counted as faile
   t.match(warnings, [/refused a SET as malformed/])
 })
 
-t.test('a paused stream, a disabled owner and events of other types get nothing', async (t) => {
+t.test('a paused stream, a disabled owner, an owner without ssf:manage and events of other types get nothing', async (t) => {
   const store = memoryStore()
   t.teardown(() => store.close())
   await pushStream(store, 'paused', 'c-paused')
   await pushStream(store, 'orphan', 'c-disabled')
+  // Its scope taken away: it may no longer manage the stream, nor receive on it.
+  await pushStream(store, 'unscoped', 'c-unscoped', ['orders:read'])
   const paused = await store.ssfStreams.find('paused')
   await store.ssfStreams.update('paused', paused!.version, { status: 'paused' }, new Date())
   await store.clients.setDisabled('c-disabled', true)
