@@ -52,7 +52,7 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  ClientRecord, ClientStore, DpopProofStore, KeyStore, LockoutPolicy, NewClient, NewSession, NewUser, RevocationKind,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
   SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
@@ -225,7 +225,8 @@ function toSession (doc: SessionDoc): SessionRecord {
     absoluteExpiresAt: date(doc.absoluteExpiresAt),
     revokedAt: dateOrNull(doc.revokedAt),
     revokedReason: doc.revokedReason ?? null,
-    previous: toRotatedFrom(doc.previous)
+    previous: toRotatedFrom(doc.previous),
+    dpopJkt: doc.dpopJkt ?? null
   }
 }
 
@@ -253,7 +254,8 @@ function toClient (doc: ClientDoc): ClientRecord {
     createdAt: date(doc.createdAt),
     previousSecret: doc.previousSecret == null
       ? null
-      : { hash: doc.previousSecret.hash, expiresAt: date(doc.previousSecret.expiresAt) }
+      : { hash: doc.previousSecret.hash, expiresAt: date(doc.previousSecret.expiresAt) },
+    dpopBoundAccessTokens: doc.dpopBoundAccessTokens === true
   }
 }
 
@@ -370,7 +372,7 @@ class MongoUsers implements UserStore {
 class MongoSessions implements SessionStore {
   constructor (private readonly sessions: Collection<SessionDoc>, private readonly wc: WriteConcernSettings) {}
 
-  async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
+  async create (session: NewSession): Promise<SessionRecord> {
     const doc: SessionDoc = {
       _id: session.sid,
       userId: session.userId,
@@ -381,7 +383,8 @@ class MongoSessions implements SessionStore {
       absoluteExpiresAt: date(session.absoluteExpiresAt),
       revokedAt: null,
       revokedReason: null,
-      previous: null
+      previous: null,
+      dpopJkt: session.dpopJkt ?? null
     }
     return guard(async () => {
       await this.sessions.insertOne(doc, { writeConcern: this.wc })
@@ -596,7 +599,8 @@ class MongoClients implements ClientStore {
       refreshTokenTtl: client.refreshTokenTtl,
       disabled: false,
       createdAt: new Date(),
-      previousSecret: null
+      previousSecret: null,
+      dpopBoundAccessTokens: client.dpopBoundAccessTokens === true
     }
     return guard(async () => {
       await insertUnique(this.clients, doc, () => new AppError('conflict', 'that client_id already exists'),
@@ -641,6 +645,53 @@ class MongoClients implements ClientStore {
         { returnDocument: 'after', writeConcern: this.wc }
       )
       return doc === null ? null : toClient(doc)
+    })
+  }
+
+  async setDpopBound (clientId: string, bound: boolean): Promise<ClientRecord | null> {
+    return guard(async () => {
+      const doc = await this.clients.findOneAndUpdate(
+        { _id: clientId },
+        { $set: { dpopBoundAccessTokens: bound } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toClient(doc)
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// DPoP proofs
+
+interface DpopProofDoc {
+  _id: string
+  expiresAt: Date
+}
+
+class MongoDpopProofs implements DpopProofStore {
+  constructor (private readonly proofs: Collection<DpopProofDoc>, private readonly wc: WriteConcernSettings) {}
+
+  /**
+   * insertOne on the key as `_id`: the unique index decides between concurrent
+   * claims. A duplicate (11000) is a replay, unless the entry it met has
+   * expired and the TTL monitor (which runs about once a minute) has not
+   * deleted it yet: then one conditional update takes it over, and of
+   * concurrent takers only one matches.
+   */
+  async claim (key: string, expiresAt: Date, now: Date): Promise<boolean> {
+    return guard(async () => {
+      try {
+        await this.proofs.insertOne({ _id: key, expiresAt: date(expiresAt) }, { writeConcern: this.wc })
+        return true
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err
+      }
+      const taken = await this.proofs.updateOne(
+        { _id: key, expiresAt: { $lte: date(now) } },
+        { $set: { expiresAt: date(expiresAt) } },
+        { writeConcern: this.wc }
+      )
+      return taken.modifiedCount === 1
     })
   }
 }
@@ -750,6 +801,7 @@ export class MongoStore implements Store {
   readonly revocations: RevocationStore
   readonly clients: ClientStore
   readonly keys: KeyStore
+  readonly dpopProofs: DpopProofStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
@@ -757,6 +809,7 @@ export class MongoStore implements Store {
   private readonly countersCol: Collection<CounterDoc>
   private readonly clientsCol: Collection<ClientDoc>
   private readonly keysCol: Collection<SigningKeyDoc>
+  private readonly dpopProofsCol: Collection<DpopProofDoc>
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
   private readonly wc: WriteConcernSettings
@@ -776,6 +829,8 @@ export class MongoStore implements Store {
     this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol, wc, hooks)
     this.clients = new MongoClients(this.clientsCol, wc)
     this.keys = new MongoKeys(this.keysCol, wc, hooks)
+    this.dpopProofsCol = db.collection<DpopProofDoc>('dpop_proofs')
+    this.dpopProofs = new MongoDpopProofs(this.dpopProofsCol, wc)
   }
 
   async init (): Promise<void> {
@@ -791,6 +846,7 @@ export class MongoStore implements Store {
       await this.clientsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
       await this.keysCol.createIndex({ activatesAt: 1 }, { name: 'activatesAt' })
       await this.keysCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
+      await this.dpopProofsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       // Create the counter up front so concurrent first add()s do not race on the upsert.
       await this.countersCol.updateOne(
         { _id: REVOCATION_COUNTER },

@@ -105,6 +105,7 @@ export function countingStore (inner: Store = memoryStore()): CountingStore {
     revocations: wrap('revocations', inner.revocations),
     clients: wrap('clients', inner.clients),
     keys: wrap('keys', inner.keys),
+    dpopProofs: wrap('dpopProofs', inner.dpopProofs),
     init: () => inner.init(),
     ping: () => inner.ping(),
     close: () => inner.close(),

@@ -35,6 +35,7 @@ export function faultyStore (inner: Store): FaultyStore {
     revocations: guard(inner.revocations, state),
     clients: guard(inner.clients, state),
     keys: guard(inner.keys, state),
+    dpopProofs: guard(inner.dpopProofs, state),
     init: () => inner.init(),
     ping: () => state.down ? Promise.reject(new StoreUnavailableError()) : inner.ping(),
     close: () => inner.close(),
