@@ -70,9 +70,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         })
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { username, password, client_id: clientId } = request.body
-    return fastify.auth.login(username, password, clientId)
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.auth.login(username, password, clientId, jkt)
   })
 
   fastify.post('/auth/refresh', {
@@ -91,7 +92,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errors({ ...badRequest, ...badGrant('The refresh token is invalid, expired, revoked or reused'), ...limited, ...storeDown })
       }
     }
-  }, async (request) => fastify.auth.refresh(request.body.refresh_token))
+  }, async (request, reply) => {
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.auth.refresh(request.body.refresh_token, undefined, undefined, jkt)
+  })
 
   fastify.post('/auth/logout', {
     schema: {

@@ -113,7 +113,7 @@ Options:
 
   'client create': {
     help: `Usage: ${NAME} client create --name <name> [--public] [--grant <grant>]... [--audience <aud>]...
-       [--scope <scope>]... [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>]
+       [--scope <scope>]... [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>] [--dpop-bound]
 
 Creates a client and prints it with its client_secret. The secret is shown this
 once: only its argon2id hash is stored. A public client (--public: a first-party
@@ -129,6 +129,7 @@ Options:
   --scope <scope>                a scope the client may be granted (repeatable)
   --access-token-ttl <seconds>   at most ACCESS_TOKEN_TTL (default: that)
   --refresh-token-ttl <seconds>  at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)
+  --dpop-bound                   every token request of the client must carry a DPoP proof
   -h, --help                     show this help`,
     options: {
       name: { type: 'string' },
@@ -137,7 +138,8 @@ Options:
       audience: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
       'access-token-ttl': { type: 'string' },
-      'refresh-token-ttl': { type: 'string' }
+      'refresh-token-ttl': { type: 'string' },
+      'dpop-bound': { type: 'boolean' }
     },
     run: async (values, ctx) => {
       if (typeof values.name !== 'string') throw new UsageError('--name is required')
@@ -159,7 +161,8 @@ Options:
         ...(values.audience !== undefined ? { audiences: values.audience as string[] } : {}),
         ...(values.scope !== undefined ? { scopes: values.scope as string[] } : {}),
         ...(accessTokenTtl !== undefined ? { accessTokenTtl } : {}),
-        ...(refreshTokenTtl !== undefined ? { refreshTokenTtl } : {})
+        ...(refreshTokenTtl !== undefined ? { refreshTokenTtl } : {}),
+        dpopBoundAccessTokens: values['dpop-bound'] === true
       })
       return { ...clientView(client), client_secret: secret }
     }

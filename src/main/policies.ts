@@ -5,6 +5,7 @@ import type { AccountPolicy } from '../auth/account-service.js'
 import type { AuthPolicy } from '../auth/auth-service.js'
 import { PasswordHasher } from '../auth/passwords.js'
 import type { ClientPolicy } from '../clients/clients.js'
+import type { DpopPolicy } from '../dpop/dpop-service.js'
 import type { Config } from './config.js'
 
 export function passwordHasher (config: Config): PasswordHasher {
@@ -38,4 +39,12 @@ export function authPolicy (config: Config): AuthPolicy {
 
 export function accountPolicy (config: Config): AccountPolicy {
   return { lockoutThreshold: config.LOCKOUT_THRESHOLD, lockoutSeconds: config.LOCKOUT_SECONDS }
+}
+
+export function dpopPolicy (config: Config): DpopPolicy {
+  return {
+    algorithms: config.DPOP_ALGORITHMS.split(','),
+    windowSeconds: config.DPOP_PROOF_WINDOW,
+    requireNonce: config.DPOP_REQUIRE_NONCE
+  }
 }

@@ -36,8 +36,9 @@ export class OAuthService {
     this.lookups = { ...deps, now: deps.now ?? (() => Math.floor(Date.now() / 1000)) }
   }
 
-  token (request: TokenRequest, presented: PresentedClient | null): Promise<TokenResponse> {
-    return tokenEndpoint(request, presented, this.lookups)
+  /** `jkt`: the verified DPoP key of the request, if it sent a proof. */
+  token (request: TokenRequest, presented: PresentedClient | null, jkt?: string): Promise<TokenResponse> {
+    return tokenEndpoint(request, presented, this.lookups, jkt)
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {
