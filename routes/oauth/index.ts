@@ -80,9 +80,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
     const jkt = await fastify.dpopTokenRequest(request, reply)
-    return fastify.oauth.token(body, presented, jkt)
+    return fastify.oauth.token(body, presented, fastify.clientAddress(request), jkt)
   })
 
   fastify.post('/oauth/introspect', {
@@ -111,7 +111,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
     return fastify.oauth.introspect(body.token, body.token_type_hint, presented)
   })
 
@@ -139,7 +139,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
     await fastify.oauth.revoke(body.token, body.token_type_hint, presented)
     return reply.code(200).send()
   })

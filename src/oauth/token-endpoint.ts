@@ -15,11 +15,12 @@ const GRANTS: ReadonlyMap<string, Grant> = new Map(
 )
 
 /**
- * `jkt`: the thumbprint of the key the request's DPoP proof is signed with
- * (already verified), or undefined without one; what is issued is bound to it.
+ * `from`: the client IP of the request. `jkt`: the thumbprint of the key the
+ * request's DPoP proof is signed with (already verified), or undefined without
+ * one; what is issued is bound to it.
  */
 export async function tokenEndpoint (
-  request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps, jkt?: string
+  request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps, from: string, jkt?: string
 ): Promise<TokenResponse> {
   const name = request.grant_type
   if (name === undefined || name === '') throw new OAuthError('invalid_request', 'grant_type is required')
@@ -33,7 +34,7 @@ export async function tokenEndpoint (
     throw new OAuthError('invalid_dpop_proof', 'this client must use DPoP: send a DPoP proof with each token request')
   }
   try {
-    return await grant.handle(request, caller, deps, jkt)
+    return await grant.handle(request, caller, deps, from, jkt)
   } catch (err) {
     throw err instanceof AppError ? toOAuthError(err) : err
   }

@@ -7,7 +7,7 @@ import { issuedScope, type Grant } from './grant.js'
 export const refreshTokenGrant: Grant = {
   grantType: 'refresh_token',
   allowPublic: true,
-  async handle (request, caller, { auth }, jkt) {
+  async handle (request, caller, { auth }, _from, jkt) {
     if (request.refresh_token === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
     // Without `scope`, everything the client may have, as at the password grant:
     // the session does not remember a narrower scope asked for before.

@@ -47,7 +47,7 @@ export interface TokenExchangeDeps {
 export const tokenExchangeGrant: Grant = {
   grantType: TOKEN_EXCHANGE_GRANT,
   allowPublic: false,
-  async handle (request, caller, deps, jkt) {
+  async handle (request, caller, deps, _from, jkt) {
     if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot exchange tokens')
     return await exchangeToken(deps, caller.client, request, jkt)
   }
