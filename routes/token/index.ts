@@ -18,7 +18,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens, revocations, serviceMetrics, dpop } = fastify
   const count = serviceMetrics.validation
 
-  /** A DPoP-bound token: one proof verification and one replay claim (see docs/dpop.md). */
+  /** A DPoP-bound token: one proof verification and one replay claim (docs/security.md, DPoP). */
   const validateBound = async (token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined): Promise<Result> => {
     const binding = await dpop.forwarded(claims.cnf, token, forwarded)
     if (binding !== null && !binding.ok) {

@@ -1,6 +1,8 @@
 // DPoP proofs for tests, made with jose (an independent JOSE implementation):
-// a client key pair, and proofs for a request, honest or tampered with.
+// a client key pair, proofs for a request, honest or tampered with, and the
+// refusals every surface that takes a DPoP-bound token must make.
 import { createHash, randomUUID } from 'node:crypto'
+import type { Test } from 'tap'
 import { base64url, calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK, type CryptoKey } from 'jose'
 
 export interface ProofOptions {
@@ -60,4 +62,30 @@ export function tamperPayload (proof: string, change: (payload: Record<string, u
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>
   change(claims)
   return `${header}.${base64url.encode(JSON.stringify(claims))}.${signature}`
+}
+
+/** One way a resource request presents a token and a proof; true when it was accepted. */
+export type Surface = (token: string, proof: string | undefined, request: { method: string, url: string }) => Promise<boolean>
+
+/**
+ * The same refusals on a surface: `request` is what the proof must name
+ * (method and absolute URL), `other` a request it must not be valid for.
+ */
+export async function refusesWhatIsNotItsProof (
+  t: Test, surface: Surface, token: string, otherToken: string, key: DpopKey, request: { method: string, url: string }
+): Promise<void> {
+  const thief = await dpopKey()
+  const proof = async (o: { method?: string, url?: string, accessToken?: string } = {}): Promise<string> =>
+    key.proof({ method: o.method ?? request.method, url: o.url ?? request.url, accessToken: o.accessToken ?? token })
+  t.equal(await surface(token, undefined, request), false, 'no proof: refused')
+  t.equal(await surface(token, await proof({ method: request.method === 'GET' ? 'DELETE' : 'GET' }), request), false, 'a proof for another method: refused')
+  t.equal(await surface(token, await proof({ url: request.url + '/other' }), request), false, 'a proof for another URL: refused')
+  t.equal(await surface(token, await proof({ accessToken: otherToken }), request), false, 'a proof for another token (ath): refused')
+  t.equal(await surface(token, await thief.proof({ method: request.method, url: request.url, accessToken: token }), request), false,
+    'a proof from another key: refused')
+  const fresh = await proof()
+  t.equal(await surface(token, fresh, request), true, 'a fresh proof from its key: accepted')
+  t.equal(await surface(token, fresh, request), false, 'the same proof again (a replay): refused')
+  t.equal(await surface(token, await proof({ url: request.url + '?page=2#top' }), request), true,
+    'htu is compared without query and fragment')
 }

@@ -15,8 +15,12 @@
 import { constants, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
 
 export const DPOP_PROOF_TYPE = 'dpop+jwt'
-/** The algorithms a proof may be signed with: asymmetric only (never `none`, never an HMAC). */
-export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256'] as const
+/**
+ * The algorithms a proof may be signed with: asymmetric only (never `none`,
+ * never an HMAC). `Ed25519` is RFC 9864's fully-specified name for EdDSA on
+ * Ed25519, which current clients (oauth4webapi among them) send.
+ */
+export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'] as const
 export type DpopAlgorithm = typeof DPOP_ALGORITHMS[number]
 /** Seconds a proof's `iat` may be from now, either way, by default. */
 export const DPOP_WINDOW_SECONDS = 60
@@ -87,6 +91,7 @@ const SPECS: Record<DpopAlgorithm, AlgSpec> = {
   ES256: { kty: 'EC', crv: 'P-256', size: 32, hash: 'sha256', ecSignature: 64 },
   ES384: { kty: 'EC', crv: 'P-384', size: 48, hash: 'sha384', ecSignature: 96 },
   EdDSA: { kty: 'OKP', crv: 'Ed25519', size: 32, hash: null },
+  Ed25519: { kty: 'OKP', crv: 'Ed25519', size: 32, hash: null },
   PS256: { kty: 'RSA', hash: 'sha256', pss: true },
   RS256: { kty: 'RSA', hash: 'sha256' }
 }

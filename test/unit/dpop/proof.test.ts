@@ -15,7 +15,7 @@ const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'
 
 t.test('an honest proof passes, for every algorithm, and gives the key thumbprint jose computes', async (t) => {
   const verifier = new ProofVerifier()
-  for (const alg of ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256']) {
+  for (const alg of ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256']) {
     const key = await dpopKey(alg)
     const proof = await key.proof({ method: 'GET', url: URL_, iat: NOW, accessToken: TOKEN })
     const result = verifier.verify(proof, { method: 'GET', url: URL_, accessToken: TOKEN, jkt: key.jkt }, NOW)
