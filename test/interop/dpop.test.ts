@@ -264,3 +264,29 @@ t.test('a proof accepted by one instance is a replay on another that shares the 
   t.equal(again.statusCode, 400, 'the other instance refuses the replay')
   t.equal(again.json().error, 'invalid_dpop_proof')
 })
+
+// The race: one proof sent at once, ten times, to two instances sharing the
+// store (a thief replaying a proof it saw, in parallel, to every instance it
+// can reach). Exactly one request may be accepted. With DPOP_REPLAY_CACHE=memory
+// (each instance remembers only its own proofs) this fails: each instance
+// accepts it once.
+t.test('ten concurrent uses of one proof across two instances: exactly one is accepted', async (t) => {
+  const dir = t.testdir()
+  const env = { ...ADMIN_ENV, PUBLIC_URL: 'http://localhost:4000', SQLITE_PATH: `${dir}/shared.sqlite` }
+  const one = await build(t, { env })
+  const two = await build(t, { env })
+  const key = await dpopKey()
+  const user = await registerUser(one)
+  const loginRes = await one.inject({
+    method: 'POST', url: '/auth/login', headers: { dpop: await key.proof({ method: 'POST', url: 'http://localhost:4000/auth/login' }) }, payload: { username: user.username, password: PASSWORD }
+  })
+  const token = loginRes.json().access_token as string
+  const api = { method: 'GET', url: 'https://api.example.com/orders' }
+  const proof = await key.proof({ ...api, accessToken: token })
+  const answers = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+    const res = await (i % 2 === 0 ? one : two).inject({ method: 'POST', url: '/token/validate', payload: { token, dpop: { proof, ...api } } })
+    return res.json() as { valid: boolean, error?: string }
+  }))
+  t.equal(answers.filter((a) => a.valid).length, 1, 'one accepted')
+  t.ok(answers.filter((a) => !a.valid).every((a) => a.error === 'invalid_dpop_proof'), 'the other nine refused as replays')
+})
