@@ -5,12 +5,16 @@
 // `htu` must name: PUBLIC_URL and the request's path, never the Host header or
 // X-Forwarded-* (a proxy in front changes neither, and a client cannot either).
 // `fastify.dpopTokenRequest` reads the proof of a token request and answers
-// with the key its tokens are bound to.
+// with the key its tokens are bound to. DPOP_REPLAY_CACHE=redis connects to
+// REDIS_URL with ioredis directly: @fastify/redis closes with QUIT, which
+// fails (and holds up the shutdown) on a client that must not queue commands
+// while Redis is down, as this one must not.
+import { Redis } from 'ioredis'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DpopService } from '../src/dpop/dpop-service.js'
 import { DpopNonces } from '../src/dpop/nonces.js'
-import { MemoryReplayGuard, StoreReplayGuard, type ReplayGuard } from '../src/dpop/replay.js'
+import { MemoryReplayGuard, RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from '../src/dpop/replay.js'
 import { dpopPolicy } from '../src/main/policies.js'
 
 declare module 'fastify' {
@@ -35,10 +39,25 @@ function pathOf (url: string): string {
 
 async function dpopPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
-  // A replay guard the lead may extend (e.g. Redis): anything with claim(key, expiresAt, now).
-  const replay: ReplayGuard = config.DPOP_REPLAY_CACHE === 'memory'
-    ? new MemoryReplayGuard()
-    : new StoreReplayGuard(fastify.store.dpopProofs)
+  let replay: ReplayGuard
+  if (config.DPOP_REPLAY_CACHE === 'redis') {
+    // No offline queue and one attempt per command: while Redis is down a proof
+    // is refused at once (503), not held until it is back.
+    const redis = new Redis(config.REDIS_URL!, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+    redis.on('error', (err: Error) => fastify.log.warn({ code: (err as { code?: string }).code }, 'redis: the DPoP replay cache is unreachable'))
+    try {
+      await redis.connect()
+    } catch (err) {
+      redis.disconnect()
+      throw new Error(`REDIS_URL: the DPoP replay cache cannot be reached (${(err as { code?: string }).code ?? 'error'})`)
+    }
+    fastify.addHook('onClose', async () => { redis.disconnect() })
+    replay = new RedisReplayGuard(redis)
+  } else if (config.DPOP_REPLAY_CACHE === 'memory') {
+    replay = new MemoryReplayGuard()
+  } else {
+    replay = new StoreReplayGuard(fastify.store.dpopProofs)
+  }
   const dpop = new DpopService({
     policy: dpopPolicy(config),
     replay,

@@ -58,7 +58,8 @@ export const ConfigSchema = Type.Object({
   DPOP_ALGORITHMS: Type.String({ pattern: `^${DPOP_ALG}(,${DPOP_ALG})*$`, default: DPOP_ALGORITHMS.join(',') }),
   DPOP_PROOF_WINDOW: Type.Integer({ minimum: 5, maximum: 600, default: DPOP_WINDOW_SECONDS }),
   DPOP_REQUIRE_NONCE: Type.Boolean({ default: false }),
-  DPOP_REPLAY_CACHE: Type.Union([Type.Literal('store'), Type.Literal('memory')], { default: 'store' }),
+  DPOP_REPLAY_CACHE: Type.Union([Type.Literal('store'), Type.Literal('memory'), Type.Literal('redis')], { default: 'store' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
@@ -275,6 +276,9 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   }
   if (config.JWT_SECRET === config.REFRESH_TOKEN_SECRET) {
     throw new ConfigError('REFRESH_TOKEN_SECRET must differ from JWT_SECRET')
+  }
+  if (config.DPOP_REPLAY_CACHE === 'redis' && config.REDIS_URL === undefined) {
+    throw new ConfigError('DPOP_REPLAY_CACHE=redis needs REDIS_URL')
   }
   if (production && (config.JWT_SECRET.includes(config.REFRESH_TOKEN_SECRET) || config.REFRESH_TOKEN_SECRET.includes(config.JWT_SECRET))) {
     // One would give the other away: e.g. REFRESH_TOKEN_SECRET = JWT_SECRET + "-refresh".
