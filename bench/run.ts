@@ -20,7 +20,8 @@
 // Knobs (environment): BENCH_DURATION (s per round, 4), BENCH_ROUNDS (3),
 // BENCH_CONNECTIONS (50), BENCH_ONLY (e.g. "hot,verify": only the cases whose
 // name contains one of the words; the login and memory cases are "login" and
-// "memory"), BENCH_PROFILE=1 (the service runs with --cpu-prof into
+// "memory"; "DPoP" is the bound-token validate case and proofs/s, compared with
+// "hot"), BENCH_PROFILE=1 (the service runs with --cpu-prof into
 // bench-profiles/; summarize with dist/bench/profile-summary.js),
 // BENCH_SERVICE_ROOT (another checkout's root, built, to compare before and
 // after), BENCH_OUT (also write the results as JSON to that file), BENCH_PIN=0
@@ -30,6 +31,7 @@
 // machine-level case ("workers") runs the service with WORKERS = 1 … cores,
 // unpinned, after the others.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -37,6 +39,7 @@ import { arch, cpus, loadavg, platform, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { es256Prover } from './dpop.js'
 import { accessTokenMinter } from './tokens.js'
 
 const distBench = dirname(fileURLToPath(import.meta.url))
@@ -51,9 +54,9 @@ const WARM = Number(process.env.BENCH_WARM ?? 200)
 const DISTINCT = 10_000
 const BATCH = 100
 
-// Random-looking, as production requires of its secrets (fixed, so runs compare).
-const SECRET = 'x7mqebTJeMT12AgjYdmnhCrctTx0KVxhbRg3MldnL5qHbgxm'
-const REFRESH_SECRET = '7o1iWNI4mEISxluDERmz0SXvbbeDZadVzeGAT5ukSlo4WpX5'
+// Random per run: production (NODE_ENV=production, as the servers run) refuses secrets that are not.
+const SECRET = randomBytes(48).toString('base64url')
+const REFRESH_SECRET = randomBytes(48).toString('base64url')
 const ISSUER = 'token-orchestrator'
 const AUDIENCE = 'token-orchestrator'
 
@@ -386,6 +389,26 @@ async function main (): Promise<void> {
     if (loginRes.status !== 200) throw new Error(`login: ${loginRes.status} ${await loginRes.text()}`)
     const hot = (await loginRes.json() as { access_token: string }).access_token
 
+    // A DPoP-bound token from a login with a proof (htu: the service's PUBLIC_URL, its default here),
+    // validated with a fresh proof per request, as a resource server forwards it.
+    const prover = es256Prover()
+    const publicUrl = `http://localhost:${new URL(service.url).port}`
+    const boundRes = await fetch(`${service.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', dpop: prover.proof('POST', `${publicUrl}/auth/login`) },
+      body: JSON.stringify({ username, password })
+    })
+    if (boundRes.status !== 200) throw new Error(`DPoP login: ${boundRes.status} ${await boundRes.text()}`)
+    const bound = (await boundRes.json() as { access_token: string }).access_token
+    const resource = { method: 'GET', url: 'https://api.example.com/orders' }
+    const boundBody = (): string => JSON.stringify({ token: bound, dpop: { proof: prover.proof(resource.method, resource.url, bound), ...resource } })
+    const boundCheck = async (): Promise<void> => {
+      const res = await fetch(`${service.url}/token/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: boundBody() })
+      const body = await res.json() as { valid: boolean }
+      if (!body.valid) throw new Error(`a DPoP-bound bench token does not validate: ${JSON.stringify(body)}`)
+    }
+    await boundCheck()
+
     const mint = accessTokenMinter({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, ttl: 900 })
     const distinct = Array.from({ length: DISTINCT }, () => mint())
     // Every server must really accept the tokens, or the numbers measure a failure path.
@@ -429,6 +452,18 @@ async function main (): Promise<void> {
         name: 'gateway verify',
         unitLabel: 'req/s',
         drives: { ceiling: verifyDrive, floor: verifyDrive, service: verifyDrive, ...onlyValidate('validate, one hot token') }
+      },
+      {
+        // Compared with the service's own 'validate, one hot token' (the same token path, unbound).
+        name: 'validate, DPoP-bound token, a fresh proof each request',
+        unitLabel: 'req/s',
+        drives: {
+          service: {
+            path: '/token/validate',
+            load: { requests: [{ path: '/token/validate', ...json({}), setupRequest: (req) => ({ ...req, body: boundBody() }) }] },
+            units: 1
+          }
+        }
       },
       {
         name: `batch validate, ${BATCH} distinct tokens a request`,
@@ -481,6 +516,9 @@ async function main (): Promise<void> {
         names.filter((n) => n !== 'service').map((n) => `${(r.ratios[n] ?? NaN).toFixed(2)} × ${LABEL[n]}`).join(', ') + '\n')
     }
 
+    // validate answers 200 either way: a bound token refused during the case would have measured a failure.
+    if (results.some((r) => r.name.startsWith('validate, DPoP-bound'))) await boundCheck()
+
     // Login against raw argon2 verifications with the same parameters, on the same cores.
     if (wanted('login')) {
       const s = await cannon(`${service.url}/auth/login`, { ...json({ username, password }), connections: 8 }, 8, service.child.pid)
@@ -490,6 +528,10 @@ async function main (): Promise<void> {
   } finally {
     for (const running of Object.values(servers)) await stop(running.child)
     rmSync(serviceCwd, { recursive: true, force: true })
+  }
+  let proofsPerSecond = NaN
+  if (wanted('DPoP')) {
+    proofsPerSecond = (JSON.parse(await runNode([join(distBench, 'dpop-proofs.js'), '20000'])) as { proofsPerSecond: number }).proofsPerSecond
   }
   if (wanted('memory')) {
     const mem = JSON.parse(await runNode(['--expose-gc', join(distBench, 'memory.js'), '200000'])) as { bytesPerJti: number }
@@ -564,6 +606,22 @@ async function main (): Promise<void> {
       'machine: on a machine with few cores the workers share what it leaves.')
   }
 
+  const dpopCase = results.find((r) => r.name.startsWith('validate, DPoP-bound'))
+  const unboundCase = results.find((r) => r.name.startsWith('validate, one hot token'))
+  if (dpopCase !== undefined || !Number.isNaN(proofsPerSecond)) {
+    out.push('')
+    out.push('DPoP (one ES256 proof verification and one replay claim in the store per bound token; nothing for an unbound one):')
+    out.push('')
+    out.push('| measure | value |')
+    out.push('|---|---|')
+    if (unboundCase !== undefined) out.push(`| validate, unbound token | ${fmt(unboundCase.rates.service)} req/s |`)
+    if (dpopCase !== undefined) out.push(`| validate, DPoP-bound token with a fresh proof | ${fmt(dpopCase.rates.service)} req/s |`)
+    if (dpopCase !== undefined && unboundCase !== undefined) {
+      out.push(`| bound ÷ unbound (medians of their rounds, not paired) | ${fmt(dpopCase.rates.service! / unboundCase.rates.service!, 2)} × |`)
+    }
+    if (!Number.isNaN(proofsPerSecond)) out.push(`| proofs verified per second, one process, no HTTP | ${fmt(proofsPerSecond)} /s |`)
+  }
+
   const targets: Target[] = []
   const byName = (prefix: string): CaseResult | undefined => results.find((r) => r.name.startsWith(prefix))
   const hotCase = byName('validate, one hot token')
@@ -607,6 +665,7 @@ async function main (): Promise<void> {
       cases: results,
       login,
       bytesPerJti,
+      proofsPerSecond,
       targets
     }, null, 2))
   }

@@ -1,7 +1,7 @@
 // The authentication service (`fastify.auth`) and the bearer-token guard
 // (`fastify.authenticate`) that protected route folders add as a hook.
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthService } from '../src/auth/auth-service.js'
 import { ClientService } from '../src/clients/clients.js'
 import { VerifiedSecrets } from '../src/clients/verified-secrets.js'
@@ -9,7 +9,7 @@ import { AppError } from '../src/errors.js'
 import type { PasswordHasher } from '../src/auth/passwords.js'
 import { authPolicy, clientPolicy, passwordHasher } from '../src/main/policies.js'
 import { verifyLiveAccess, type AccessClaims } from '../src/tokens/tokens.js'
-import { bearerToken } from '@token-orchestrator/verifier/rules'
+import { authorizationToken } from '@token-orchestrator/verifier/dpop'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,8 +17,11 @@ declare module 'fastify' {
     /** Clients: create, authenticate, resolve for login, disable. */
     clients: ClientService
     passwords: PasswordHasher
-    /** preHandler: requires a valid, unrevoked access token; sets request.principal. */
-    authenticate: (request: FastifyRequest) => Promise<void>
+    /**
+     * preHandler: requires a valid, unrevoked access token (`Bearer`, or `DPoP`
+     * with its proof when it is DPoP-bound); sets request.principal.
+     */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
   interface FastifyRequest {
     principal: AccessClaims | null
@@ -57,12 +60,25 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('clients', clients)
   fastify.decorate('auth', auth)
   fastify.decorateRequest('principal', null)
-  fastify.decorate('authenticate', async (request: FastifyRequest) => {
-    const token = bearerToken(request.headers.authorization)
-    if (token === null) throw new AppError('invalid_token', 'a bearer access token is required')
-    const verified = verifyLiveAccess(fastify.tokens, fastify.revocations, token)
-    if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
-    request.principal = verified.claims
+  fastify.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+    const presented = authorizationToken(request.headers.authorization)
+    if (presented === null) throw new AppError('invalid_token', 'a bearer access token is required')
+    const verified = verifyLiveAccess(fastify.tokens, fastify.revocations, presented.token)
+    if (!verified.ok) {
+      const message = `the access token is not valid (${verified.error})`
+      throw presented.scheme === 'DPoP'
+        ? new AppError('invalid_token', message, { challenge: fastify.dpop.challenge('invalid_token') })
+        : new AppError('invalid_token', message)
+    }
+    const claims = verified.claims
+    // A DPoP-bound token, or the DPoP scheme: one proof verification and replay check.
+    if (claims.cnf !== undefined || presented.scheme === 'DPoP') {
+      if (fastify.dpop.requireNonce) reply.header('dpop-nonce', fastify.dpop.nonce())
+      await fastify.dpop.resourceRequest(presented.scheme, presented.token, claims.cnf, request.headers.dpop, {
+        method: request.method, url: fastify.dpopUrl(request)
+      })
+    }
+    request.principal = claims
   })
   // The dummy hash is made before the first login so that one is not slower than the rest.
   fastify.addHook('onReady', async () => hasher.warmUp())
@@ -71,5 +87,5 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 export default fp(authPlugin, {
   name: 'auth',
   fastify: '5.x',
-  dependencies: ['config', 'store', 'access-lifetime', 'jwt', 'revocation', 'metrics', 'security-events']
+  dependencies: ['config', 'store', 'access-lifetime', 'jwt', 'revocation', 'metrics', 'security-events', 'dpop']
 })

@@ -52,7 +52,9 @@ function sendDefault (error: FastifyError | AppError, request: FastifyRequest, r
   const { status, body } = errorBody(error)
   // A domain 5xx (the store is down) is logged too; the unexpected ones were already.
   if (status >= 500 && error instanceof AppError) request.log.error({ err: error }, 'request failed')
-  if (status === 401 && body.error === 'invalid_token') {
+  if (error instanceof AppError && error.challenge !== undefined) {
+    reply.header('www-authenticate', error.challenge)
+  } else if (status === 401 && body.error === 'invalid_token') {
     reply.header('www-authenticate', 'Bearer error="invalid_token"')
   }
   if (error instanceof AppError && error.retryAfter !== undefined) {

@@ -60,10 +60,15 @@ export const RefreshTokenBody = Type.Object({ refresh_token: RefreshToken }, {
   examples: [{ refresh_token: EXAMPLE_REFRESH_TOKEN }]
 })
 
+/** RFC 9449 §5: `DPoP` when the access token is bound to the key of the request's DPoP proof. */
+export const TokenType = Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], {
+  description: '`DPoP` when the request carried a DPoP proof (the access token is then bound to its key: `cnf.jkt`), `Bearer` otherwise'
+})
+
 export const TokenPairResponse = Type.Object({
   access_token: AccessToken,
   refresh_token: RefreshToken,
-  token_type: Type.Literal('Bearer'),
+  token_type: TokenType,
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires', examples: [1209600] })
 }, {
@@ -80,7 +85,7 @@ export const TokenPairResponse = Type.Object({
 export const LoginResponse = Type.Object({
   access_token: AccessToken,
   refresh_token: Type.Optional({ ...RefreshToken, description: 'Only for a client with the `refresh_token` grant' }),
-  token_type: Type.Literal('Bearer'),
+  token_type: TokenType,
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_expires_in: Type.Optional(Type.Integer({
     description: 'Seconds until the refresh token expires (with `refresh_token` only)', examples: [1209600]
@@ -118,6 +123,11 @@ const EXAMPLE_CLAIMS = {
  * on a re-exchange) has the same shape; it is described, not recursed, so the
  * serializer copies it as it is.
  */
+/** RFC 7800 confirmation of a DPoP-bound token (RFC 9449 §6.1). */
+export const Confirmation = Type.Object({
+  jkt: Type.String({ description: 'RFC 7638 SHA-256 thumbprint of the client\'s DPoP key: every use needs a proof signed with it' })
+}, { description: 'Present on DPoP-bound tokens' })
+
 export const ActorClaim = Type.Object({
   sub: Type.String({ description: 'client_id of the service acting for the subject' }),
   act: Type.Optional(Type.Object({}, {
@@ -137,30 +147,58 @@ export const Claims = Type.Object({
   client_id: Type.String({ description: 'The client the token was issued to' }),
   scope: Type.String({ description: 'Space-separated scopes' }),
   roles: Type.Array(Type.String(), { description: 'Roles of the subject' }),
-  act: Type.Optional(ActorClaim)
+  act: Type.Optional(ActorClaim),
+  cnf: Type.Optional(Confirmation)
 }, { description: 'The verified claims of an access token' })
 
 export const ValidationError = Type.Union([
   Type.Literal('malformed'), Type.Literal('invalid_signature'), Type.Literal('expired'),
   Type.Literal('not_yet_valid'), Type.Literal('invalid_claims'), Type.Literal('wrong_token_type'),
-  Type.Literal('revoked')
-], { description: 'Why the token is not valid' })
+  Type.Literal('revoked'), Type.Literal('dpop_proof_required'), Type.Literal('invalid_dpop_proof')
+], {
+  description: 'Why the token is not valid. `dpop_proof_required`: the token is DPoP-bound and no `dpop` came ' +
+    'with it; `invalid_dpop_proof`: the proof that came with it does not hold (see `message`)'
+})
 
-export const ValidateBody = Type.Object({ token: AccessToken }, {
+/** What a resource server forwards of the request it received, so that a DPoP-bound token can be checked. */
+export const DpopForward = Type.Object({
+  proof: Type.String({ minLength: 1, maxLength: 8192, description: 'The request\'s `DPoP` header' }),
+  method: Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z]+$', description: 'The request\'s method, e.g. `GET`' }),
+  url: Type.String({
+    minLength: 1,
+    maxLength: 4096,
+    description: 'The absolute URL the client addressed, e.g. `https://api.example.com/orders` (its query and fragment are ignored)'
+  })
+}, {
+  additionalProperties: false,
+  description: 'The DPoP proof a client sent to a resource server with this token, and that request\'s method and URL'
+})
+
+/** AccessToken without its example: OpenAPI 3.0 allows no `examples` inside anyOf. */
+const BareAccessToken = Type.String({ ...jwtLimits, description: 'An access token (compact JWT, `typ: at+jwt`)' })
+
+export const ValidateBody = Type.Object({
+  token: AccessToken,
+  dpop: Type.Optional(DpopForward)
+}, {
   additionalProperties: false,
   examples: [{ token: EXAMPLE_ACCESS_TOKEN }]
 })
 export const ValidationResult = Type.Object({
   valid: Type.Boolean(),
   claims: Type.Optional(Claims),
-  error: Type.Optional(ValidationError)
+  error: Type.Optional(ValidationError),
+  message: Type.Optional(Type.String({ description: 'With `invalid_dpop_proof` and `dpop_proof_required`: what is wrong' }))
 }, {
   description: '`{valid: true, claims}` or `{valid: false, error}`',
   examples: [{ valid: true, claims: EXAMPLE_CLAIMS }, { valid: false, error: 'expired' }]
 })
 
 export const BatchValidateBody = Type.Object({
-  tokens: Type.Array(AccessToken, { minItems: 1, maxItems: 100 })
+  tokens: Type.Array(Type.Union([
+    BareAccessToken,
+    Type.Object({ token: BareAccessToken, dpop: Type.Optional(DpopForward) }, { additionalProperties: false })
+  ]), { minItems: 1, maxItems: 100, description: 'Tokens, each alone or as `{token, dpop}` with what a DPoP-bound one needs' })
 }, {
   additionalProperties: false,
   examples: [{ tokens: [EXAMPLE_ACCESS_TOKEN, 'not-a-jwt'] }]

@@ -48,7 +48,8 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // `none` is the built-in public `default` client (password and refresh_token only).
     token_endpoint_auth_methods_supported: [...clientAuthMethods, 'none'],
     introspection_endpoint_auth_methods_supported: clientAuthMethods,
-    revocation_endpoint_auth_methods_supported: clientAuthMethods
+    revocation_endpoint_auth_methods_supported: clientAuthMethods,
+    dpop_signing_alg_values_supported: [...fastify.dpop.algorithms]
   }
 
   const { KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS } = fastify.config

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'conflict'
   | 'store_unavailable'
   | 'rate_limit_unavailable'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -31,7 +33,10 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   store_unavailable: 503,
-  rate_limit_unavailable: 503
+  rate_limit_unavailable: 503,
+  // At a token endpoint (RFC 9449 §5); a resource route answers 401 with a challenge instead.
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400
 }
 
 /** The code of a 4xx that no AppError names (Fastify's own, or one Node's HTTP parser refuses). */
@@ -59,12 +64,15 @@ export class AppError extends Error {
   readonly statusCode: number
   /** Seconds, for 429 answers. */
   readonly retryAfter?: number
+  /** A `WWW-Authenticate` challenge (a resource route's DPoP refusal): the answer is 401 with it. */
+  readonly challenge?: string
 
-  constructor (readonly code: ErrorCode, message: string, opts: { retryAfter?: number } = {}) {
+  constructor (readonly code: ErrorCode, message: string, opts: { retryAfter?: number, challenge?: string } = {}) {
     super(message)
     this.name = 'AppError'
-    this.statusCode = STATUS[code]
+    this.statusCode = opts.challenge !== undefined ? 401 : STATUS[code]
     if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter
+    if (opts.challenge !== undefined) this.challenge = opts.challenge
   }
 }
 

@@ -7,8 +7,8 @@
 import type { FastifyInstance } from 'fastify'
 
 export default async function adminHooks (fastify: FastifyInstance): Promise<void> {
-  fastify.addHook('onRequest', async (request) => {
-    await fastify.authenticate(request)
+  fastify.addHook('onRequest', async (request, reply) => {
+    await fastify.authenticate(request, reply)
     await fastify.accounts.authorizeAdmin(request.principal!)
   })
 }

@@ -5,7 +5,7 @@ import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
 import { NoContent } from '../schemas.js'
 import {
-  ClientIdParams, ClientList, Client, guarded, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
+  ClientIdParams, ClientList, Client, ClientUpdateBody, guarded, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
 } from './schemas.js'
 import { errors } from '../../plugins/schemas.js'
 
@@ -53,7 +53,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
       ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
       ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
-      ...(body.refresh_token_ttl !== undefined ? { refreshTokenTtl: body.refresh_token_ttl } : {})
+      ...(body.refresh_token_ttl !== undefined ? { refreshTokenTtl: body.refresh_token_ttl } : {}),
+      ...(body.dpop_bound_access_tokens !== undefined ? { dpopBoundAccessTokens: body.dpop_bound_access_tokens } : {})
     })
     request.log.info({ clientId: client.clientId, by: request.principal?.sub }, 'client created')
     return reply.code(201).send({ ...clientView(client), client_secret: secret })
@@ -68,6 +69,26 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ClientList, ...errors({ ...guarded, ...storeDown }) }
     }
   }, async () => ({ clients: (await fastify.clients.list()).map(clientView) }))
+
+  fastify.patch('/admin/clients/:id', {
+    schema: {
+      tags,
+      security,
+      summary: 'Change a client\'s settings',
+      description: '`dpop_bound_access_tokens: true` makes every token request of the client need a DPoP proof ' +
+        '(RFC 9449 §5.2) from then on; tokens it already holds are not changed.',
+      params: ClientIdParams,
+      body: ClientUpdateBody,
+      response: {
+        200: Client,
+        ...errors({ 400: 'The body or the path does not match the schema', ...guarded, ...notFound('client'), ...storeDown })
+      }
+    }
+  }, async (request) => {
+    const client = await fastify.clients.setDpopBound(request.params.id, request.body.dpop_bound_access_tokens)
+    request.log.info({ clientId: client.clientId, by: request.principal?.sub, dpopBound: client.dpopBoundAccessTokens }, 'client updated')
+    return clientView(client)
+  })
 
   fastify.post('/admin/clients/:id/disable', {
     schema: {

@@ -13,6 +13,7 @@ const EXAMPLE_CLIENT = {
   scopes: ['orders:read'],
   access_token_ttl: 300,
   refresh_token_ttl: null,
+  dpop_bound_access_tokens: false,
   disabled: false,
   created_at: '2026-11-23T09:12:44.507Z'
 }
@@ -39,6 +40,16 @@ const Scope = Type.String({
   minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', examples: ['orders:read']
 })
 
+const DpopBound = Type.Boolean({
+  description: 'RFC 9449 §5.2: every token request of this client must carry a DPoP proof (its tokens are then ' +
+    'all DPoP-bound); default false'
+})
+
+/** What PATCH /admin/clients/{id} changes. */
+export const ClientUpdateBody = Type.Object({
+  dpop_bound_access_tokens: DpopBound
+}, { additionalProperties: false, examples: [{ dpop_bound_access_tokens: true }] })
+
 export const NewClientBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 200, examples: ['Orders service'] }),
   public: Type.Optional(Type.Boolean({
@@ -56,7 +67,8 @@ export const NewClientBody = Type.Object({
   })),
   scopes: Type.Optional(Type.Array(Scope, { maxItems: 100, description: 'Scopes the client may be granted' })),
   access_token_ttl: Type.Optional({ ...Ttl, description: 'Seconds; at most ACCESS_TOKEN_TTL (default: that)' }),
-  refresh_token_ttl: Type.Optional({ ...Ttl, description: 'Seconds; at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)' })
+  refresh_token_ttl: Type.Optional({ ...Ttl, description: 'Seconds; at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)' }),
+  dpop_bound_access_tokens: Type.Optional(DpopBound)
 }, {
   additionalProperties: false,
   examples: [
@@ -74,6 +86,7 @@ const clientProperties = {
   scopes: Type.Array(Type.String(), { description: 'Scopes the client may be granted' }),
   access_token_ttl: Type.Union([Type.Integer(), Type.Null()], { description: 'Seconds; null: ACCESS_TOKEN_TTL' }),
   refresh_token_ttl: Type.Union([Type.Integer(), Type.Null()], { description: 'Seconds; null: REFRESH_TOKEN_TTL' }),
+  dpop_bound_access_tokens: DpopBound,
   disabled: Type.Boolean({ description: 'A disabled client gets no tokens and its tokens are refused' }),
   created_at: Type.String({ format: 'date-time' })
 }

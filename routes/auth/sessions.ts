@@ -75,9 +75,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         })
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { username, password, client_id: clientId } = request.body
-    return fastify.auth.login(username, password, clientId, fastify.clientAddress(request))
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.auth.login(username, password, clientId, fastify.clientAddress(request), jkt)
   })
 
   fastify.post('/auth/refresh', {
@@ -96,7 +97,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errors({ ...badRequest, ...badGrant('The refresh token is invalid, expired, revoked or reused'), ...limited, ...credentialsDown })
       }
     }
-  }, async (request) => fastify.auth.refresh(request.body.refresh_token))
+  }, async (request, reply) => {
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.auth.refresh(request.body.refresh_token, undefined, undefined, jkt)
+  })
 
   fastify.post('/auth/logout', {
     schema: {

@@ -78,10 +78,11 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         })
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const body = request.body
     const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
-    return fastify.oauth.token(body, presented, fastify.clientAddress(request))
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.oauth.token(body, presented, fastify.clientAddress(request), jkt)
   })
 
   fastify.post('/oauth/introspect', {

@@ -2,7 +2,7 @@
 // Errors here are RFC 6749 §5.2 `{error, error_description}`, not the service's
 // `{error, message}`: OAuth client libraries parse that shape.
 import { Type } from '@sinclair/typebox'
-import { ActorClaim, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN } from '../schemas.js'
+import { ActorClaim, Confirmation, EXAMPLE_ACCESS_TOKEN, EXAMPLE_REFRESH_TOKEN, TokenType } from '../schemas.js'
 import { CLIENT_ID_MAX, CLIENT_SECRET_MAX } from '../../src/oauth/client-auth.js'
 
 const Param = (maxLength: number, description: string) => Type.Optional(Type.String({ maxLength, description }))
@@ -56,7 +56,7 @@ export const TokenRequestBody = Type.Object({
 
 export const TokenResponse = Type.Object({
   access_token: Type.String({ description: 'An access token (compact JWT, `typ: at+jwt`)' }),
-  token_type: Type.Literal('Bearer'),
+  token_type: TokenType,
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_token: Type.Optional(Type.String({ description: 'Not for client_credentials' })),
   refresh_expires_in: Type.Optional(Type.Integer({ description: 'Seconds until the refresh token expires' })),
@@ -102,7 +102,7 @@ export const TokenParamBody = Type.Object({
 
 const ActiveAccessToken = Type.Object({
   active: Type.Literal(true),
-  token_type: Type.Literal('Bearer'),
+  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], { description: '`DPoP` for a DPoP-bound token (RFC 9449 §6.2)' }),
   iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
   sub: Type.String({ description: 'User id, or client id for client_credentials tokens' }),
   aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
@@ -113,7 +113,8 @@ const ActiveAccessToken = Type.Object({
   client_id: Type.String({ description: 'The client the token was issued to' }),
   scope: Type.String({ description: 'Space-separated scopes' }),
   roles: Type.Array(Type.String(), { description: 'Roles of the subject' }),
-  act: Type.Optional(ActorClaim)
+  act: Type.Optional(ActorClaim),
+  cnf: Type.Optional(Confirmation)
 }, { title: 'Active access token', description: 'An active access token and its claims' })
 
 const ActiveRefreshToken = Type.Object({
@@ -175,7 +176,8 @@ export const ServerMetadata = Type.Object({
   response_types_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  revocation_endpoint_auth_methods_supported: Type.Array(Type.String())
+  revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  dpop_signing_alg_values_supported: Type.Array(Type.String(), { description: 'RFC 9449 §5.1: the algorithms DPoP proofs may be signed with (DPOP_ALGORITHMS)' })
 }, {
   description: 'RFC 8414 authorization server metadata',
   examples: [{
@@ -188,6 +190,7 @@ export const ServerMetadata = Type.Object({
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    dpop_signing_alg_values_supported: ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256']
   }]
 })

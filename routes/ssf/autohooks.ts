@@ -18,8 +18,8 @@ declare module 'fastify' {
 
 export default async function ssfHooks (fastify: FastifyInstance): Promise<void> {
   fastify.decorateRequest('receiver', '')
-  fastify.addHook('onRequest', async (request) => {
-    await fastify.authenticate(request)
+  fastify.addHook('onRequest', async (request, reply) => {
+    await fastify.authenticate(request, reply)
     if (fastify.ssf === null) throw new AppError('not_found', SSF_OFF)
     request.receiver = await fastify.ssf.authorize(request.principal!)
   })

@@ -5,23 +5,38 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from '@sinclair/typebox'
 import {
-  BatchValidateBody, BatchValidateResponse, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
+  BatchValidateBody, BatchValidateResponse, DpopForward, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
 } from '../schemas.js'
-import { verifyLiveAccess } from '../../src/tokens/tokens.js'
+import { verifyLiveAccess, type AccessClaims } from '../../src/tokens/tokens.js'
 import { errors } from '../../plugins/schemas.js'
 
 const tags = ['token']
 
+type Result = Static<typeof ValidationResult>
+
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tokens, revocations, serviceMetrics } = fastify
+  const { tokens, revocations, serviceMetrics, dpop } = fastify
   const count = serviceMetrics.validation
 
-  const validate = (token: string): Static<typeof ValidationResult> => {
+  /** A DPoP-bound token: one proof verification and one replay claim (docs/security.md, DPoP). */
+  const validateBound = async (token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined): Promise<Result> => {
+    const binding = await dpop.forwarded(claims.cnf, token, forwarded)
+    if (binding !== null && !binding.ok) {
+      count(binding.error)
+      return { valid: false, error: binding.error, message: binding.message }
+    }
+    count('valid')
+    return { valid: true, claims }
+  }
+
+  // Synchronous for every token that is not DPoP-bound: the hot path pays one property read for DPoP.
+  const validate = (token: string, forwarded?: Static<typeof DpopForward>): Result | Promise<Result> => {
     const verified = verifyLiveAccess(tokens, revocations, token)
     if (!verified.ok) {
       count(verified.error)
       return { valid: false, error: verified.error }
     }
+    if (verified.claims.cnf !== undefined) return validateBound(token, verified.claims, forwarded)
     count('valid')
     return { valid: true, claims: verified.claims }
   }
@@ -32,24 +47,41 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Validate an access token',
       description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 only when the body ' +
         'itself is invalid. Never waits on the store: revocations are checked against the in-memory view that ' +
-        'follows the store (about a second behind at most). Not rate limited.',
+        'follows the store (about a second behind at most). Not rate limited. A DPoP-bound token (`cnf.jkt`) is ' +
+        'valid only with `dpop`: the proof its holder sent to the resource server, and that request\'s method and ' +
+        'URL; the proof is checked (key, `ath`, `htm`, `htu`, `iat`) and accepted once across every instance, ' +
+        'which is this route\'s one store round trip (503 when the store cannot be reached).',
       body: ValidateBody,
-      response: { 200: ValidationResult, ...errors({ 400: 'The body does not match the schema' }) }
+      response: {
+        200: ValidationResult,
+        ...errors({ 400: 'The body does not match the schema', 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
+      }
     }
   }, async (request) => {
-    return validate(request.body.token)
+    const body = request.body
+    return validate(body.token, body.dpop)
   })
 
   fastify.post('/token/validate/batch', {
     schema: {
       tags,
       summary: 'Validate up to 100 access tokens',
-      description: 'One result per token, in the order given, each as `POST /token/validate` would answer it.',
+      description: 'One result per token, in the order given, each as `POST /token/validate` would answer it. ' +
+        'A DPoP-bound token comes as `{token, dpop}`.',
       body: BatchValidateBody,
-      response: { 200: BatchValidateResponse, ...errors({ 400: 'The body does not match the schema' }) }
+      response: {
+        200: BatchValidateResponse,
+        ...errors({ 400: 'The body does not match the schema', 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
+      }
     }
   }, async (request) => {
-    return { results: request.body.tokens.map(validate) }
+    let pending = false
+    const results = request.body.tokens.map((item) => {
+      const result = typeof item === 'string' ? validate(item) : validate(item.token, item.dpop)
+      if (result instanceof Promise) pending = true
+      return result
+    })
+    return { results: pending ? await Promise.all(results) : results as Result[] }
   })
 
   fastify.post('/token/revoke', {

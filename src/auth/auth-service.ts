@@ -23,7 +23,12 @@ export interface ClientProfile {
   grants: GrantType[]
   /** No secret: it may be named without authenticating, and its refresh tokens rotate at /auth/refresh. */
   public: boolean
+  /** RFC 9449 `dpop_bound_access_tokens`: its token requests must carry a DPoP proof. */
+  dpopBound: boolean
 }
+
+/** `DPoP` when the access token is bound to a key (RFC 9449 §5), `Bearer` otherwise. */
+export type TokenType = 'Bearer' | 'DPoP'
 
 export interface AuthPolicy {
   allowRegistration: boolean
@@ -44,7 +49,7 @@ export interface AuthPolicy {
 /** A login for a client without the refresh_token grant: an access token only. */
 export interface AccessTokenAnswer {
   access_token: string
-  token_type: 'Bearer'
+  token_type: TokenType
   expires_in: number
 }
 
@@ -86,7 +91,7 @@ export interface AuthServiceDeps {
 /** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
 export interface ServiceToken {
   access_token: string
-  token_type: 'Bearer'
+  token_type: TokenType
   expires_in: number
   scope: string
 }
@@ -121,20 +126,27 @@ export class AuthService {
   /**
    * Login with a client that did not authenticate (/auth/login): `clientId` must
    * name a public client (or be absent: the default client). `from`: the
-   * client address, for the lockout.
+   * client address, for the lockout. `jkt`: the DPoP key the request proved it
+   * holds; the tokens, and the session's refresh tokens (a public client's),
+   * are bound to it.
    */
-  async login (username: string, password: string, clientId: string | undefined, from: string): Promise<TokenPair | AccessTokenAnswer> {
-    return this.loginFor(async () => this.deps.resolvePublicClient(clientId), username, password, from)
+  async login (username: string, password: string, clientId: string | undefined, from: string, jkt?: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => this.deps.resolvePublicClient(clientId), username, password, from, jkt)
   }
 
   /** Login for a client the caller has already authenticated (or a public one): the OAuth password grant. */
-  async loginAs (client: ClientProfile, username: string, password: string, from: string): Promise<TokenPair | AccessTokenAnswer> {
-    return this.loginFor(async () => client, username, password, from)
+  async loginAs (client: ClientProfile, username: string, password: string, from: string, jkt?: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => client, username, password, from, jkt)
   }
 
-  private async loginFor (client: () => Promise<ClientProfile>, username: string, password: string, from: string): Promise<TokenPair | AccessTokenAnswer> {
+  private async loginFor (
+    client: () => Promise<ClientProfile>, username: string, password: string, from: string, jkt: string | undefined
+  ): Promise<TokenPair | AccessTokenAnswer> {
     try {
-      const pair = await this.attemptLogin(username, password, await client(), from)
+      const profile = await client()
+      // Before the password is checked: a refused request costs no argon2 and counts toward no lockout.
+      requireProof(profile, jkt)
+      const pair = await this.attemptLogin(username, password, profile, from, jkt)
       this.emit({ type: 'login', result: 'success' })
       return pair
     } catch (err) {
@@ -147,7 +159,9 @@ export class AuthService {
     }
   }
 
-  private async attemptLogin (username: string, password: string, client: ClientProfile, from: string): Promise<TokenPair | AccessTokenAnswer> {
+  private async attemptLogin (
+    username: string, password: string, client: ClientProfile, from: string, jkt: string | undefined
+  ): Promise<TokenPair | AccessTokenAnswer> {
     const { store, hasher, policy } = this.deps
     if (!client.grants.includes('password')) {
       throw new AppError('invalid_client', 'this client may not use the password grant')
@@ -166,7 +180,7 @@ export class AuthService {
       await store.users.upgradePasswordHash(user.id, user.passwordHash, passwordHash)
       user = { ...user, passwordHash }
     }
-    return this.startSession(user, client)
+    return this.startSession(user, client, jkt)
   }
 
   /**
@@ -182,7 +196,7 @@ export class AuthService {
    * change at all, yet the disable ended every session.) The client logs in
    * again, against the account as it now is.
    */
-  private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
+  private async startSession (user: UserRecord, client: ClientProfile, jkt: string | undefined): Promise<TokenPair | AccessTokenAnswer> {
     const now = this.now()
     const sid = newId()
     const jti = newId()
@@ -196,24 +210,29 @@ export class AuthService {
       currentJti: jti,
       createdAt: new Date(now * 1000),
       expiresAt: new Date(refreshExp * 1000),
-      absoluteExpiresAt: new Date(absoluteExp * 1000)
+      absoluteExpiresAt: new Date(absoluteExp * 1000),
+      // RFC 9449 §5: a public client's refresh tokens are bound to its key (a
+      // confidential client's are bound to its authentication instead).
+      dpopJkt: jkt !== undefined && client.public ? jkt : null
     }, user.securityVersion)
     if (created === null) throw new AppError('invalid_credentials', 'invalid username or password')
-    return this.answer(user, client, sid, jti, refreshExp, withRefresh)
+    return this.answer(user, client, sid, jti, refreshExp, withRefresh, jkt)
   }
 
-  private answer (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, withRefresh: boolean): TokenPair | AccessTokenAnswer {
+  private answer (
+    user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, withRefresh: boolean, jkt: string | undefined
+  ): TokenPair | AccessTokenAnswer {
     const now = this.now()
-    const minted = this.mint(user, client, sid, jti, refreshExp)
+    const minted = this.mint(user, client, sid, jti, refreshExp, jkt)
     if (withRefresh) return this.pair(minted)
     return {
       access_token: minted.accessToken,
-      token_type: 'Bearer',
+      token_type: tokenType(minted.dpop),
       expires_in: Math.max(0, minted.accessExp - now)
     }
   }
 
-  private mint (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number): SealedPair {
+  private mint (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, jkt: string | undefined): SealedPair {
     const access = this.deps.tokens.issueAccess({
       sub: user.id,
       sid,
@@ -221,13 +240,15 @@ export class AuthService {
       audience: client.audience,
       scope: client.scope,
       roles: user.roles,
-      ttl: client.accessTtl
+      ttl: client.accessTtl,
+      ...(jkt !== undefined ? { jkt } : {})
     })
     return {
       accessToken: access.token,
       accessExp: access.claims.exp,
       refreshToken: this.deps.tokens.issueRefresh(user.id, sid, jti, refreshExp),
-      refreshExp
+      refreshExp,
+      ...(jkt !== undefined ? { dpop: true } : {})
     }
   }
 
@@ -236,16 +257,20 @@ export class AuthService {
     return {
       access_token: sealed.accessToken,
       refresh_token: sealed.refreshToken,
-      token_type: 'Bearer',
+      token_type: tokenType(sealed.dpop),
       expires_in: Math.max(0, sealed.accessExp - now),
       refresh_expires_in: Math.max(0, sealed.refreshExp - now)
     }
   }
 
-  /** `scope`, when given, narrows the new access token to those of the client's scopes. */
-  async refresh (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
+  /**
+   * `scope`, when given, narrows the new access token to those of the client's
+   * scopes. `jkt`: the DPoP key the request proved it holds; a session bound
+   * to a key refreshes only with that key, and the new access token is bound to it.
+   */
+  async refresh (refreshToken: string, clientId?: string, scope?: string[], jkt?: string): Promise<TokenPair> {
     try {
-      const pair = await this.rotate(refreshToken, clientId, scope)
+      const pair = await this.rotate(refreshToken, clientId, scope, jkt)
       this.emit({ type: 'refresh', result: 'success' })
       return pair
     } catch (err) {
@@ -261,7 +286,7 @@ export class AuthService {
    * client's refresh tokens rotate only at the token endpoint with its secret.
    * Either refusal is invalid_grant and ends nothing.
    */
-  private async rotate (refreshToken: string, clientId?: string, scope?: string[]): Promise<TokenPair> {
+  private async rotate (refreshToken: string, clientId: string | undefined, scope: string[] | undefined, jkt: string | undefined): Promise<TokenPair> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
     const { sid, jti } = verified.claims
@@ -274,6 +299,12 @@ export class AuthService {
       await this.recordRevocation('sid', sid, this.sessionRevocationExpiry(), session.revokedReason ?? 'revoked')
     }
     if (session === null || (clientId !== undefined && session.clientId !== clientId)) throw invalidGrant()
+    // A bound refresh token without its key is refused before anything else, and
+    // ends nothing: a thief holding only the token must not be able to end the
+    // session either (reuse detection would).
+    if (session.dpopJkt !== null && jkt !== session.dpopJkt) {
+      throw new AppError('invalid_grant', 'the refresh token is DPoP-bound: refresh with a DPoP proof from its key')
+    }
     if (!isSessionLive(session, now, this.deps.revocations)) {
       // A disabled client's sessions end (as they do below when the store says so).
       if (session.revokedAt === null && this.deps.revocations.isClientDisabled(session.clientId, Math.floor(session.createdAt.getTime() / 1000))) {
@@ -289,6 +320,7 @@ export class AuthService {
     })
     const client = scope === undefined ? resolved : narrowScope(resolved, scope)
     if (!client.grants.includes('refresh_token') || (clientId === undefined && !client.public)) throw invalidGrant()
+    requireProof(client, jkt)
     if (session.currentJti === jti) {
       const user = await store.users.findById(session.userId)
       if (user === null || user.disabled) {
@@ -297,7 +329,7 @@ export class AuthService {
       }
       const nextJti = newId()
       const refreshExp = Math.min(now + client.refreshTtl, Math.floor(session.absoluteExpiresAt.getTime() / 1000))
-      const minted = this.mint(user, client, sid, nextJti, refreshExp)
+      const minted = this.mint(user, client, sid, nextJti, refreshExp, jkt)
       const successor = policy.reuseInterval > 0 ? sealSuccessor(refreshToken, sid, minted) : null
       const rotated = await store.sessions.rotate(sid, jti, {
         nextJti,
@@ -327,19 +359,21 @@ export class AuthService {
     throw invalidGrant()
   }
 
-  /** client_credentials (RFC 6749 §4.4): sub = client_id, no session, no refresh token. */
-  issueServiceToken (client: ClientProfile): ServiceToken {
+  /** client_credentials (RFC 6749 §4.4): sub = client_id, no session, no refresh token; bound to `jkt` when given. */
+  issueServiceToken (client: ClientProfile, jkt?: string): ServiceToken {
+    requireProof(client, jkt)
     const access = this.deps.tokens.issueAccess({
       sub: client.clientId,
       clientId: client.clientId,
       audience: client.audience,
       scope: client.scope,
       roles: [],
-      ttl: client.accessTtl
+      ttl: client.accessTtl,
+      ...(jkt !== undefined ? { jkt } : {})
     })
     return {
       access_token: access.token,
-      token_type: 'Bearer',
+      token_type: tokenType(jkt !== undefined),
       expires_in: Math.max(0, access.claims.exp - this.now()),
       scope: client.scope
     }
@@ -464,6 +498,17 @@ export class AuthService {
 function narrowScope (client: ClientProfile, scope: string[]): ClientProfile {
   const allowed = client.scope.split(' ')
   return { ...client, scope: scope.filter((s) => allowed.includes(s)).join(' ') }
+}
+
+function tokenType (bound: boolean | undefined): TokenType {
+  return bound === true ? 'DPoP' : 'Bearer'
+}
+
+/** A client that must use DPoP (dpop_bound_access_tokens) gets nothing without a proof. */
+function requireProof (client: ClientProfile, jkt: string | undefined): void {
+  if (client.dpopBound && jkt === undefined) {
+    throw new AppError('invalid_dpop_proof', 'this client must use DPoP: send a DPoP proof with each token request')
+  }
 }
 
 function invalidGrant (): AppError {

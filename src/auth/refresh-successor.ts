@@ -10,6 +10,8 @@ export interface SealedPair {
   /** Epoch seconds. */
   accessExp: number
   refreshExp: number
+  /** The access token is DPoP-bound (absent on pairs sealed before DPoP existed: those are not). */
+  dpop?: boolean
 }
 
 function keyFor (presentedToken: string, sid: string): Buffer {

@@ -36,6 +36,8 @@ export interface ClientInput {
   scopes?: string[]
   accessTokenTtl?: number
   refreshTokenTtl?: number
+  /** RFC 9449 §5.2: every token request of this client must carry a DPoP proof. Default false. */
+  dpopBoundAccessTokens?: boolean
 }
 
 export interface ClientPolicy {
@@ -77,6 +79,8 @@ export interface ClientView {
   scopes: string[]
   access_token_ttl: number | null
   refresh_token_ttl: number | null
+  /** Every token request must carry a DPoP proof (RFC 9449 §5.2). */
+  dpop_bound_access_tokens: boolean
   disabled: boolean
   created_at: string
 }
@@ -91,6 +95,7 @@ export function clientView (client: ClientRecord): ClientView {
     scopes: [...client.scopes],
     access_token_ttl: client.accessTokenTtl,
     refresh_token_ttl: client.refreshTokenTtl,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
     disabled: client.disabled,
     created_at: client.createdAt.toISOString()
   }
@@ -118,7 +123,8 @@ export class ClientService {
       accessTtl: policy.accessTtl,
       refreshTtl: policy.refreshTtl,
       grants: [...DEFAULT_PUBLIC_GRANTS],
-      public: true
+      public: true,
+      dpopBound: false
     }
   }
 
@@ -163,7 +169,8 @@ export class ClientService {
       audiences: unique(input.audiences ?? []),
       scopes,
       accessTokenTtl: input.accessTokenTtl ?? null,
-      refreshTokenTtl: input.refreshTokenTtl ?? null
+      refreshTokenTtl: input.refreshTokenTtl ?? null,
+      dpopBoundAccessTokens: input.dpopBoundAccessTokens === true
     })
     return { client, secret }
   }
@@ -225,6 +232,13 @@ export class ClientService {
     const client = await this.deps.store.clients.setSecret(clientId, await this.deps.hasher.hash(secret), previous)
     if (client === null) throw new AppError('not_found', 'no such client')
     return { client, secret }
+  }
+
+  /** Sets or clears dpop_bound_access_tokens: from then on every token request of the client needs a proof, or not. */
+  async setDpopBound (clientId: string, bound: boolean): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.setDpopBound(clientId, bound)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return client
   }
 
   /**
@@ -307,7 +321,8 @@ export class ClientService {
       accessTtl: Math.min(client.accessTokenTtl ?? policy.accessTtl, policy.accessTtl),
       refreshTtl: client.refreshTokenTtl ?? policy.refreshTtl,
       grants: [...client.grants],
-      public: client.secretHash === null
+      public: client.secretHash === null,
+      dpopBound: client.dpopBoundAccessTokens
     }
   }
 }

@@ -9,8 +9,11 @@ import {
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-password.js'
 import { DEFAULT_SQLITE_PATH, MEMORY } from '../store/location.js'
 import { availableCores } from './cores.js'
+import { DPOP_ALGORITHMS, DPOP_WINDOW_SECONDS } from '@token-orchestrator/verifier/dpop'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
+/** One DPoP proof algorithm of the allow-list. */
+const DPOP_ALG = `(${DPOP_ALGORITHMS.join('|')})`
 
 export const ConfigSchema = Type.Object({
   // Anything else is refused: a typo (`prod`) must not run with development's generated secrets.
@@ -58,6 +61,10 @@ export const ConfigSchema = Type.Object({
   KEY_ROTATION_OVERLAP: Seconds(600),
   KEY_RING_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
   CLIENT_SECRET_GRACE: Type.Integer({ minimum: 0, maximum: 2_592_000, default: 0 }),
+  DPOP_ALGORITHMS: Type.String({ pattern: `^${DPOP_ALG}(,${DPOP_ALG})*$`, default: DPOP_ALGORITHMS.join(',') }),
+  DPOP_PROOF_WINDOW: Type.Integer({ minimum: 5, maximum: 600, default: DPOP_WINDOW_SECONDS }),
+  DPOP_REQUIRE_NONCE: Type.Boolean({ default: false }),
+  DPOP_REPLAY_CACHE: Type.Union([Type.Literal('store'), Type.Literal('memory'), Type.Literal('redis')], { default: 'store' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
@@ -293,6 +300,9 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   }
   if (config.JWT_SECRET === config.REFRESH_TOKEN_SECRET) {
     throw new ConfigError('REFRESH_TOKEN_SECRET must differ from JWT_SECRET')
+  }
+  if (config.DPOP_REPLAY_CACHE === 'redis' && config.REDIS_URL === undefined) {
+    throw new ConfigError('DPOP_REPLAY_CACHE=redis needs REDIS_URL')
   }
   if (production && (config.JWT_SECRET.includes(config.REFRESH_TOKEN_SECRET) || config.REFRESH_TOKEN_SECRET.includes(config.JWT_SECRET))) {
     // One would give the other away: e.g. REFRESH_TOKEN_SECRET = JWT_SECRET + "-refresh".

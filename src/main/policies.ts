@@ -5,6 +5,7 @@ import type { AccountPolicy } from '../auth/account-service.js'
 import type { AuthPolicy } from '../auth/auth-service.js'
 import { PasswordHasher } from '../auth/passwords.js'
 import type { ClientPolicy } from '../clients/clients.js'
+import type { DpopPolicy } from '../dpop/dpop-service.js'
 import type { Config } from './config.js'
 
 export function passwordHasher (config: Config): PasswordHasher {
@@ -49,5 +50,13 @@ function lockoutRule (config: Config): { lockoutThreshold: number, lockoutAccoun
     // Never below the per-address threshold, which would then mean nothing.
     lockoutAccountThreshold: Math.max(config.LOCKOUT_ACCOUNT_THRESHOLD, config.LOCKOUT_THRESHOLD),
     lockoutSeconds: config.LOCKOUT_SECONDS
+  }
+}
+
+export function dpopPolicy (config: Config): DpopPolicy {
+  return {
+    algorithms: config.DPOP_ALGORITHMS.split(','),
+    windowSeconds: config.DPOP_PROOF_WINDOW,
+    requireNonce: config.DPOP_REQUIRE_NONCE
   }
 }

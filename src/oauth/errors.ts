@@ -6,6 +6,7 @@ import { AppError } from '../errors.js'
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client'
   | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_target' | 'temporarily_unavailable' | 'too_many_requests' | 'server_error'
+  | 'invalid_dpop_proof' | 'use_dpop_nonce'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -17,7 +18,10 @@ const STATUS: Record<OAuthErrorCode, number> = {
   invalid_target: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
-  server_error: 500
+  server_error: 500,
+  // RFC 9449 §5 and §8: token endpoint errors.
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400
 }
 
 export class OAuthError extends Error {
@@ -46,6 +50,9 @@ export function toOAuthError (err: AppError): OAuthError {
       return new OAuthError('invalid_client', err.message)
     case 'invalid_request':
       return new OAuthError('invalid_request', err.message)
+    case 'invalid_dpop_proof':
+    case 'use_dpop_nonce':
+      return new OAuthError(err.code, err.message)
     default:
       return new OAuthError('invalid_request', err.message)
   }

@@ -14,7 +14,7 @@ import { verifyLiveAccess, type AccessClaims, type RefreshClaims, type TokenServ
  */
 export const READ_ALL_TOKENS_SCOPE = 'tokens:introspect'
 
-export type ActiveAccess = AccessClaims & { active: true, token_type: 'Bearer' }
+export type ActiveAccess = AccessClaims & { active: true, token_type: 'Bearer' | 'DPoP' }
 export type ActiveRefresh = RefreshClaims & { active: true, token_type: 'refresh_token', client_id: string }
 /** RFC 7662 §2.2: claims of an active token; an inactive one is exactly `{active: false}`. */
 export type Introspection = { active: false } | ActiveAccess | ActiveRefresh
@@ -29,7 +29,8 @@ export interface IntrospectionDeps {
 export function accessInfo (deps: IntrospectionDeps, token: string): ActiveAccess | null {
   const verified = verifyLiveAccess(deps.tokens, deps.revocations, token)
   if (!verified.ok) return null
-  return { active: true, ...verified.claims, token_type: 'Bearer' }
+  // RFC 9449 §6.2: a bound token is a DPoP token, and its `cnf` tells the resource server which key.
+  return { active: true, ...verified.claims, token_type: verified.claims.cnf !== undefined ? 'DPoP' : 'Bearer' }
 }
 
 export async function refreshInfo (deps: IntrospectionDeps, token: string): Promise<ActiveRefresh | null> {

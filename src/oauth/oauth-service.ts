@@ -36,9 +36,9 @@ export class OAuthService {
     this.lookups = { ...deps, now: deps.now ?? (() => Math.floor(Date.now() / 1000)) }
   }
 
-  /** `from`: the client IP of the request (the password grant's lockout counts per address). */
-  token (request: TokenRequest, presented: PresentedClient | null, from: string): Promise<TokenResponse> {
-    return tokenEndpoint(request, presented, this.lookups, from)
+  /** `from`: the client IP of the request (the password grant's lockout counts per address). `jkt`: the verified DPoP key of the request, if it sent a proof. */
+  token (request: TokenRequest, presented: PresentedClient | null, from: string, jkt?: string): Promise<TokenResponse> {
+    return tokenEndpoint(request, presented, this.lookups, from, jkt)
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {

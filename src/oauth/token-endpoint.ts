@@ -14,7 +14,14 @@ const GRANTS: ReadonlyMap<string, Grant> = new Map(
   [passwordGrant, refreshTokenGrant, clientCredentialsGrant, tokenExchangeGrant].map((g) => [g.grantType, g])
 )
 
-export async function tokenEndpoint (request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps, from: string): Promise<TokenResponse> {
+/**
+ * `from`: the client IP of the request. `jkt`: the thumbprint of the key the
+ * request's DPoP proof is signed with (already verified), or undefined without
+ * one; what is issued is bound to it.
+ */
+export async function tokenEndpoint (
+  request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps, from: string, jkt?: string
+): Promise<TokenResponse> {
   const name = request.grant_type
   if (name === undefined || name === '') throw new OAuthError('invalid_request', 'grant_type is required')
   const grant = GRANTS.get(name)
@@ -23,8 +30,11 @@ export async function tokenEndpoint (request: TokenRequest, presented: Presented
   if (!callerGrants(caller).includes(grant.grantType)) {
     throw new OAuthError('unauthorized_client', `this client may not use the ${grant.grantType} grant`)
   }
+  if (caller.client?.dpopBoundAccessTokens === true && jkt === undefined) {
+    throw new OAuthError('invalid_dpop_proof', 'this client must use DPoP: send a DPoP proof with each token request')
+  }
   try {
-    return await grant.handle(request, caller, deps, from)
+    return await grant.handle(request, caller, deps, from, jkt)
   } catch (err) {
     throw err instanceof AppError ? toOAuthError(err) : err
   }

@@ -61,7 +61,8 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  AccessLifetimeStore, ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSsfEvent, NewSsfStream, NewUser,
+  AccessLifetimeStore, ClientRecord, ClientStore, DpopProofStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSession,
+  NewSsfEvent, NewSsfStream, NewUser,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
   SigningKeyRecord, SsfEventRecord, SsfEventStore, SsfStreamChanges, SsfStreamRecord, SsfStreamStore, Store,
   StoreHooks, UserRecord, UserStore
@@ -259,7 +260,8 @@ function toSession (doc: SessionDoc): SessionRecord {
     absoluteExpiresAt: date(doc.absoluteExpiresAt),
     revokedAt: dateOrNull(doc.revokedAt),
     revokedReason: doc.revokedReason ?? null,
-    previous: toRotatedFrom(doc.previous)
+    previous: toRotatedFrom(doc.previous),
+    dpopJkt: doc.dpopJkt ?? null
   }
 }
 
@@ -289,7 +291,8 @@ function toClient (doc: ClientDoc): ClientRecord {
     createdAt: date(doc.createdAt),
     previousSecret: doc.previousSecret == null
       ? null
-      : { hash: doc.previousSecret.hash, expiresAt: date(doc.previousSecret.expiresAt) }
+      : { hash: doc.previousSecret.hash, expiresAt: date(doc.previousSecret.expiresAt) },
+    dpopBoundAccessTokens: doc.dpopBoundAccessTokens === true
   }
 }
 
@@ -500,7 +503,7 @@ class MongoSessions implements SessionStore {
    * change's own sweep of the user's sessions finds this session. No order
    * leaves a session created from a stale check live.
    */
-  async createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null> {
+  async createIfCurrent (session: NewSession, securityVersion: number): Promise<SessionRecord | null> {
     const created = await this.create(session)
     return guard(async () => {
       const user = await this.users.findOne({ _id: session.userId }, { readConcern: { level: 'majority' } })
@@ -511,7 +514,7 @@ class MongoSessions implements SessionStore {
     })
   }
 
-  async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
+  async create (session: NewSession): Promise<SessionRecord> {
     const doc: SessionDoc = {
       _id: session.sid,
       userId: session.userId,
@@ -522,7 +525,8 @@ class MongoSessions implements SessionStore {
       absoluteExpiresAt: date(session.absoluteExpiresAt),
       revokedAt: null,
       revokedReason: null,
-      previous: null
+      previous: null,
+      dpopJkt: session.dpopJkt ?? null
     }
     return guard(async () => {
       await this.sessions.insertOne(doc, { writeConcern: this.wc })
@@ -779,7 +783,8 @@ class MongoClients implements ClientStore {
       refreshTokenTtl: client.refreshTokenTtl,
       disabled: false,
       createdAt: new Date(),
-      previousSecret: null
+      previousSecret: null,
+      dpopBoundAccessTokens: client.dpopBoundAccessTokens === true
     }
     return guard(async () => {
       await insertUnique(this.clients, doc, () => new AppError('conflict', 'that client_id already exists'),
@@ -824,6 +829,53 @@ class MongoClients implements ClientStore {
         { returnDocument: 'after', writeConcern: this.wc }
       )
       return doc === null ? null : toClient(doc)
+    })
+  }
+
+  async setDpopBound (clientId: string, bound: boolean): Promise<ClientRecord | null> {
+    return guard(async () => {
+      const doc = await this.clients.findOneAndUpdate(
+        { _id: clientId },
+        { $set: { dpopBoundAccessTokens: bound } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toClient(doc)
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// DPoP proofs
+
+interface DpopProofDoc {
+  _id: string
+  expiresAt: Date
+}
+
+class MongoDpopProofs implements DpopProofStore {
+  constructor (private readonly proofs: Collection<DpopProofDoc>, private readonly wc: WriteConcernSettings) {}
+
+  /**
+   * insertOne on the key as `_id`: the unique index decides between concurrent
+   * claims. A duplicate (11000) is a replay, unless the entry it met has
+   * expired and the TTL monitor (which runs about once a minute) has not
+   * deleted it yet: then one conditional update takes it over, and of
+   * concurrent takers only one matches.
+   */
+  async claim (key: string, expiresAt: Date, now: Date): Promise<boolean> {
+    return guard(async () => {
+      try {
+        await this.proofs.insertOne({ _id: key, expiresAt: date(expiresAt) }, { writeConcern: this.wc })
+        return true
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err
+      }
+      const taken = await this.proofs.updateOne(
+        { _id: key, expiresAt: { $lte: date(now) } },
+        { $set: { expiresAt: date(expiresAt) } },
+        { writeConcern: this.wc }
+      )
+      return taken.modifiedCount === 1
     })
   }
 }
@@ -1186,6 +1238,7 @@ export class MongoStore implements Store {
   readonly lifetimes: AccessLifetimeStore
   readonly ssfStreams: SsfStreamStore
   readonly ssfEvents: SsfEventStore
+  readonly dpopProofs: DpopProofStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
@@ -1196,10 +1249,9 @@ export class MongoStore implements Store {
   private sweeper: NodeJS.Timeout | undefined
   private readonly ssfStreamsCol: Collection<SsfStreamDoc>
   private readonly ssfEventsCol: Collection<SsfEventDoc>
-
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
   /** Collections whose documents carry an expiresAt for a TTL index and nothing else to index. */
-  private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc>>
+  private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc> | Collection<DpopProofDoc>>
 
   /** The write concern of the store's own setup writes (the counters it creates). */
   private readonly wc: WriteConcernSettings
@@ -1228,6 +1280,9 @@ export class MongoStore implements Store {
     this.ssfStreams = new MongoSsfStreams(this.ssfStreamsCol, counters, wc)
     this.ssfEvents = new MongoSsfEvents(this.ssfEventsCol, this.ssfStreamsCol, counters, wc, hooks)
     this.wc = wc
+    const dpopProofs = db.collection<DpopProofDoc>('dpop_proofs')
+    this.extraTtlIndexes.push(dpopProofs)
+    this.dpopProofs = new MongoDpopProofs(dpopProofs, wc)
   }
 
   /** Indexes and the revocation counter, then the periodic sweep of the revocation log; idempotent. */

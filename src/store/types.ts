@@ -51,7 +51,12 @@ export interface SessionRecord {
   revokedReason: string | null
   /** The refresh token this session's current one replaced, for the reuse grace. */
   previous: RotatedFrom | null
+  /** The DPoP key (RFC 7638 thumbprint) its refresh tokens are bound to; null when they are not bound. */
+  dpopJkt: string | null
 }
+
+/** What a new session is made of; `dpopJkt` absent means unbound. */
+export type NewSession = Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous' | 'dpopJkt'> & { dpopJkt?: string | null }
 
 export interface Rotation {
   nextJti: string
@@ -145,14 +150,14 @@ export interface UserStore {
 }
 
 export interface SessionStore {
-  create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord>
+  create (session: NewSession): Promise<SessionRecord>
   /**
    * Creates the session only while its user exists, is enabled, and has the
    * securityVersion the caller's password check read, atomically with that
    * check: no password change, reset, disable or role change can land between
    * the two unseen. Returns null (and stores nothing live) otherwise.
    */
-  createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null>
+  createIfCurrent (session: NewSession, securityVersion: number): Promise<SessionRecord | null>
   find (sid: string): Promise<SessionRecord | null>
   /**
    * Compare-and-set rotation: only when the session is not revoked and its
@@ -253,9 +258,13 @@ export interface ClientRecord {
   createdAt: Date
   /** After a secret rotation with a grace period: the old secret's hash, accepted until expiresAt. */
   previousSecret: { hash: string, expiresAt: Date } | null
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of this client must carry a DPoP proof. */
+  dpopBoundAccessTokens: boolean
 }
 
-export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt' | 'previousSecret'>
+export type NewClient = Omit<ClientRecord, 'disabled' | 'createdAt' | 'previousSecret' | 'dpopBoundAccessTokens'> & {
+  dpopBoundAccessTokens?: boolean
+}
 
 export interface ClientStore {
   /** Throws AppError('conflict') when the client_id exists. */
@@ -270,6 +279,8 @@ export interface ClientStore {
    * forgotten at once) in one write; returns the client as it is now, or null if unknown.
    */
   setSecret (clientId: string, secretHash: string, previous: { hash: string, expiresAt: Date } | null): Promise<ClientRecord | null>
+  /** Sets dpopBoundAccessTokens; returns the client as it is now, or null if unknown. */
+  setDpopBound (clientId: string, bound: boolean): Promise<ClientRecord | null>
 }
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'
@@ -434,6 +445,20 @@ export interface SsfEventStore {
 }
 
 /**
+ * DPoP proofs seen recently (RFC 9449 §11.1), shared by every instance so that
+ * a proof replayed to another instance is refused too. Keys are fixed-length
+ * hashes; an entry is useless after its expiry and may be deleted then.
+ */
+export interface DpopProofStore {
+  /**
+   * Records `key` until `expiresAt`. Atomic insert-if-absent: true for the
+   * first claim of a key (or of a key whose entry had expired at `now`),
+   * false for every other, concurrent ones included.
+   */
+  claim (key: string, expiresAt: Date, now: Date): Promise<boolean>
+}
+
+/**
  * Test-only pauses inside the writes whose steps can interleave across
  * processes, so that the contract suite can make those races happen on purpose.
  * Only code constructs stores with hooks; no configuration reaches them.
@@ -470,6 +495,7 @@ export interface Store {
   readonly lifetimes: AccessLifetimeStore
   readonly ssfStreams: SsfStreamStore
   readonly ssfEvents: SsfEventStore
+  readonly dpopProofs: DpopProofStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */

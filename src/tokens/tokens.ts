@@ -34,6 +34,8 @@ export interface AccessGrant {
   roles: string[]
   ttl: number
   act?: Actor
+  /** The DPoP key (RFC 7638 thumbprint) the token is bound to: `cnf.jkt` (RFC 9449 §6.1). */
+  jkt?: string
 }
 
 /** 128 random bits, base64url: jti and sid values. */
@@ -84,6 +86,7 @@ export class TokenService {
     }
     if (grant.sid !== undefined) claims.sid = grant.sid
     if (grant.act !== undefined) claims.act = grant.act
+    if (grant.jkt !== undefined) claims.cnf = { jkt: grant.jkt }
     return { token: this.access.sign({ ...claims }), claims }
   }
 

@@ -18,6 +18,7 @@ import { TEST_ENV } from '../helper.js'
 import { findNginx, stopProcess } from '../support/nginx.js'
 import { freePort } from '../support/server-process.js'
 import { accessToken } from '../support/tokens.js'
+import { dpopKey } from '../support/dpop.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -48,6 +49,8 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      # What a DPoP proof's htu names; Authorization and DPoP are passed as the client sent them.
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }
 
     # The same check, also requiring the admin role in the token's roles claim (403 without it).
@@ -56,6 +59,8 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass http://${service}/auth/verify?role=admin;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }
 
     # One check per API behind this gateway: a token passes only where its
@@ -65,6 +70,8 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass http://${service}/auth/verify?audience=orders-api;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }
 
     location = /_token_auth_shop {
@@ -72,6 +79,8 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass http://${service}/auth/verify?audience=shop-api;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }
 
     location /orders-api/ {
@@ -232,6 +241,41 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
   const revoked = await through('/orders/42', `Bearer ${pair.access_token}`)
   t.equal(revoked.status, 401, 'a revoked token gets 401 from nginx')
   t.equal(seen.length, upstreamCalls + 1, 'no denied request reached the upstream')
+
+  // A DPoP-bound login: nginx forwards Authorization, DPoP and the original method and URL.
+  const key = await dpopKey()
+  const loginUrl = `${serviceUrl}/auth/login`
+  const boundRes = await fetch(loginUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', dpop: await key.proof({ method: 'POST', url: `http://localhost:${servicePort}/auth/login` }) },
+    body: JSON.stringify({ username, password: 'correct horse battery staple' })
+  })
+  t.equal(boundRes.status, 200, 'login with a DPoP proof')
+  const bound = (await boundRes.json() as { access_token: string }).access_token
+  const dpopThrough = (path: string, proof?: string, scheme = 'DPoP'): Promise<Response> =>
+    fetch(`${gatewayUrl}${path}`, { headers: { authorization: `${scheme} ${bound}`, ...(proof !== undefined ? { dpop: proof } : {}) } })
+  const proofFor = (path: string, o: { method?: string, accessToken?: string } = {}): Promise<string> =>
+    key.proof({ method: o.method ?? 'GET', url: `${gatewayUrl}${path}`, accessToken: o.accessToken ?? bound })
+  const dpopCalls = seen.length
+  const fresh = await proofFor('/orders/7')
+  const dpopOk = await dpopThrough('/orders/7?page=1', fresh)
+  t.equal(dpopOk.status, 200, 'a bound token with its proof passes nginx')
+  t.equal((await dpopOk.json() as { subject: string }).subject, sub)
+  const dpopDenied: Array<[string, Promise<Response>]> = [
+    ['the same proof again', dpopThrough('/orders/7', fresh)],
+    ['no proof', dpopThrough('/orders/7')],
+    ['sent as Bearer', dpopThrough('/orders/7', await proofFor('/orders/7'), 'Bearer')],
+    ['a proof for another URL', dpopThrough('/orders/8', await proofFor('/orders/7'))],
+    ['a proof for another method', dpopThrough('/orders/7', await proofFor('/orders/7', { method: 'POST' }))],
+    ['a proof for another token', dpopThrough('/orders/7', await proofFor('/orders/7', { accessToken: pair.access_token }))],
+    ['a proof from another key', dpopThrough('/orders/7', await (await dpopKey()).proof({ method: 'GET', url: `${gatewayUrl}/orders/7`, accessToken: bound }))]
+  ]
+  for (const [why, pending] of dpopDenied) {
+    const res = await pending
+    t.equal(res.status, 401, `DPoP, ${why}: 401 from nginx`)
+    await res.arrayBuffer()
+  }
+  t.equal(seen.length, dpopCalls + 1, 'no refused DPoP request reached the upstream')
 
   // Two APIs behind one gateway, each location requiring its own audience.
   const forOrders = accessToken({ sub: 'orders-user', aud: ['token-orchestrator', 'orders-api'] })

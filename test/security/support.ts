@@ -108,6 +108,7 @@ export function countingStore (inner: Store = memoryStore()): CountingStore {
     lifetimes: wrap('lifetimes', inner.lifetimes),
     ssfStreams: wrap('ssfStreams', inner.ssfStreams),
     ssfEvents: wrap('ssfEvents', inner.ssfEvents),
+    dpopProofs: wrap('dpopProofs', inner.dpopProofs),
     init: () => inner.init(),
     ping: () => inner.ping(),
     sweep: (now: Date) => inner.sweep(now),

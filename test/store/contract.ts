@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { AppError } from '../../src/errors.js'
 import {
-  REVOCATION_LATE_MS, type NewSsfEvent, type NewSsfStream, type Rotation, type SessionRecord, type Store, type StoreHooks
+  REVOCATION_LATE_MS, type NewSession, type NewSsfEvent, type NewSsfStream, type Rotation, type SessionRecord, type Store, type StoreHooks
 } from '../../src/store/types.js'
 
 /** A fresh, initialised store; `hooks` are the test-only pauses the race tests use. */
@@ -391,7 +391,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
       })
 
       const base = Date.now()
-      const newSession = (userId: string, createdOffset = 0, expiresOffset = 2 * HOUR): Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'> => ({
+      const newSession = (userId: string, createdOffset = 0, expiresOffset = 2 * HOUR): NewSession => ({
         sid: randomUUID(),
         userId,
         clientId: 'default',
@@ -409,7 +409,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
       await withStore(t, 'create and find', async (t, store) => {
         const input = newSession('u1')
         const created = await store.sessions.create(input)
-        t.same(created, { ...input, revokedAt: null, revokedReason: null, previous: null })
+        t.same(created, { ...input, revokedAt: null, revokedReason: null, previous: null, dpopJkt: null })
         t.notOk('_id' in created, 'no storage id leaks')
         const found = await store.sessions.find(input.sid)
         t.same(found, created)
@@ -425,6 +425,15 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(again?.expiresAt.getTime(), base + 2 * HOUR, 'mutating the input does not change the store')
         t.not(again?.currentJti, 'mutated', 'mutating the output does not change the store')
         t.equal(again?.userId, 'u1')
+      })
+
+      await withStore(t, 'a session bound to a DPoP key keeps its thumbprint through rotation', async (t, store) => {
+        const input = { ...newSession('u1'), dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' }
+        const created = await store.sessions.create(input)
+        t.equal(created.dpopJkt, input.dpopJkt)
+        await store.sessions.rotate(input.sid, input.currentJti, rotation(input.currentJti))
+        t.equal((await store.sessions.find(input.sid))?.dpopJkt, input.dpopJkt)
+        t.equal((await store.sessions.listForUser('u1', new Date(base)))[0]?.dpopJkt, input.dpopJkt)
       })
 
       await withStore(t, 'rotate is a compare-and-set on currentJti', async (t, store) => {
@@ -848,7 +857,7 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         const before = Date.now()
         const input = newClient()
         const created = await store.clients.create(input)
-        t.same(created, { ...input, disabled: false, createdAt: created.createdAt, previousSecret: null })
+        t.same(created, { ...input, disabled: false, createdAt: created.createdAt, previousSecret: null, dpopBoundAccessTokens: false })
         t.ok(created.createdAt instanceof Date && created.createdAt.getTime() >= before - 1000)
         t.notOk('_id' in created, 'no storage id leaks')
         t.same(await store.clients.find(input.clientId), created)
@@ -858,6 +867,17 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         created.grants.push('refresh_token')
         t.same((await store.clients.find(input.clientId))?.scopes, ['orders:read', 'orders:write'], 'input is copied')
         t.same((await store.clients.find(input.clientId))?.grants, ['client_credentials', 'password'], 'output is a copy')
+      })
+
+      await withStore(t, 'dpopBoundAccessTokens: set at create, flipped by setDpopBound', async (t, store) => {
+        const bound = await store.clients.create({ ...newClient(), dpopBoundAccessTokens: true })
+        t.equal(bound.dpopBoundAccessTokens, true)
+        t.equal((await store.clients.find(bound.clientId))?.dpopBoundAccessTokens, true)
+        const plain = await store.clients.create(newClient())
+        t.equal((await store.clients.setDpopBound(plain.clientId, true))?.dpopBoundAccessTokens, true)
+        t.equal((await store.clients.find(plain.clientId))?.dpopBoundAccessTokens, true)
+        t.equal((await store.clients.setDpopBound(plain.clientId, false))?.dpopBoundAccessTokens, false)
+        t.equal(await store.clients.setDpopBound('nobody', true), null)
       })
 
       await withStore(t, 'a public client (no secret) keeps secretHash null', async (t, store) => {
@@ -910,6 +930,30 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(again?.previousSecret, null, 'null forgets the old one')
         t.equal((await store.clients.find(a.clientId))?.previousSecret, null)
         t.equal(await store.clients.setSecret('nobody', 'h', null), null, 'unknown: null')
+      })
+    })
+
+    await t.test('dpop proofs', async (t) => {
+      const base = Date.now() + HOUR
+      const at = (ms: number): Date => new Date(base + ms)
+
+      await withStore(t, 'claim is insert-if-absent until the entry expires', async (t, store) => {
+        t.equal(await store.dpopProofs.claim('k1', at(60_000), at(0)), true, 'the first claim')
+        t.equal(await store.dpopProofs.claim('k1', at(120_000), at(1000)), false, 'a replay')
+        t.equal(await store.dpopProofs.claim('k2', at(60_000), at(1000)), true, 'another key')
+        t.equal(await store.dpopProofs.claim('k1', at(200_000), at(60_000)), true, 'claimed again once expired, before any sweep')
+        t.equal(await store.dpopProofs.claim('k1', at(300_000), at(100_000)), false, 'and then held until its new expiry')
+      })
+
+      await withStore(t, '20 concurrent claims of one key: exactly one wins', async (t, store) => {
+        const results = await Promise.all(Array.from({ length: 20 }, async () => store.dpopProofs.claim('same', at(60_000), at(0))))
+        t.equal(results.filter((r) => r).length, 1)
+      })
+
+      await withStore(t, '20 concurrent claims of one expired key: exactly one takes it over', async (t, store) => {
+        await store.dpopProofs.claim('old', at(1000), at(0))
+        const results = await Promise.all(Array.from({ length: 20 }, async () => store.dpopProofs.claim('old', at(90_000), at(30_000))))
+        t.equal(results.filter((r) => r).length, 1)
       })
     })
 

@@ -38,6 +38,7 @@ export function faultyStore (inner: Store): FaultyStore {
     lifetimes: guard(inner.lifetimes, state),
     ssfStreams: guard(inner.ssfStreams, state),
     ssfEvents: guard(inner.ssfEvents, state),
+    dpopProofs: guard(inner.dpopProofs, state),
     init: () => inner.init(),
     ping: () => state.down ? Promise.reject(new StoreUnavailableError()) : inner.ping(),
     sweep: (now: Date) => state.down ? Promise.reject(new StoreUnavailableError()) : inner.sweep(now),

@@ -4,3 +4,4 @@
 export { createVerifier, VerifierError } from './verifier.js'
 export type { Verifier, VerifierErrorCode, VerifierOptions, VerifierStatus, VerifyResult } from './verifier.js'
 export type { AccessClaims, TokenErrorCode } from './rules.js'
+export type { PresentedProof } from './dpop.js'

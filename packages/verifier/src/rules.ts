@@ -41,6 +41,8 @@ export interface AccessClaims {
   roles: string[]
   /** Present on tokens issued by token exchange: the party acting for `sub`. */
   act?: Actor
+  /** Present on DPoP-bound tokens (RFC 9449 §6.1): the RFC 7638 thumbprint of the key that must sign each proof. */
+  cnf?: { jkt: string }
 }
 
 export interface RefreshClaims {
@@ -141,9 +143,16 @@ function isStringArray (value: unknown): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === 'string')
 }
 
+/** RFC 7800 confirmation: this service binds access tokens by `jkt` only. */
+function isConfirmation (value: unknown): value is { jkt: string } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) &&
+    typeof (value as { jkt?: unknown }).jkt === 'string' && Object.keys(value).length === 1
+}
+
 export function hasAccessShape (p: Record<string, unknown>): boolean {
   return typeof p.client_id === 'string' && typeof p.scope === 'string' && isStringArray(p.roles) &&
-    (p.sid === undefined || typeof p.sid === 'string') && (p.act === undefined || isActor(p.act))
+    (p.sid === undefined || typeof p.sid === 'string') && (p.act === undefined || isActor(p.act)) &&
+    (p.cnf === undefined || isConfirmation(p.cnf))
 }
 
 export function hasRefreshShape (p: Record<string, unknown>): boolean {

@@ -7,6 +7,7 @@
 // longer than `maxStaleness` the answer says so instead of guessing.
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
+import { checkBinding, ProofVerifier, ReplayCache, type PresentedProof } from './dpop.js'
 import { RevocationList, type RevocationKind } from './revocation-list.js'
 import {
   accessRules, hasAccessShape, headerKid, unknownKid, verifierOptions, verifyToken,
@@ -16,6 +17,7 @@ import {
 export type VerifyResult =
   | { valid: true, claims: AccessClaims }
   | { valid: false, error: TokenErrorCode | 'revocation_state_stale' }
+  | { valid: false, error: 'dpop_proof_required' | 'invalid_dpop_proof', message: string }
 
 export interface VerifierOptions {
   /** Base URL of the service, e.g. https://auth.example.com (its metadata is read at /.well-known/oauth-authorization-server). */
@@ -35,6 +37,12 @@ export interface VerifierOptions {
   cacheSize?: number
   /** Minimum seconds between two JWKS fetches caused by an unknown kid (default 10). */
   unknownKidRefetchInterval?: number
+  /** DPoP proof algorithms accepted (default: ES256, ES384, EdDSA, PS256, RS256). */
+  dpopAlgorithms?: readonly string[]
+  /** Seconds a DPoP proof's iat may be from this machine's time, either way (default 60); proofs are remembered that long. */
+  dpopWindow?: number
+  /** DPoP proofs remembered to refuse replays, in this process (default 100,000). */
+  dpopReplayCacheSize?: number
   /** Called with background failures (feed or JWKS), once per streak. */
   onError?: (err: Error) => void
   /** The fetch to use (default: the global one). */
@@ -61,8 +69,15 @@ export interface VerifierStatus {
 }
 
 export interface Verifier {
-  /** Synchronous: what POST /token/validate would answer, or `revocation_state_stale`. */
-  verify (token: string): VerifyResult
+  /**
+   * Synchronous: what POST /token/validate would answer, or `revocation_state_stale`.
+   * A DPoP-bound token is valid only with `dpop`: the proof its holder sent with
+   * this request (the DPoP header), and the request's method and absolute URL.
+   * Replays are refused within this process (the verifier's own memory).
+   */
+  verify (token: string, dpop?: PresentedProof): VerifyResult
+  /** The DPoP proof algorithms it accepts (for a `WWW-Authenticate: DPoP algs=…` challenge). */
+  readonly dpopAlgorithms: readonly string[]
   status (): VerifierStatus
   /** Stops the feed, the JWKS refreshes and every request in flight. */
   close (): Promise<void>
@@ -133,6 +148,8 @@ function sleep (ms: number, signal: AbortSignal): Promise<void> {
 
 class LocalVerifier implements Verifier {
   private readonly list = new RevocationList()
+  private readonly proofs: ProofVerifier
+  private readonly replays: ReplayCache
   private readonly cache = new Map<string, CacheEntry>()
   private keys = new Map<string, KeyVerifier>()
   private readonly rules: TokenRules
@@ -161,6 +178,11 @@ class LocalVerifier implements Verifier {
     this.allowStale = options.onStale === 'allow'
     this.cacheSize = options.cacheSize ?? 10_000
     this.fetchImpl = options.fetch ?? globalThis.fetch
+    this.proofs = new ProofVerifier({
+      ...(options.dpopAlgorithms !== undefined ? { algorithms: options.dpopAlgorithms } : {}),
+      ...(options.dpopWindow !== undefined ? { windowSeconds: options.dpopWindow } : {})
+    })
+    this.replays = new ReplayCache(options.dpopReplayCacheSize ?? 100_000)
     const base = options.url.replace(/\/+$/, '')
     this.feedUrl = `${base}/token/revocations`
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
@@ -168,7 +190,7 @@ class LocalVerifier implements Verifier {
     this.authorization = 'Basic ' + Buffer.from(`${form(options.clientId)}:${form(options.clientSecret)}`).toString('base64')
   }
 
-  verify (token: string): VerifyResult {
+  verify (token: string, dpop?: PresentedProof): VerifyResult {
     const nowMs = Date.now()
     let result: VerifyResult
     const cached = this.cache.get(token)
@@ -184,7 +206,24 @@ class LocalVerifier implements Verifier {
     if (!this.allowStale && nowMs - this.lastSyncMs > this.maxStalenessMs) return { valid: false, error: 'revocation_state_stale' }
     const { claims } = result
     if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub)) return { valid: false, error: 'revoked' }
+    // A DPoP-bound token: one proof verification and a replay check; an unbound one pays nothing here.
+    if (claims.cnf !== undefined) return this.checkProof(token, claims.cnf, dpop, nowMs, result)
     return result
+  }
+
+  private checkProof (token: string, cnf: { jkt: string }, dpop: PresentedProof | undefined, nowMs: number, result: VerifyResult): VerifyResult {
+    const nowSeconds = Math.floor(nowMs / 1000)
+    const binding = checkBinding(this.proofs, cnf, token, dpop, nowSeconds)
+    if (binding === null) return result
+    if (!binding.ok) return { valid: false, error: binding.error === 'use_dpop_nonce' ? 'invalid_dpop_proof' : binding.error, message: binding.message }
+    if (!this.replays.claim(binding.replayKey, binding.expiresAt, nowSeconds)) {
+      return { valid: false, error: 'invalid_dpop_proof', message: 'the DPoP proof was already used' }
+    }
+    return result
+  }
+
+  get dpopAlgorithms (): readonly string[] {
+    return this.proofs.algorithms
   }
 
   status (): VerifierStatus {

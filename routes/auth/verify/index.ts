@@ -6,7 +6,8 @@
 // for every proxied request, and a flood of bad tokens should cost no more
 // than a good one (no Error object and stack per request).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { authorizationToken } from '@token-orchestrator/verifier/dpop'
 import { bearerToken, hasScopes } from '@token-orchestrator/verifier/rules'
 import { verifyLiveAccess, type AccessClaims } from '../../../src/tokens/tokens.js'
 import { errors } from '../../../plugins/schemas.js'
@@ -29,15 +30,61 @@ function hasAudience (aud: string | string[], required: string): boolean {
   return typeof aud === 'string' ? aud === required : aud.includes(required)
 }
 
-function invalidToken (reply: FastifyReply, message: string): FastifyReply {
+function invalidToken (reply: FastifyReply, message: string, challenge = 'Bearer error="invalid_token"'): FastifyReply {
   return reply.code(401)
-    .header('www-authenticate', 'Bearer error="invalid_token"')
+    .header('www-authenticate', challenge)
     .send({ error: 'invalid_token', message })
 }
 
+function header (request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/**
+ * The method and URL of the request the gateway is checking, which a DPoP
+ * proof's htm and htu must name: from X-Original-Method and X-Original-URL
+ * (nginx), or X-Forwarded-Method, -Proto, -Host and -Uri (Traefik), or, on
+ * /auth/verify/<path> (Envoy), this request's own method and the appended
+ * path on its Host. The gateway sets these itself, over anything the client sent.
+ */
+function originalRequest (request: FastifyRequest): { method: string, url: string } | null {
+  const appended = request.url.startsWith('/auth/verify/') ? request.url.slice('/auth/verify'.length) : undefined
+  const method = header(request, 'x-original-method') ?? header(request, 'x-forwarded-method') ??
+    (appended !== undefined ? request.method : undefined)
+  const proto = header(request, 'x-forwarded-proto') ?? 'http'
+  const forwardedHost = header(request, 'x-forwarded-host')
+  const forwardedUri = header(request, 'x-forwarded-uri')
+  const host = header(request, 'host')
+  const url = header(request, 'x-original-url') ??
+    (forwardedHost !== undefined && forwardedUri !== undefined ? `${proto}://${forwardedHost}${forwardedUri}` : undefined) ??
+    (appended !== undefined && host !== undefined ? `${proto}://${host}${appended}` : undefined)
+  return method === undefined || url === undefined ? null : { method, url }
+}
+
 const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tokens, revocations } = fastify
+  const { tokens, revocations, dpop } = fastify
   const count = fastify.serviceMetrics.validation
+
+  /**
+   * A DPoP-bound token, or the DPoP scheme: the proof the client sent with the
+   * proxied request, checked against that request. null when it holds.
+   */
+  const dpopRefusal = async (request: FastifyRequest, reply: FastifyReply, scheme: 'Bearer' | 'DPoP', token: string, claims: AccessClaims): Promise<FastifyReply | null> => {
+    const refuse = (error: 'invalid_token' | 'invalid_dpop_proof', message: string): FastifyReply => {
+      count(error === 'invalid_token' ? 'invalid_claims' : 'invalid_dpop_proof')
+      return reply.code(401).header('www-authenticate', dpop.challenge(error)).send({ error, message })
+    }
+    if (claims.cnf === undefined) return refuse('invalid_token', 'the access token is not DPoP-bound: send it as a Bearer token')
+    if (scheme !== 'DPoP') return refuse('invalid_token', 'the access token is DPoP-bound: send it as `Authorization: DPoP` with a DPoP proof')
+    const original = originalRequest(request)
+    if (original === null) {
+      return refuse('invalid_dpop_proof', 'the gateway did not forward the original method and URL (X-Original-Method, X-Original-URL)')
+    }
+    const result = await dpop.forwarded(claims.cnf, token, { proof: request.headers.dpop, ...original })
+    if (result !== null && !result.ok) return refuse('invalid_dpop_proof', result.message)
+    return null
+  }
   // A token answered from the verified-token cache comes back with the same
   // claims object each time: its headers are checked and built once.
   const headersOf = new WeakMap<AccessClaims, IdentityHeaders | null>()
@@ -113,14 +160,25 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         }
       },
       handler: async (request, reply) => {
-        const token = bearerToken(request.headers.authorization)
-        if (token === null) return invalidToken(reply, 'a bearer access token is required')
+        let token = bearerToken(request.headers.authorization)
+        let scheme: 'Bearer' | 'DPoP' = 'Bearer'
+        if (token === null) {
+          const presented = authorizationToken(request.headers.authorization)
+          if (presented === null) return invalidToken(reply, 'a bearer access token is required')
+          token = presented.token
+          scheme = presented.scheme
+        }
         const verified = verifyLiveAccess(tokens, revocations, token)
         if (!verified.ok) {
           count(verified.error)
-          return invalidToken(reply, `the access token is not valid (${verified.error})`)
+          const message = `the access token is not valid (${verified.error})`
+          return scheme === 'DPoP' ? invalidToken(reply, message, dpop.challenge('invalid_token')) : invalidToken(reply, message)
         }
         const claims = verified.claims
+        if (claims.cnf !== undefined || scheme === 'DPoP') {
+          const refused = await dpopRefusal(request, reply, scheme, token, claims)
+          if (refused !== null) return refused
+        }
         let identity = headersOf.get(claims)
         if (identity === undefined) {
           identity = identityHeaders(claims)

@@ -21,7 +21,8 @@ refresh_token with --public.`,
       { flags: '--audience <aud>', description: 'added to the aud of the client\'s tokens (repeatable)', parse: repeatable() },
       { flags: '--scope <scope>', description: 'a scope the client may be granted (repeatable)', parse: repeatable() },
       { flags: '--access-token-ttl <seconds>', description: 'at most ACCESS_TOKEN_TTL (default: that)', parse: positiveInteger() },
-      { flags: '--refresh-token-ttl <seconds>', description: 'at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)', parse: positiveInteger() }
+      { flags: '--refresh-token-ttl <seconds>', description: 'at most SESSION_MAX_LIFETIME (default: REFRESH_TOKEN_TTL)', parse: positiveInteger() },
+      { flags: '--dpop-bound', description: 'every token request of the client must carry a DPoP proof' }
     ],
     writes: true,
     run: async (ctx) => {
@@ -33,7 +34,8 @@ refresh_token with --public.`,
         ...(o.audience !== undefined ? { audiences: o.audience as string[] } : {}),
         ...(o.scope !== undefined ? { scopes: o.scope as string[] } : {}),
         ...(o.accessTokenTtl !== undefined ? { accessTokenTtl: o.accessTokenTtl as number } : {}),
-        ...(o.refreshTokenTtl !== undefined ? { refreshTokenTtl: o.refreshTokenTtl as number } : {})
+        ...(o.refreshTokenTtl !== undefined ? { refreshTokenTtl: o.refreshTokenTtl as number } : {}),
+        dpopBoundAccessTokens: o.dpopBound === true
       })
       return { ...clientView(client), client_secret: secret }
     }

@@ -7,9 +7,9 @@ import type { Grant } from './grant.js'
 export const clientCredentialsGrant: Grant = {
   grantType: 'client_credentials',
   allowPublic: false,
-  async handle (request, caller, { auth, clients }) {
+  async handle (request, caller, { auth, clients }, _from, jkt) {
     if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot use client_credentials')
     const scope = grantedScopes(caller, request.scope)
-    return auth.issueServiceToken(clients.profile(caller.client, scope))
+    return auth.issueServiceToken(clients.profile(caller.client, scope), jkt)
   }
 }

@@ -35,8 +35,11 @@ export interface Grant {
   grantType: GrantType
   /** Whether the built-in public `default` client (no secret) may use it. */
   allowPublic: boolean
-  /** `from`: the client IP of the request. */
-  handle: (request: TokenRequest, caller: Caller, deps: GrantDeps, from: string) => Promise<TokenResponse>
+  /**
+   * `from`: the client IP of the request. `jkt`: the verified DPoP key of the
+   * request, if it sent a proof; what the grant issues is bound to it.
+   */
+  handle: (request: TokenRequest, caller: Caller, deps: GrantDeps, from: string, jkt: string | undefined) => Promise<TokenResponse>
 }
 
 /** The scope of an access token this service just issued (RFC 6749 §5.1 returns it). */

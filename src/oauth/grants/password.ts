@@ -7,12 +7,12 @@ import { issuedScope, type Grant } from './grant.js'
 export const passwordGrant: Grant = {
   grantType: 'password',
   allowPublic: true,
-  async handle (request, caller, { auth, clients }, from) {
+  async handle (request, caller, { auth, clients }, from, jkt) {
     if (request.username === undefined || request.password === undefined) {
       throw new OAuthError('invalid_request', 'username and password are required')
     }
     const scope = grantedScopes(caller, request.scope)
-    const pair = await auth.loginAs(callerProfile(clients, caller, scope), request.username, request.password, from)
+    const pair = await auth.loginAs(callerProfile(clients, caller, scope), request.username, request.password, from, jkt)
     return { ...pair, scope: issuedScope(pair.access_token) }
   }
 }

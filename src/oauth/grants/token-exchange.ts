@@ -30,7 +30,7 @@ export interface TokenExchangeRequest {
 export interface ExchangedToken {
   access_token: string
   issued_token_type: typeof ACCESS_TOKEN_TYPE_URN
-  token_type: 'Bearer'
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope: string
 }
@@ -47,15 +47,23 @@ export interface TokenExchangeDeps {
 export const tokenExchangeGrant: Grant = {
   grantType: TOKEN_EXCHANGE_GRANT,
   allowPublic: false,
-  async handle (request, caller, deps) {
+  async handle (request, caller, deps, _from, jkt) {
     if (caller.kind !== 'confidential') throw new OAuthError('unauthorized_client', 'a public client cannot exchange tokens')
-    return await exchangeToken(deps, caller.client, request)
+    return await exchangeToken(deps, caller.client, request, jkt)
   }
 }
 
 const invalidSubject = (): OAuthError => new OAuthError('invalid_grant', 'the subject token is invalid, expired or revoked')
 
-export async function exchangeToken (deps: TokenExchangeDeps, caller: ClientRecord, request: TokenExchangeRequest): Promise<ExchangedToken> {
+/**
+ * `jkt`: the verified DPoP key of the request. A DPoP-bound subject token is
+ * exchanged only by the holder of its key (a proof from that key), so a
+ * stolen bound token cannot be laundered into an unbound one; the new token is
+ * bound to the request's key whenever there is one.
+ */
+export async function exchangeToken (
+  deps: TokenExchangeDeps, caller: ClientRecord, request: TokenExchangeRequest, jkt?: string
+): Promise<ExchangedToken> {
   if (request.subject_token === undefined || request.subject_token_type === undefined) {
     throw new OAuthError('invalid_request', 'subject_token and subject_token_type are required')
   }
@@ -76,6 +84,9 @@ export async function exchangeToken (deps: TokenExchangeDeps, caller: ClientReco
   const verified = verifyLiveAccess(deps.tokens, deps.revocations, request.subject_token)
   if (!verified.ok) throw invalidSubject()
   const subject = verified.claims
+  if (subject.cnf !== undefined && subject.cnf.jkt !== jkt) {
+    throw new OAuthError('invalid_grant', 'the subject token is DPoP-bound: exchange it with a DPoP proof from its key')
+  }
   // A service token has no user and no session that a logout could end.
   if (subject.sid === undefined) throw new OAuthError('invalid_grant', 'the subject token must be a user\'s access token')
 
@@ -123,12 +134,13 @@ export async function exchangeToken (deps: TokenExchangeDeps, caller: ClientReco
     scope: scopes.join(' '),
     roles: subject.roles,
     ttl,
-    act
+    act,
+    ...(jkt !== undefined ? { jkt } : {})
   })
   return {
     access_token: issued.token,
     issued_token_type: ACCESS_TOKEN_TYPE_URN,
-    token_type: 'Bearer',
+    token_type: jkt !== undefined ? 'DPoP' : 'Bearer',
     expires_in: Math.max(0, issued.claims.exp - now),
     scope: scopes.join(' ')
   }
