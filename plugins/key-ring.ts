@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { isAsymmetric, KeyRing } from '../src/keys/key-ring.js'
 import { accessRules } from '@token-orchestrator/verifier/rules'
+import { previousIssuers } from '../src/main/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,7 +28,7 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
     overlapSeconds: config.KEY_ROTATION_OVERLAP,
     maxAccessTtl: config.ACCESS_TOKEN_TTL,
     now: fastify.clockMs,
-    verify: accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE)
+    verify: accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE, previousIssuers(config))
   })
   if (await ring.ensureSigningKey()) {
     fastify.log.info({ kid: ring.currentKid, alg: algorithm }, 'no usable signing key in the store: created one')

@@ -6,6 +6,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GRANT_TYPES } from '../src/clients/clients.js'
 import { jwksMaxAge } from '../src/keys/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
+import { previousIssuers } from '../src/main/config.js'
+import type { PreviousIssuers } from '@token-orchestrator/verifier/rules'
+
+function issuerWindow (previous: PreviousIssuers | undefined): { jwt_issuer_previous?: string[], jwt_issuer_previous_until?: number } {
+  return previous === undefined ? {} : { jwt_issuer_previous: [...previous.issuers], jwt_issuer_previous_until: previous.until }
+}
 
 const Jwk = Type.Object({
   kty: Type.String({ description: '`EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256)', examples: ['EC'] }),
@@ -44,7 +50,10 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // `none` is the built-in public `default` client (password and refresh_token only).
     token_endpoint_auth_methods_supported: [...clientAuthMethods, 'none'],
     introspection_endpoint_auth_methods_supported: clientAuthMethods,
-    revocation_endpoint_auth_methods_supported: clientAuthMethods
+    revocation_endpoint_auth_methods_supported: clientAuthMethods,
+    // What the verifier package needs to accept exactly the issuers the service does.
+    ...(fastify.config.JWT_ISSUER !== base ? { jwt_issuer: fastify.config.JWT_ISSUER } : {}),
+    ...issuerWindow(previousIssuers(fastify.config))
   }
 
   const { KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS } = fastify.config

@@ -22,6 +22,9 @@ export const TEST_ENV: Record<string, string> = {
   REVOCATION_SYNC_INTERVAL_MS: '100'
 }
 
+/** The `iss` of the tokens of an app built with TEST_ENV: its configuration's, the metadata's issuer (PUBLIC_URL). */
+export const TEST_ISSUER = loadConfig(TEST_ENV).JWT_ISSUER
+
 export interface BuildOptions {
   env?: Record<string, string>
   store?: Store

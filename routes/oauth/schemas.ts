@@ -175,9 +175,20 @@ export const ServerMetadata = Type.Object({
   response_types_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  revocation_endpoint_auth_methods_supported: Type.Array(Type.String())
+  revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  jwt_issuer: Type.Optional(Type.String({
+    description: 'Only when JWT_ISSUER overrides the default: the `iss` tokens carry, which then differs from ' +
+      '`issuer` (RFC 9068 wants them equal)'
+  })),
+  jwt_issuer_previous: Type.Optional(Type.Array(Type.String(), {
+    description: 'Only during an issuer change (JWT_ISSUER_PREVIOUS): older `iss` values still accepted, never issued'
+  })),
+  jwt_issuer_previous_until: Type.Optional(Type.Integer({
+    description: 'With jwt_issuer_previous: epoch seconds from which only the current issuer is accepted'
+  }))
 }, {
-  description: 'RFC 8414 authorization server metadata',
+  description: 'RFC 8414 authorization server metadata, plus where this service\'s token `iss` differs from ' +
+    '`issuer` or an older one is still accepted (read by @token-orchestrator/verifier)',
   examples: [{
     issuer: 'http://localhost:4000',
     token_endpoint: 'http://localhost:4000/oauth/token',

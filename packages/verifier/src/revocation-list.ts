@@ -1,11 +1,14 @@
 // The in-memory view of revocations that every verification consults: revoked
-// access-token jtis, ended session ids and disabled client ids, each kept only
-// until the tokens it covers have expired. The service's instances keep it in
-// step with the store; resource servers keep it in step with the service's
-// revocation feed. Either way a check is a few Map lookups.
+// access-token jtis, ended session ids, disabled client ids and revoked
+// signing keys, each kept only until the tokens it covers have expired. The
+// service's instances keep it in step with the store; resource servers keep it
+// in step with the service's revocation feed. Either way a check is a few Map lookups.
 
-/** jti: one access token; sid: every token of a session; client: every token of a disabled client. */
-export type RevocationKind = 'jti' | 'sid' | 'client'
+/**
+ * jti: one access token; sid: every token of a session; client: every token of
+ * a disabled client; key: every token signed by a revoked signing key (value: its kid).
+ */
+export type RevocationKind = 'jti' | 'sid' | 'client' | 'key'
 
 export interface RevocationEntry {
   kind: RevocationKind
@@ -40,9 +43,19 @@ export class RevocationList implements RevocationView {
    * again (iat later than that) pass, while the entry still covers the old ones.
    */
   private readonly clientCutoffs = new Map<string, number>()
+  /** Revoked signing keys: kid → expiry. Checked where a token's signature is verified, not per cached token. */
+  private readonly keys = new Map<string, number>()
+  private readonly keyListeners = new Set<(kid: string) => void>()
 
   apply (entry: RevocationEntry): void {
     const exp = Math.ceil(entry.expiresAt.getTime() / 1000)
+    if (entry.kind === 'key') {
+      const known = this.keys.has(entry.value)
+      this.keep('key', entry.value, exp)
+      // Once per kid: caches of verified tokens are emptied, so every token of that key is verified again.
+      if (!known) for (const listener of [...this.keyListeners]) listener(entry.value)
+      return
+    }
     this.keep(entry.kind, entry.value, exp)
     if (entry.kind === 'client') {
       // Without its time, an entry covers every token of the client until it expires.
@@ -60,7 +73,7 @@ export class RevocationList implements RevocationView {
   }
 
   private keep (kind: RevocationKind, value: string, expSeconds: number): void {
-    const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : this.clients
+    const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : kind === 'key' ? this.keys : this.clients
     const known = map.get(value)
     if (known === undefined || known < expSeconds) map.set(value, expSeconds)
   }
@@ -82,12 +95,27 @@ export class RevocationList implements RevocationView {
     return this.clientRevokes(clientId, iat)
   }
 
+  /** Whether the signing key `kid` was revoked: every token it signed is refused. */
+  isKeyRevoked (kid: string): boolean {
+    return this.keys.has(kid)
+  }
+
+  /**
+   * Calls `listener` (synchronously, inside apply) the first time a kid is
+   * revoked, before apply returns: a verifier drops the key and its cached
+   * tokens before it answers another verify. Returns the remover.
+   */
+  onKeyRevoked (listener: (kid: string) => void): () => void {
+    this.keyListeners.add(listener)
+    return () => { this.keyListeners.delete(listener) }
+  }
+
   isSessionEnded (sid: string): boolean {
     return this.sids.has(sid)
   }
 
   get size (): number {
-    return this.jtis.size + this.sids.size + this.clients.size
+    return this.jtis.size + this.sids.size + this.clients.size + this.keys.size
   }
 
   get jtiCount (): number {
@@ -104,7 +132,7 @@ export class RevocationList implements RevocationView {
 
   /** Forgets entries whose tokens have all expired. */
   sweep (nowSec: number): void {
-    for (const map of [this.jtis, this.sids, this.clients]) {
+    for (const map of [this.jtis, this.sids, this.clients, this.keys]) {
       for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
     }
     for (const value of this.clientCutoffs.keys()) if (!this.clients.has(value)) this.clientCutoffs.delete(value)
@@ -116,5 +144,6 @@ export class RevocationList implements RevocationView {
     this.sids.clear()
     this.clients.clear()
     this.clientCutoffs.clear()
+    this.keys.clear()
   }
 }
