@@ -17,8 +17,9 @@ async function accountsPlugin (fastify: FastifyInstance): Promise<void> {
     store: fastify.store,
     hasher: fastify.passwords,
     auth: fastify.auth,
-    policy: accountPolicy(fastify.config)
+    policy: accountPolicy(fastify.config),
+    events: fastify.securityEvents
   }))
 }
 
-export default fp(accountsPlugin, { name: 'accounts', fastify: '5.x', dependencies: ['config', 'store', 'auth'] })
+export default fp(accountsPlugin, { name: 'accounts', fastify: '5.x', dependencies: ['config', 'store', 'auth', 'security-events'] })

@@ -37,7 +37,8 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     hasher,
     follower: fastify.revocationFollower,
     verifiedSecrets: new VerifiedSecrets({ ttlMs: config.CLIENT_SECRET_CACHE_SECONDS * 1000, now: fastify.clockMs }),
-    policy: clientPolicy(config)
+    policy: clientPolicy(config, fastify.accessLifetime),
+    events: fastify.securityEvents
   })
   const auth = new AuthService({
     now: fastify.clock,
@@ -46,8 +47,9 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     hasher,
     revocations: fastify.revocations,
     follower: fastify.revocationFollower,
-    policy: authPolicy(config),
+    policy: authPolicy(config, fastify.accessLifetime),
     onEvent: (event) => fastify.serviceMetrics.authEvent(event),
+    events: fastify.securityEvents,
     resolvePublicClient: async (clientId) => clients.resolvePublic(clientId),
     resolveClient: async (clientId) => clients.resolve(clientId)
   })
@@ -69,5 +71,5 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 export default fp(authPlugin, {
   name: 'auth',
   fastify: '5.x',
-  dependencies: ['config', 'store', 'jwt', 'revocation', 'metrics']
+  dependencies: ['config', 'store', 'access-lifetime', 'jwt', 'revocation', 'metrics', 'security-events']
 })

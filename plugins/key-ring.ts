@@ -26,7 +26,8 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
     algorithm,
     secret: config.JWT_SECRET,
     overlapSeconds: config.KEY_ROTATION_OVERLAP,
-    maxAccessTtl: config.ACCESS_TOKEN_TTL,
+    // Read at each rotation: a retired key stays published as long as any token it signed may live.
+    get maxAccessTtl () { return fastify.accessLifetime.seconds },
     now: fastify.clockMs,
     verify: accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE, previousIssuers(config))
   })
@@ -58,4 +59,4 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(keyRingPlugin, { name: 'key-ring', fastify: '5.x', dependencies: ['config', 'store'] })
+export default fp(keyRingPlugin, { name: 'key-ring', fastify: '5.x', dependencies: ['config', 'store', 'access-lifetime'] })

@@ -7,15 +7,25 @@
 // guesses at another. (A per-route `config.rateLimit` would give each route a
 // counter of its own: the plugin makes a child store per route.)
 import fp from 'fastify-plugin'
-import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify'
+import fastifyRateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook of every credential route: one shared per-IP budget (RATE_LIMIT_AUTH a minute). */
     credentialRateLimit: onRequestAsyncHookHandler
+    /**
+     * The client address as every per-address rule counts it (the credential
+     * budget, the account lockout, the client throttle): request.ip, with an
+     * IPv6 address taken as its /64, so one host cannot spread its attempts
+     * over the addresses of its own network.
+     */
+    clientAddress: (request: FastifyRequest) => string
   }
 }
+
+/** The prefix an IPv6 client is counted by: one network, as the rate limiter counts it. */
+export const IPV6_SUBNET = 64
 
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
   await fastify.register(fastifyRateLimit, {
@@ -35,6 +45,7 @@ async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
     await limiter.call(fastify, request, reply)
   }
   fastify.decorate('credentialRateLimit', credentialRateLimit)
+  fastify.decorate('clientAddress', (request: FastifyRequest) => normalizeIP(request.ip, IPV6_SUBNET))
 }
 
 export default fp(rateLimitPlugin, { name: 'rate-limit', fastify: '5.x', dependencies: ['config'] })

@@ -1,5 +1,6 @@
 // OpenAPI 3 document generated from the route schemas (@fastify/swagger),
-// served as JSON at /docs/json and browsable with Swagger UI at /docs.
+// served as JSON at /docs/json and browsable with Swagger UI at /docs, unless
+// DOCS=off.
 // Swagger UI's own routes are left out of the document; every other route is in.
 import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
@@ -30,7 +31,8 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
         { name: 'ops', description: 'Health and readiness' },
         { name: 'admin', description: 'Clients and sessions (access token with the admin role)' },
         { name: 'keys', description: 'Signing keys: JWKS and rotation' },
-        { name: 'oauth', description: 'OAuth 2.0 token, introspection, revocation and metadata (RFC 6749, 7662, 7009, 8414)' }
+        { name: 'oauth', description: 'OAuth 2.0 token, introspection, revocation and metadata (RFC 6749, 7662, 7009, 8414)' },
+        { name: 'ssf', description: 'Shared Signals (SSF 1.0) transmitter: streams, status, verification, poll delivery (RFC 8936); a client token with ssf:manage' }
       ],
       components: {
         securitySchemes: {
@@ -71,6 +73,9 @@ async function swaggerPlugin (fastify: FastifyInstance): Promise<void> {
       return openapiObject
     }
   })
+  // DOCS=off: the document is still built (schemas feed nothing else), but
+  // neither /docs nor /docs/json is served.
+  if (fastify.config.DOCS === 'off') return
   await fastify.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true },

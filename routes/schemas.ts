@@ -3,7 +3,7 @@
 // serializers, and turned into the OpenAPI document by @fastify/swagger.
 import { Type } from '@sinclair/typebox'
 import {
-  PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
+  PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, ROLE_NAME_PATTERN, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
 } from '../src/auth/accounts.js'
 
 /**
@@ -186,6 +186,13 @@ export const RevokeResponse = Type.Object({
 }, { description: 'Whether anything was revoked', examples: [{ revoked: true }] })
 
 export const VerifyQuery = Type.Object({
+  role: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: ROLE_NAME_PATTERN,
+    // No example: the documented call of /auth/verify uses a token without roles.
+    description: 'A role the token\'s `roles` claim must contain (e.g. `admin`)'
+  })),
   scope: Type.Optional(Type.String({
     maxLength: 1024,
     description: 'Space-separated scopes the token must all have',

@@ -6,6 +6,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GRANT_TYPES } from '../src/clients/clients.js'
 import { jwksMaxAge } from '../src/keys/key-ring.js'
 import { ServerMetadata } from './oauth/schemas.js'
+import { TransmitterMetadataSchema } from './ssf/schemas.js'
+import { SSF_OFF } from '../src/ssf/transmitter.js'
+import { AppError } from '../src/errors.js'
+import { errors } from '../plugins/schemas.js'
 import { previousIssuers } from '../src/main/config.js'
 import type { PreviousIssuers } from '@token-orchestrator/verifier/rules'
 
@@ -85,6 +89,25 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600')
     return metadata
+  })
+
+  fastify.get('/.well-known/ssf-configuration', {
+    schema: {
+      tags: ['ssf'],
+      summary: 'Shared Signals transmitter metadata (SSF 1.0)',
+      description: 'Where receivers find the stream endpoints, the JWKS that verifies SETs, the delivery methods (push ' +
+        'RFC 8935, poll RFC 8936) and the authorization scheme (an OAuth client_credentials token with `ssf:manage`). ' +
+        'URLs are built from PUBLIC_URL. 404 when Shared Signals are off (JWT_ALGORITHM=HS256). ' +
+        '`Cache-Control: public, max-age=3600`.',
+      response: {
+        200: TransmitterMetadataSchema,
+        ...errors({ 404: { description: 'Shared Signals are off (JWT_ALGORITHM=HS256)', error: 'not_found', message: SSF_OFF } })
+      }
+    }
+  }, async (_request, reply) => {
+    if (fastify.ssf === null) throw new AppError('not_found', SSF_OFF)
+    reply.header('cache-control', 'public, max-age=3600')
+    return fastify.ssf.metadata
   })
 }
 

@@ -1,9 +1,10 @@
 // Configuration: defaults, validation messages naming the variable, secrets policy.
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/main/config.js'
+import { ConfigError, loadConfig, secretWeakness } from '../src/main/config.js'
 
-const strong = 'a'.repeat(32)
-const strong2 = 'b'.repeat(32)
+const strong = 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0'
+const strong2 = 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR'
 
 t.test('defaults match the documented table', async (t) => {
   const warnings: string[] = []
@@ -35,6 +36,40 @@ t.test('defaults match the documented table', async (t) => {
   t.equal(warnings.length, 2, 'one warning per generated secret')
   t.match(warnings[0], /JWT_SECRET is not set/)
   t.equal(config.MONGODB_WRITE_CONCERN, 'majority')
+})
+
+t.test('production refuses a long secret that is not random; development warns', async (t) => {
+  const weak = [
+    ['a'.repeat(40), /only 1 distinct character/],
+    ['abababababababababababababababababab', /only 2 distinct characters/],
+    ['0123456789abcdef'.repeat(3), /runs of neighbouring characters/],
+    ['Zk3v9QdM2rT8wLzX'.repeat(3), /a piece of 16 characters repeated/],
+    ['abcdefghijklmnopqrstuvwxyz0123456789', /runs of neighbouring characters/],
+    ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1234567890', /makes up half of it/],
+    ['my-super-secret-jwt-key-for-production-2024', /the word "secret"/],
+    ['ACME-COMPANY-SIGNING-KEY-FOR-TOKENS-2026-Q4', /the word "token"/]
+  ] as const
+  for (const [value, problem] of weak) {
+    t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }),
+      { name: 'ConfigError', message: /^JWT_SECRET is too weak when NODE_ENV=production/ }, value)
+    t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, REFRESH_TOKEN_SECRET: value }),
+      { message: problem }, `REFRESH_TOKEN_SECRET ${value}`)
+    const warnings: string[] = []
+    loadConfig({ JWT_SECRET: value, REFRESH_TOKEN_SECRET: strong2 }, (w) => warnings.push(w))
+    t.match(warnings, [/JWT_SECRET is weak/], 'a warning outside production')
+  }
+  for (let i = 0; i < 200; i++) {
+    t.equal(secretWeakness(randomBytes(16).toString('hex')), null, '16 random bytes in hex pass')
+    t.equal(secretWeakness(randomBytes(24).toString('base64')), null, '24 random bytes in base64 pass')
+    const hex = randomBytes(32).toString('hex')
+    const base64 = randomBytes(48).toString('base64')
+    const base64url = randomBytes(32).toString('base64url')
+    t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: hex, REFRESH_TOKEN_SECRET: base64, METRICS_TOKEN: 'a-metrics-token-0123456789' }), `hex ${hex} and base64 ${base64} pass`)
+    t.equal(secretWeakness(base64url), null, `base64url ${base64url} passes`)
+  }
+  const jwt = randomBytes(32).toString('base64url')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: jwt, REFRESH_TOKEN_SECRET: `${jwt}-R2` }),
+    { message: /REFRESH_TOKEN_SECRET must not contain JWT_SECRET/ }, 'one secret derived from the other')
 })
 
 t.test('the configuration is the environment it is given, never the process environment under it', async (t) => {
@@ -76,6 +111,38 @@ t.test('a bad value stops the start with a message naming the variable and the r
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
+})
+
+t.test('an unknown NODE_ENV is refused, with the allowed values', async (t) => {
+  for (const value of ['prod', 'Production', 'staging', '']) {
+    t.throws(() => loadConfig({ NODE_ENV: value }),
+      new ConfigError('invalid configuration: NODE_ENV must be one of development, production, test'), JSON.stringify(value))
+  }
+  for (const value of ['development', 'production', 'test']) {
+    const env = { NODE_ENV: value, JWT_SECRET: strong, REFRESH_TOKEN_SECRET: strong2 }
+    t.equal(loadConfig(env).NODE_ENV, value)
+  }
+})
+
+t.test('each schema error names the variable, the problem and the allowed values, once', async (t) => {
+  const one = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env)
+    } catch (err) {
+      return (err as Error).message
+    }
+    return 'no error'
+  }
+  t.equal(one({ JWT_ALGORITHM: 'XX' }), 'invalid configuration: JWT_ALGORITHM must be one of HS256, ES256, EdDSA, RS256')
+  t.equal(one({ PORT: '70000' }), 'invalid configuration: PORT must be <= 65535 (allowed: a whole number from 0 to 65535)')
+  t.equal(one({ ALLOW_REGISTRATION: 'maybe' }), 'invalid configuration: ALLOW_REGISTRATION must be boolean (allowed: true or false)')
+  const several = one({ LOG_LEVEL: 'loud', JWT_ALGORITHM: 'XX', PORT: 'abc', ADMIN_PASSWORD: 'short' })
+  t.equal(several, 'invalid configuration: PORT must be integer (allowed: a whole number from 0 to 65535); ' +
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; ' +
+    'JWT_ALGORITHM must be one of HS256, ES256, EdDSA, RS256; ' +
+    'ADMIN_PASSWORD must NOT have fewer than 8 characters (allowed: a string of 8 to 256 characters)', 'in the schema\'s order, each once')
+  t.notMatch(several, /short/, 'the value itself is never echoed: it may be a secret')
+  t.notMatch(several, /equal to constant|anyOf/)
 })
 
 t.test('production refuses missing or weak secrets, naming the variable', async (t) => {

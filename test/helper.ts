@@ -10,8 +10,8 @@ import type { Store } from '../src/store/types.js'
 
 export const TEST_ENV: Record<string, string> = {
   NODE_ENV: 'test',
-  JWT_SECRET: 'test-access-secret-0123456789-abcdefghijklmnop',
-  REFRESH_TOKEN_SECRET: 'test-refresh-secret-0123456789-abcdefghijklmno',
+  JWT_SECRET: 'Xq7TmK2vR9wLp4Zs8NbD1hJc6YfG3uWe5AoQ0iEt',
+  REFRESH_TOKEN_SECRET: 'Hd4WnP8sLq1VzK6mR3tY9cB2xF7gJ5eN0aUoMiTk',
   LOG_LEVEL: 'silent',
   // A fresh database per app or process; tests that need a file set their own.
   SQLITE_PATH: ':memory:',

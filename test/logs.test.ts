@@ -141,6 +141,34 @@ t.test('redactUrl', async (t) => {
   t.equal(redactUrl('http://cid:secret@127.0.0.1/health'), 'http://[redacted]@127.0.0.1/health')
   t.equal(redactUrl('http://a:b@c@host:80/x?token=t'), 'http://[redacted]@host:80/x?token=[redacted]')
   t.equal(redactUrl('http://host/x@y?q=1'), 'http://host/x@y?q=1', 'an @ in the path is not userinfo')
+  // Short names and matrix parameters.
+  t.equal(redactUrl('/x?pw=hunter2&pwd=x&cs=y&sig=z&sid=ok'), '/x?pw=[redacted]&pwd=[redacted]&cs=[redacted]&sig=[redacted]&sid=ok')
+  t.equal(redactUrl('/app;jsessionid=0123abc/x;v=1?q=1'), '/app;jsessionid=[redacted]/x;v=1?q=1', 'matrix parameters in the path')
+  t.equal(redactUrl('/x?pass=a&passphrase=b&key=c&private_key=d&bearer=e&creds=root:hunter2&otp=123456&keep=ok'),
+    '/x?pass=[redacted]&passphrase=[redacted]&key=[redacted]&private_key=[redacted]&bearer=[redacted]&creds=[redacted]&otp=[redacted]&keep=ok')
+  t.equal(redactUrl('/auth;pass=hunter2/login'), '/auth;pass=[redacted]/login')
+  // A value that looks like a secret, whatever its name.
+  t.equal(redactUrl('/x?q=Zk3v9QdM2rT8wLzX4nB7pA'), '/x?q=[redacted]', 'a random base64url value')
+  t.equal(redactUrl('/x?x=4f3c2a9b8d7e6f5a4b3c2d1e0f9a8b7c'), '/x?x=[redacted]', 'a hex key')
+  t.equal(redactUrl('/x;k=Zk3v9QdM2rT8wLzX4nB7pA/y'), '/x;k=[redacted]/y', 'in a matrix parameter too')
+  t.equal(redactUrl('/x?next=/admin/users/list&page=1234567890123456&name=alexander-the-great'),
+    '/x?next=/admin/users/list&page=1234567890123456&name=alexander-the-great', 'paths, long numbers and words stay readable')
+})
+
+t.test('the value check is linear in the length of the URL', async (t) => {
+  const { looksSecret } = await import('../src/main/server-options.js')
+  const time = (n: number): number => {
+    const url = `/x;${'a1;'.repeat(n)}?${'q=ab12&'.repeat(n)}`
+    const start = process.cpuUsage()
+    for (let i = 0; i < 5; i++) redactUrl(url)
+    const used = process.cpuUsage(start)
+    return used.user + used.system
+  }
+  time(1000)
+  const small = Math.max(1, Math.min(time(20_000), time(20_000)))
+  const large = Math.min(time(160_000), time(160_000))
+  t.ok(large / small < 24, `8 times the input costs ${(large / small).toFixed(1)} times the CPU (linear: about 8)`)
+  t.equal(looksSecret('a'.repeat(10_000)), false, 'one repeated character is not a secret')
 })
 
 t.test('pretty output only for a person at a terminal', async (t) => {

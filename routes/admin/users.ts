@@ -108,6 +108,22 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return user
   })
 
+  fastify.post('/admin/users/:id/unlock', {
+    schema: {
+      tags,
+      security,
+      summary: 'Lift a lockout after failed logins',
+      description: 'Clears the account-wide lockout (LOCKOUT_ACCOUNT_THRESHOLD failures from all addresses together) ' +
+        'and every address\'s own (LOCKOUT_THRESHOLD). Sessions are not touched. Idempotent.',
+      params: UserIdParams,
+      response: { 200: User, ...errors({ ...badPath, ...guarded, ...notFound, ...storeDown }) }
+    }
+  }, async (request) => {
+    const user = await fastify.accounts.unlock(request.params.id)
+    request.log.info({ userId: user.id, by: request.principal?.sub }, 'user unlocked')
+    return user
+  })
+
   fastify.put('/admin/users/:id/roles', {
     schema: {
       tags,

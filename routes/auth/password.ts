@@ -61,7 +61,7 @@ const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (principal.sid === undefined || principal.act !== undefined) {
       throw new AppError('forbidden', 'a user\'s own access token is required')
     }
-    await fastify.accounts.changePassword(principal.sub, principal.sid, request.body.current_password, request.body.new_password)
+    await fastify.accounts.changePassword(principal.sub, principal.sid, request.body.current_password, request.body.new_password, fastify.clientAddress(request))
     request.log.info({ userId: principal.sub }, 'password changed')
     return reply.code(204).send()
   })

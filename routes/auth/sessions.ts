@@ -72,7 +72,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { username, password, client_id: clientId } = request.body
-    return fastify.auth.login(username, password, clientId)
+    return fastify.auth.login(username, password, clientId, fastify.clientAddress(request))
   })
 
   fastify.post('/auth/refresh', {
@@ -114,16 +114,26 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'End every session of the current user',
-      description: 'Needs the user\'s access token. Every session of that user ends: its refresh tokens and ' +
-        'access tokens are refused from then on, on every instance within about a second.',
+      description: 'Needs the user\'s own access token from a first-party login (the `default` client, not ' +
+        'exchanged). Every session of that user ends: its refresh tokens and access tokens, even those whose ' +
+        'session has since been swept, are refused from then on, on every instance within about a second.',
       security: [{ bearerAuth: [] }],
       response: {
         204: NoContent,
-        ...errors({ 401: 'Missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)', ...storeDown })
+        ...errors({
+          401: 'Missing, invalid or revoked access token (with `WWW-Authenticate: Bearer`)',
+          403: {
+            description: 'The token is not a first-party login\'s: issued to another client than `default`, by token ' +
+              'exchange, or a service token. Such a token acts for another party and cannot end the user\'s sessions.',
+            error: 'forbidden',
+            message: 'logout-all takes only a first-party login\'s token (client default)'
+          },
+          ...storeDown
+        })
       }
     }
   }, async (request, reply) => {
-    await fastify.auth.logoutAll(request.principal!.sub)
+    await fastify.auth.logoutAllWith(request.principal!)
     return reply.code(204).send()
   })
 }

@@ -80,8 +80,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
-    return fastify.oauth.token(body, presented)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
+    return fastify.oauth.token(body, presented, fastify.clientAddress(request))
   })
 
   fastify.post('/oauth/introspect', {
@@ -110,7 +110,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
     return fastify.oauth.introspect(body.token, body.token_type_hint, presented)
   })
 
@@ -138,7 +138,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.body
-    const presented = presentedClient(request.headers.authorization, body, request.ip)
+    const presented = presentedClient(request.headers.authorization, body, fastify.clientAddress(request))
     await fastify.oauth.revoke(body.token, body.token_type_hint, presented)
     return reply.code(200).send()
   })

@@ -3,11 +3,11 @@
 // operation that must cut access ends sessions through AuthService, so the
 // revocations are published exactly as logout-all publishes them. HTTP-free:
 // routes/auth, routes/admin and the CLI call this.
-import { DEFAULT_CLIENT_ID } from '../clients/clients.js'
 import { AppError } from '../errors.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { Store, UserRecord } from '../store/types.js'
 import type { AccessClaims } from '../tokens/tokens.js'
-import { ADMIN_ROLE, isValidPassword, isValidRoles, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN } from './accounts.js'
+import { ADMIN_ROLE, isFirstPartyLogin, isValidPassword, isValidRoles, MAX_ROLES, PASSWORD_RULE, ROLE_NAME_PATTERN } from './accounts.js'
 import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from './admin-password.js'
 import type { AuthService } from './auth-service.js'
 import { checkUserPassword } from './password-check.js'
@@ -37,6 +37,7 @@ export function userView (user: UserRecord, now: Date): UserView {
 
 export interface AccountPolicy {
   lockoutThreshold: number
+  lockoutAccountThreshold: number
   lockoutSeconds: number
 }
 
@@ -46,13 +47,17 @@ export interface AccountServiceDeps {
   auth: AuthService
   policy: AccountPolicy
   now?: () => number
+  /** The Shared Signals outbox: credential changes and account disables/enables are written there before the answer. */
+  events?: SecurityEventSink
 }
 
 export class AccountService {
   private readonly now: () => number
+  private readonly events: SecurityEventSink
 
   constructor (private readonly deps: AccountServiceDeps) {
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    this.events = deps.events ?? NO_SECURITY_EVENTS
   }
 
   private nowDate (): Date {
@@ -67,16 +72,17 @@ export class AccountService {
    * either no change or the change with every other session already ended,
    * never a new password with the old sessions still live.
    */
-  async changePassword (userId: string, sid: string, currentPassword: string, newPassword: string): Promise<void> {
+  async changePassword (userId: string, sid: string, currentPassword: string, newPassword: string, from: string): Promise<void> {
     const { store, hasher, policy, auth } = this.deps
     const user = await store.users.findById(userId)
     // The same reserved check as login: concurrent wrong current passwords cannot outrun the lockout.
-    const lockout = { threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds }
-    const ok = await checkUserPassword({ store, hasher, lockout }, user, currentPassword, this.nowDate())
+    const lockout = { threshold: policy.lockoutThreshold, accountThreshold: policy.lockoutAccountThreshold, lockSeconds: policy.lockoutSeconds }
+    const ok = await checkUserPassword({ store, hasher, lockout }, user, currentPassword, this.nowDate(), from)
     if (user === null || user.disabled || !ok) throw new AppError('invalid_credentials', 'the current password is wrong')
     checkNewPassword(user, newPassword)
     const passwordHash = await hasher.hash(newPassword)
     await auth.logoutOthers(user.id, sid, 'password_changed')
+    await this.events.record([{ type: 'credential-change', userId: user.id, reason: 'password_changed' }])
     await store.users.setPasswordHash(user.id, passwordHash)
     // Sessions a login with the old password started while the hash was being written.
     await auth.logoutOthers(user.id, sid, 'password_changed')
@@ -84,15 +90,12 @@ export class AccountService {
 
   /**
    * Whether an (already verified, unrevoked) access token opens the admin API.
-   * Only a first-party login's token: issued to the built-in `default` client
-   * and not delegated. A token a third-party client (public or confidential)
-   * obtained for an admin, or minted by exchange, could otherwise be replayed
-   * by that client's backend against /admin. Then the user's CURRENT record:
-   * disabled is invalid_token (401), no admin role now is forbidden (403) --
-   * the token's roles are a snapshot and are not trusted here.
+   * Only a first-party login's token (isFirstPartyLogin). Then the user's
+   * CURRENT record: disabled is invalid_token (401), no admin role now is
+   * forbidden (403) -- the token's roles are a snapshot and are not trusted here.
    */
   async authorizeAdmin (claims: AccessClaims): Promise<void> {
-    if (claims.act !== undefined || claims.client_id !== DEFAULT_CLIENT_ID || claims.sid === undefined) {
+    if (!isFirstPartyLogin(claims)) {
       throw new AppError('forbidden', 'the admin API takes only a first-party login\'s token (client default)')
     }
     const user = await this.deps.store.users.findById(claims.sub)
@@ -104,6 +107,12 @@ export class AccountService {
   async findByUsername (username: string): Promise<UserView[]> {
     const user = await this.deps.store.users.findByUsername(username)
     return user === null ? [] : [userView(user, this.nowDate())]
+  }
+
+  /** A page of users ordered by username, after `after` (exclusive) when given. */
+  async list (page: { after?: string, limit: number }): Promise<UserView[]> {
+    const now = this.nowDate()
+    return (await this.deps.store.users.list(page)).map((user) => userView(user, now))
   }
 
   async get (id: string): Promise<UserView> {
@@ -119,8 +128,20 @@ export class AccountService {
   async disable (id: string, actorId?: string): Promise<UserView> {
     if (id === actorId) throw new AppError('conflict', 'an admin cannot disable their own account')
     await this.find(id)
+    await this.events.record([{ type: 'account-disabled', userId: id, reason: 'user_disabled' }])
     await this.deps.store.users.setDisabled(id, true)
     await this.deps.auth.logoutAll(id, 'user_disabled')
+    return this.get(id)
+  }
+
+  /**
+   * Lifts a lockout: the account-wide one (many addresses guessing) and every
+   * address's count. The operator's way in when guessing has locked an account
+   * (the CLI's `user unlock`).
+   */
+  async unlock (id: string): Promise<UserView> {
+    await this.find(id)
+    await this.deps.store.users.clearAllLoginFailures(id)
     return this.get(id)
   }
 
@@ -128,6 +149,7 @@ export class AccountService {
   async enable (id: string): Promise<UserView> {
     await this.find(id)
     await this.deps.store.users.setDisabled(id, false)
+    await this.events.record([{ type: 'account-enabled', userId: id, reason: 'user_enabled' }])
     return this.get(id)
   }
 
@@ -163,8 +185,9 @@ export class AccountService {
     checkNewPassword(user, newPassword)
     const passwordHash = await this.deps.hasher.hash(newPassword)
     await this.deps.auth.logoutAll(id, 'password_reset')
+    await this.events.record([{ type: 'credential-change', userId: id, reason: 'password_reset' }])
     await this.deps.store.users.setPasswordHash(id, passwordHash)
-    if (user.failedLogins > 0 || user.lockedUntil !== null) await this.deps.store.users.clearLoginFailures(id)
+    await this.deps.store.users.clearAllLoginFailures(id)
     await this.deps.auth.logoutAll(id, 'password_reset')
   }
 

@@ -2,9 +2,11 @@
 // the one way a user is created (registration, the bootstrap admin and the CLI
 // all go through createUser). The request schemas, the config schema and the
 // CLI read their limits from here.
+import { DEFAULT_CLIENT_ID } from '../clients/clients.js'
 import { AppError } from '../errors.js'
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js'
 import type { Store, UserRecord } from '../store/types.js'
+import type { AccessClaims } from '../tokens/tokens.js'
 
 /** The role that opens the /admin API. */
 export const ADMIN_ROLE = 'admin'
@@ -54,14 +56,27 @@ export interface NewUser {
 }
 
 /**
- * Creates a user after checking the rules (invalid_request otherwise). A taken
- * username is `username_taken`, from the store's unique index, so two callers
- * racing for one name get one user.
+ * Creates a user after checking the rules for the username, the password and
+ * the role names (invalid_request otherwise). A taken username is
+ * `username_taken`, from the store's unique index, so two callers racing for
+ * one name get one user.
  */
 export async function createUser (deps: { store: Store, hasher: PasswordHasher }, user: NewUser): Promise<UserRecord> {
   if (!isValidUsername(user.username)) throw new AppError('invalid_request', `the username must be ${USERNAME_RULE}`)
   if (!isValidPassword(user.password)) throw new AppError('invalid_request', `the password must be ${PASSWORD_RULE}`)
   const roles = [...new Set(user.roles ?? [])]
+  if (!isValidRoles(roles)) throw new AppError('invalid_request', `roles must be at most ${MAX_ROLES} names matching ${ROLE_NAME_PATTERN}`)
   const passwordHash = await deps.hasher.hash(user.password)
   return deps.store.users.create({ username: user.username, passwordHash, roles })
+}
+
+/**
+ * A first-party login's token: issued to the built-in `default` client, with a
+ * session, and not delegated. Only such a token may act on the account itself
+ * (the admin API, logout-all): a token a third-party client (public or
+ * confidential) obtained for the user, or one minted by exchange, could
+ * otherwise be replayed by that client's backend to act as the user's own app.
+ */
+export function isFirstPartyLogin (claims: AccessClaims): boolean {
+  return claims.act === undefined && claims.client_id === DEFAULT_CLIENT_ID && claims.sid !== undefined
 }

@@ -2,13 +2,14 @@
 // detection, logout, logout-all and revocation. HTTP-free: routes call these
 // and map AppError codes to statuses.
 import { AppError } from '../errors.js'
-import { createUser } from './accounts.js'
+import { createUser, isFirstPartyLogin } from './accounts.js'
 import type { PasswordHasher } from './passwords.js'
 import { checkUserPassword } from './password-check.js'
 import { isSessionLive } from './session-liveness.js'
 import { openSuccessor, sealSuccessor, type SealedPair } from './refresh-successor.js'
 import type { RevocationFollower, RevocationList } from '../revocation/revocation-list.js'
-import type { GrantType, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
+import type { GrantType, NewRevocation, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
 import { newId, type AccessClaims, type TokenService } from '../tokens/tokens.js'
 
 /** What a client (the service a token is for) contributes to the tokens it gets. */
@@ -28,10 +29,16 @@ export interface AuthPolicy {
   allowRegistration: boolean
   sessionMaxLifetime: number
   reuseInterval: number
+  /** Failed logins from one address, and from all together, that lock an account (see checkUserPassword). */
   lockoutThreshold: number
+  lockoutAccountThreshold: number
   lockoutSeconds: number
-  /** Longest access-token lifetime any client can get: how long a session revocation must be remembered. */
-  maxAccessTtl: number
+  /**
+   * Longest lifetime any live access token may have (tokens issued under an
+   * earlier, longer configuration included): how long a session or user
+   * revocation must be remembered. Read at each use.
+   */
+  readonly maxAccessTtl: number
 }
 
 /** A login for a client without the refresh_token grant: an access token only. */
@@ -72,6 +79,8 @@ export interface AuthServiceDeps {
   resolveClient: (clientId: string) => Promise<ClientProfile>
   now?: () => number
   onEvent?: (event: AuthEvent) => void
+  /** The Shared Signals outbox: every ended session is written there before the answer (default: nowhere). */
+  events?: SecurityEventSink
 }
 
 /** A client_credentials answer: an access token only (RFC 6749 §4.4.3). */
@@ -88,9 +97,11 @@ export interface RevokeResult {
 
 export class AuthService {
   private readonly now: () => number
+  private readonly events: SecurityEventSink
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+    this.events = deps.events ?? NO_SECURITY_EVENTS
   }
 
   async register (username: string, password: string, roles: string[] = []): Promise<{ id: string, username: string }> {
@@ -109,20 +120,21 @@ export class AuthService {
 
   /**
    * Login with a client that did not authenticate (/auth/login): `clientId` must
-   * name a public client (or be absent: the default client).
+   * name a public client (or be absent: the default client). `from`: the
+   * client address, for the lockout.
    */
-  async login (username: string, password: string, clientId?: string): Promise<TokenPair | AccessTokenAnswer> {
-    return this.loginFor(async () => this.deps.resolvePublicClient(clientId), username, password)
+  async login (username: string, password: string, clientId: string | undefined, from: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => this.deps.resolvePublicClient(clientId), username, password, from)
   }
 
   /** Login for a client the caller has already authenticated (or a public one): the OAuth password grant. */
-  async loginAs (client: ClientProfile, username: string, password: string): Promise<TokenPair | AccessTokenAnswer> {
-    return this.loginFor(async () => client, username, password)
+  async loginAs (client: ClientProfile, username: string, password: string, from: string): Promise<TokenPair | AccessTokenAnswer> {
+    return this.loginFor(async () => client, username, password, from)
   }
 
-  private async loginFor (client: () => Promise<ClientProfile>, username: string, password: string): Promise<TokenPair | AccessTokenAnswer> {
+  private async loginFor (client: () => Promise<ClientProfile>, username: string, password: string, from: string): Promise<TokenPair | AccessTokenAnswer> {
     try {
-      const pair = await this.attemptLogin(username, password, await client())
+      const pair = await this.attemptLogin(username, password, await client(), from)
       this.emit({ type: 'login', result: 'success' })
       return pair
     } catch (err) {
@@ -135,19 +147,24 @@ export class AuthService {
     }
   }
 
-  private async attemptLogin (username: string, password: string, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
+  private async attemptLogin (username: string, password: string, client: ClientProfile, from: string): Promise<TokenPair | AccessTokenAnswer> {
     const { store, hasher, policy } = this.deps
     if (!client.grants.includes('password')) {
       throw new AppError('invalid_client', 'this client may not use the password grant')
     }
-    const user = await store.users.findByUsername(username)
-    const lockout = { threshold: policy.lockoutThreshold, lockSeconds: policy.lockoutSeconds }
-    const ok = await checkUserPassword({ store, hasher, lockout }, user, password, new Date(this.now() * 1000))
-    if (user === null || !ok || user.disabled) {
+    const found = await store.users.findByUsername(username)
+    const lockout = { threshold: policy.lockoutThreshold, accountThreshold: policy.lockoutAccountThreshold, lockSeconds: policy.lockoutSeconds }
+    const ok = await checkUserPassword({ store, hasher, lockout }, found, password, new Date(this.now() * 1000), from)
+    if (found === null || !ok || found.disabled) {
       throw new AppError('invalid_credentials', 'invalid username or password')
     }
+    let user = found
     if (hasher.needsRehash(user.passwordHash)) {
-      await store.users.setPasswordHash(user.id, await hasher.hash(password))
+      // The same password under newer parameters: not a change of the account's
+      // security state, so it leaves securityVersion (and this login's check) as it is.
+      const passwordHash = await hasher.hash(password)
+      await store.users.upgradePasswordHash(user.id, user.passwordHash, passwordHash)
+      user = { ...user, passwordHash }
     }
     return this.startSession(user, client)
   }
@@ -156,6 +173,14 @@ export class AuthService {
    * A session for every login, so that logout-all and the admin API reach its
    * access tokens through `sid`. Without the refresh_token grant it lasts as long
    * as its access token and no refresh token is handed out.
+   *
+   * The session is created only while the user's security state is the one the
+   * password check read (createIfCurrent, atomic with the insert): a password
+   * change, reset, disable or role change that lands while argon2 runs makes
+   * it fail, and the login is answered as a wrong password. (Not retried with
+   * the user as it is now: a disable and an enable in between look like no
+   * change at all, yet the disable ended every session.) The client logs in
+   * again, against the account as it now is.
    */
   private async startSession (user: UserRecord, client: ClientProfile): Promise<TokenPair | AccessTokenAnswer> {
     const now = this.now()
@@ -164,7 +189,7 @@ export class AuthService {
     const withRefresh = client.grants.includes('refresh_token')
     const absoluteExp = withRefresh ? now + this.deps.policy.sessionMaxLifetime : now + client.accessTtl
     const refreshExp = Math.min(now + client.refreshTtl, absoluteExp)
-    await this.deps.store.sessions.create({
+    const created = await this.deps.store.sessions.createIfCurrent({
       sid,
       userId: user.id,
       clientId: client.clientId,
@@ -172,7 +197,13 @@ export class AuthService {
       createdAt: new Date(now * 1000),
       expiresAt: new Date(refreshExp * 1000),
       absoluteExpiresAt: new Date(absoluteExp * 1000)
-    })
+    }, user.securityVersion)
+    if (created === null) throw new AppError('invalid_credentials', 'invalid username or password')
+    return this.answer(user, client, sid, jti, refreshExp, withRefresh)
+  }
+
+  private answer (user: UserRecord, client: ClientProfile, sid: string, jti: string, refreshExp: number, withRefresh: boolean): TokenPair | AccessTokenAnswer {
+    const now = this.now()
     const minted = this.mint(user, client, sid, jti, refreshExp)
     if (withRefresh) return this.pair(minted)
     return {
@@ -324,6 +355,18 @@ export class AuthService {
     return this.endUserSessions(userId, reason)
   }
 
+  /**
+   * /auth/logout-all: the user ends every session with their own access token,
+   * which must be a first-party login's (isFirstPartyLogin): a token a
+   * downstream service holds for the user cannot log them out everywhere.
+   */
+  async logoutAllWith (claims: AccessClaims): Promise<number> {
+    if (!isFirstPartyLogin(claims)) {
+      throw new AppError('forbidden', 'logout-all takes only a first-party login\'s token (client default)')
+    }
+    return this.logoutAll(claims.sub)
+  }
+
   /** Ends every session of the user but `keepSid`, exactly as logoutAll does (a password change keeps its own). */
   async logoutOthers (userId: string, keepSid: string, reason: string): Promise<number> {
     return this.endUserSessions(userId, reason, keepSid)
@@ -332,9 +375,16 @@ export class AuthService {
   private async endUserSessions (userId: string, reason: string, keepSid?: string): Promise<number> {
     const { store, revocations, policy } = this.deps
     const now = this.now()
-    // Revocations first, then the sessions: if the store fails part-way, the
-    // sessions are still live in the store and a retry finds them again. (The
-    // other order left sessions revoked whose access tokens nothing stopped.)
+    // First one entry for the user: every access token of theirs issued in an
+    // earlier second is refused from now on, whether or not its session row
+    // still exists (the sweep deletes rows once their refresh token has
+    // expired, while an access token may outlive it). `keepSid` is spared.
+    await this.recordRevocation('user', userId, this.sessionRevocationExpiry(), reason, { issuedBefore: now, exceptSid: keepSid ?? null })
+    // Then the sessions one by one: they cover the tokens issued in this very
+    // second, and end the refresh tokens. Revocations first, then the store's
+    // sessions: if the store fails part-way, the sessions are still live in the
+    // store and a retry finds them again. (The other order left sessions
+    // revoked whose access tokens nothing stopped.)
     // Sessions idle-expired less than an access-token lifetime ago may still have live access tokens.
     const live = await store.sessions.listForUser(userId, new Date((now - policy.maxAccessTtl) * 1000))
     for (const session of live) {
@@ -342,7 +392,9 @@ export class AuthService {
         await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
       }
     }
+    await this.events.record(live.filter((s) => s.sid !== keepSid).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     const sessions = await store.sessions.revokeAllForUser(userId, reason, new Date(now * 1000), keepSid)
+    await this.events.record(sessions.filter((s) => !live.some((l) => l.sid === s.sid)).map((s) => ({ type: 'session-revoked', userId, sid: s.sid, reason })))
     // Sessions started between the two calls.
     for (const session of sessions) {
       if (!revocations.isSessionEnded(session.sid)) await this.recordRevocation('sid', session.sid, this.sessionRevocationExpiry(), reason)
@@ -357,8 +409,11 @@ export class AuthService {
     return this.deps.store.sessions.listForUser(user.id, new Date(this.now() * 1000))
   }
 
-  /** Ends one session: store first, then the revocation that stops its access tokens. */
+  /** Ends one session: its security event, the store, then the revocation that stops its access tokens. */
   async endSession (sid: string, reason: string): Promise<boolean> {
+    // The event first (a failure after it leaves at worst an event for a session that a retry then ends).
+    const live = await this.deps.store.sessions.find(sid)
+    if (live !== null && live.revokedAt === null) await this.events.record([{ type: 'session-revoked', userId: live.userId, sid, reason }])
     const before = await this.deps.store.sessions.revoke(sid, reason, new Date(this.now() * 1000))
     if (before === null) return false
     if (before.revokedAt === null || !this.deps.revocations.isSessionEnded(sid)) {
@@ -396,8 +451,10 @@ export class AuthService {
     return this.now() + this.deps.policy.maxAccessTtl
   }
 
-  private async recordRevocation (kind: RevocationKind, value: string, expSeconds: number, reason: string): Promise<void> {
-    const record = await this.deps.store.revocations.add({ kind, value, expiresAt: new Date(expSeconds * 1000) })
+  private async recordRevocation (
+    kind: RevocationKind, value: string, expSeconds: number, reason: string, scope: Pick<NewRevocation, 'issuedBefore' | 'exceptSid'> = {}
+  ): Promise<void> {
+    const record = await this.deps.store.revocations.add({ kind, value, expiresAt: new Date(expSeconds * 1000), ...scope })
     this.deps.follower.applyLocal(record)
     this.emit({ type: 'revocation', kind, reason })
   }

@@ -7,8 +7,10 @@ import type { PasswordHasher } from './passwords.js'
 import type { Store, UserRecord } from '../store/types.js'
 
 export interface LockoutRule {
-  /** Password checks in a row without a success that lock the account. */
+  /** Password checks in a row without a success, from one client address, that lock the account for that address. */
   threshold: number
+  /** The same from every address together: they lock the account for everyone. */
+  accountThreshold: number
   /** How long a lock lasts. */
   lockSeconds: number
 }
@@ -20,23 +22,35 @@ export interface PasswordCheckDeps {
 }
 
 /**
- * True when `password` is `user`'s. The attempt is reserved in the store
- * before the (slow) argon2 check, in one atomic step that refuses a locked
- * account, so concurrent wrong passwords cannot outrun the lock: at most
- * `threshold` of them are ever checked. A success clears the count.
+ * True when `password` is `user`'s, tried from client address `from`. The
+ * attempt is reserved in the store before the (slow) argon2 check, in one
+ * atomic step that refuses a lock in force, so concurrent wrong passwords
+ * cannot outrun it: at most `threshold` of them from one address are ever
+ * checked, and `accountThreshold` from all addresses together. A success
+ * clears both counts.
  *
- * A locked account throws too_many_requests (with retryAfter). An unknown user
- * (null) is checked against the dummy hash, costs the same time, is never
- * locked and returns false. Disabled accounts are the caller's rule.
+ * Counting per address first means that someone guessing from one address
+ * locks out that address only: the account's owner (an admin during an
+ * incident above all) still gets in from elsewhere. Guesses spread over many
+ * addresses reach the account-wide ceiling and lock everyone out; an operator
+ * lifts that with `user unlock` or a password reset.
+ *
+ * A lock throws too_many_requests (with retryAfter). An unknown user (null) is
+ * checked against the dummy hash, costs the same time, is never locked and
+ * returns false. Disabled accounts are the caller's rule.
  */
-export async function checkUserPassword (deps: PasswordCheckDeps, user: UserRecord | null, password: string, now: Date): Promise<boolean> {
+export async function checkUserPassword (deps: PasswordCheckDeps, user: UserRecord | null, password: string, now: Date, from: string): Promise<boolean> {
   if (user === null) return deps.hasher.verify(null, password)
   const lockedUntil = await deps.store.users.beginLoginAttempt(user.id, {
-    threshold: deps.lockout.threshold, lockSeconds: deps.lockout.lockSeconds, now
+    threshold: deps.lockout.threshold,
+    accountThreshold: deps.lockout.accountThreshold,
+    lockSeconds: deps.lockout.lockSeconds,
+    now,
+    address: from
   })
   if (lockedUntil !== null) throw tooManyAttempts(lockedUntil, now)
   const ok = await deps.hasher.verify(user.passwordHash, password)
-  if (ok) await deps.store.users.clearLoginFailures(user.id)
+  if (ok) await deps.store.users.clearLoginFailures(user.id, from)
   return ok
 }
 

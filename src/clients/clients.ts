@@ -11,6 +11,7 @@ import { AppError } from '../errors.js'
 import type { ClientProfile } from '../auth/auth-service.js'
 import type { PasswordHasher } from '../auth/passwords.js'
 import type { RevocationFollower } from '../revocation/revocation-list.js'
+import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { ClientRecord, GrantType, Store } from '../store/types.js'
 import type { VerifiedSecrets } from './verified-secrets.js'
 
@@ -41,6 +42,12 @@ export interface ClientPolicy {
   /** JWT_AUDIENCE: every access token carries it, so this service's own verifiers accept it. */
   defaultAudience: string
   accessTtl: number
+  /**
+   * The longest lifetime any live access token may have (tokens issued under
+   * an earlier, longer ACCESS_TOKEN_TTL included): how long a disabled
+   * client's revocation is kept. Read at each use.
+   */
+  readonly maxAccessTtl: number
   refreshTtl: number
   sessionMaxLifetime: number
   /** CLIENT_SECRET_GRACE: seconds a rotated-out secret is still accepted; 0 = refused at once. */
@@ -55,6 +62,8 @@ export interface ClientServiceDeps {
   /** Secrets that verified recently: skips argon2 for a client that just proved itself. */
   verifiedSecrets?: VerifiedSecrets
   now?: () => number
+  /** The Shared Signals outbox: a disable's end of every session is written there before the answer. */
+  events?: SecurityEventSink
 }
 
 /** A client as the admin API and the CLI show it: never the secret or its hash. */
@@ -163,6 +172,12 @@ export class ClientService {
     return this.deps.store.clients.list()
   }
 
+  async get (clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.store.clients.find(clientId)
+    if (client === null) throw new AppError('not_found', 'no such client')
+    return client
+  }
+
   /**
    * Disables a client: store first, then a 'client' revocation that every
    * instance applies within a sync interval. It covers every token the client
@@ -172,7 +187,8 @@ export class ClientService {
     const client = await this.deps.store.clients.setDisabled(clientId, true)
     if (client === null) throw new AppError('not_found', 'no such client')
     this.deps.verifiedSecrets?.forget(clientId)
-    const expiresAt = new Date((this.now() + this.deps.policy.accessTtl) * 1000)
+    await (this.deps.events ?? NO_SECURITY_EVENTS).record([{ type: 'client-sessions-revoked', clientId, reason: 'client_disabled' }])
+    const expiresAt = new Date((this.now() + this.deps.policy.maxAccessTtl) * 1000)
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
     // Its sessions end in the store too, so that enabling the client again does
@@ -286,7 +302,9 @@ export class ClientService {
       clientId: client.clientId,
       audience: audiences.length === 1 ? policy.defaultAudience : audiences,
       scope: scope.join(' '),
-      accessTtl: client.accessTokenTtl ?? policy.accessTtl,
+      // Never past ACCESS_TOKEN_TTL, also for an override set before it was lowered:
+      // revocations are kept for the longest lifetime this service issues under.
+      accessTtl: Math.min(client.accessTokenTtl ?? policy.accessTtl, policy.accessTtl),
       refreshTtl: client.refreshTokenTtl ?? policy.refreshTtl,
       grants: [...client.grants],
       public: client.secretHash === null

@@ -153,6 +153,8 @@ interface LoadedKey {
   verify: (token: string) => Record<string, unknown>
   /** Built on first use; null when the private key cannot be opened with this JWT_SECRET. */
   sign?: ((payload: Record<string, unknown>) => string) | null
+  /** Signers of other token types with this key (Security Event Tokens), by `typ`. */
+  signAs?: Map<string, (payload: Record<string, unknown>) => string>
 }
 
 export class KeyRing {
@@ -234,10 +236,9 @@ export class KeyRing {
 
   /** The newest key of the configured algorithm that is active and whose private key opens. */
   private findSigner (): { kid: string, sign: (payload: Record<string, unknown>) => string } | undefined {
-    const nowMs = this.now()
-    for (let i = this.ordered.length - 1; i >= 0; i--) {
-      const key = this.ordered[i]
-      if (key === undefined || key.record.alg !== this.options.algorithm || key.record.activatesAt.getTime() > nowMs) continue
+    for (const record of signingOrder(this.ordered.map((k) => k.record), this.options.algorithm, this.now())) {
+      const key = this.keys.get(record.kid)
+      if (key === undefined) continue
       if (key.sign === undefined) {
         const pem = openPrivateKey(key.record.privateKey, this.options.secret, key.record.kid)
         key.sign = pem === null
@@ -251,12 +252,67 @@ export class KeyRing {
     return undefined
   }
 
+  /**
+   * Signs `payload` with the key that signs now, under another JOSE `typ`
+   * (`secevent+jwt` for Security Event Tokens): the JWKS that verifies access
+   * tokens verifies these too, and the `typ` keeps each kind from passing as
+   * the other. `iat` is taken from the payload when it has one.
+   */
+  signAs (typ: string, payload: Record<string, unknown>): string {
+    const current = this.currentSigner()
+    const key = this.keys.get(current.kid)!
+    key.signAs ??= new Map()
+    let sign = key.signAs.get(typ)
+    if (sign === undefined) {
+      // currentSigner() opened this key's private key already.
+      const pem = openPrivateKey(key.record.privateKey, this.options.secret, key.record.kid)!
+      sign = createSigner({ key: pem, algorithm: key.record.alg, kid: key.record.kid, typ } as
+        unknown as Parameters<typeof createSigner>[0]) as unknown as (payload: Record<string, unknown>) => string
+      key.signAs.set(typ, sign)
+    }
+    return sign(payload)
+  }
+
   private currentSigner (): { kid: string, sign: (payload: Record<string, unknown>) => string } {
     const signer = this.findSigner()
     // Only when the ring changed under us to keys this JWT_SECRET cannot open.
     if (signer === undefined) throw new AppError('store_unavailable', 'no usable signing key')
     return signer
   }
+}
+
+/**
+ * The keys that may sign now with `algorithm`, the one to try first first:
+ * activated, of that algorithm, newest activation first. The ring signs with
+ * the first whose private key opens under its JWT_SECRET.
+ */
+export function signingOrder (records: readonly SigningKeyRecord[], algorithm: SigningAlgorithm, nowMs: number): SigningKeyRecord[] {
+  return records
+    .filter((r) => r.alg === algorithm && r.activatesAt.getTime() <= nowMs)
+    .sort((a, b) => b.activatesAt.getTime() - a.activatesAt.getTime() || (a.kid < b.kid ? 1 : -1))
+}
+
+/** A key of the ring as the CLI shows it: never the private key. */
+export interface KeyView {
+  kid: string
+  alg: SigningAlgorithm
+  /** next: published, signs from activates_at; signing: signs now; retired: only verifies, until expires_at. */
+  state: 'next' | 'signing' | 'retired'
+  published_at: string
+  activates_at: string
+  expires_at: string | null
+}
+
+export function keyViews (records: readonly SigningKeyRecord[], algorithm: SigningAlgorithm, nowMs: number): KeyView[] {
+  const signing = signingOrder(records, algorithm, nowMs)[0]?.kid
+  return records.map((r) => ({
+    kid: r.kid,
+    alg: r.alg,
+    state: r.activatesAt.getTime() > nowMs ? 'next' : r.kid === signing ? 'signing' : 'retired',
+    published_at: r.createdAt.toISOString(),
+    activates_at: r.activatesAt.toISOString(),
+    expires_at: r.expiresAt?.toISOString() ?? null
+  }))
 }
 
 /** Seconds a JWKS answer may be cached: well inside the overlap, so no cache misses a key that signs. */

@@ -15,7 +15,8 @@ const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: 
 const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$'
 
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.String({ default: 'development' }),
+  // Anything else is refused: a typo (`prod`) must not run with development's generated secrets.
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   MONGODB_URL: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
@@ -34,6 +35,7 @@ export const ConfigSchema = Type.Object({
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
+  LOCKOUT_ACCOUNT_THRESHOLD: Type.Integer({ minimum: 1, default: 50 }),
   LOCKOUT_SECONDS: Seconds(900),
   CLIENT_SECRET_CACHE_SECONDS: Seconds(60, 0),
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 8192, maximum: 4_194_304, default: 19_456 }),
@@ -58,7 +60,18 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH })),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }))
+  DOCS: Type.Union([Type.Literal('public'), Type.Literal('off')], { default: 'public' }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' })),
+  SSF_EMAIL_SUBJECTS: Type.Boolean({ default: false }),
+  SSF_SYNC_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+  SSF_PUSH_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  SSF_RETRY_MIN_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 1000 }),
+  SSF_RETRY_MAX_MS: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }),
+  SSF_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+  SSF_EVENT_RETENTION: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 604_800 }),
+  SSF_MAX_STREAMS_PER_CLIENT: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  SSF_MIN_VERIFICATION_INTERVAL: Type.Integer({ minimum: 0, maximum: 86_400, default: 30 }),
+  SSF_PUSH_ALLOWED_HOSTS: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9.:_-]+(,[A-Za-z0-9.:_-]+)*$' }))
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -83,6 +96,53 @@ export class ConfigError extends Error {
 }
 
 export const MIN_SECRET_BYTES = 32
+
+/** Fewer distinct characters than this in a secret: typed by hand, not random. */
+export const MIN_SECRET_DISTINCT = 8
+const SECRET_RULE = `use ${MIN_SECRET_BYTES} random bytes or more, e.g. \`openssl rand -base64 48\``
+
+/** Words a secret typed by a person is made of (looked for in single-case secrets only, see below). */
+const SECRET_WORDS = ['secret', 'passw', 'token', 'produc', 'admin', 'change', 'example', 'sample', 'default',
+  'qwerty', 'letmein', 'staging', 'develop', 'super', 'private', 'signing', 'refresh', 'access', 'company']
+
+/**
+ * What makes a long enough secret guessable: few distinct characters, one
+ * character making up half of it, runs of neighbouring characters making up
+ * half of it ("abcd", "4321"), one short piece repeated ("abcabc…"), or, in a
+ * secret written in one case, words a person picks ("my-super-secret-key").
+ * The bounds are far from what random secrets show: of 200,000 each of 16 and
+ * 32 random bytes in hex, and 24 to 48 in base64 and base64url, none was
+ * refused in a simulation (the tests draw a few hundred). Null when none
+ * applies. Linear in the length.
+ */
+export function secretWeakness (value: string): string | null {
+  const counts = new Map<string, number>()
+  for (const c of value) counts.set(c, (counts.get(c) ?? 0) + 1)
+  const distinct = counts.size
+  if (distinct < MIN_SECRET_DISTINCT) return `it has only ${distinct} distinct character${distinct === 1 ? '' : 's'}`
+  if (Math.max(...counts.values()) * 2 > value.length) return 'one character makes up half of it'
+  let neighbours = 0
+  for (let i = 1; i < value.length; i++) {
+    if (Math.abs(value.charCodeAt(i) - value.charCodeAt(i - 1)) === 1) neighbours += 1
+  }
+  if (neighbours * 2 > value.length) return 'it is made of runs of neighbouring characters (abcd, 1234)'
+  // Random base64 mixes cases; hex has no letter past f. A person writes in one case.
+  if (value.toLowerCase() === value || value.toUpperCase() === value) {
+    const lower = value.toLowerCase()
+    const word = SECRET_WORDS.find((w) => lower.includes(w))
+    if (word !== undefined) return `it contains the word "${word}"`
+  }
+  // The shortest period, from the prefix function (KMP): linear in the length.
+  const border = new Array<number>(value.length).fill(0)
+  for (let i = 1, k = 0; i < value.length; i++) {
+    while (k > 0 && value[i] !== value[k]) k = border[k - 1]!
+    if (value[i] === value[k]) k += 1
+    border[i] = k
+  }
+  const period = value.length - border[value.length - 1]!
+  if (period <= value.length / 2) return `it is a piece of ${period} characters repeated`
+  return null
+}
 
 type Warn = (msg: string) => void
 
@@ -133,9 +193,57 @@ export function loadConfig (env: Record<string, string | undefined>, warn: Warn 
   return resolveConfig(raw, warn, secrets?.(raw) ?? ephemeralSecrets)
 }
 
-function describeEnvError (err: Error): string {
-  // env-schema reports "env/PORT must be <= 65535"; turn it into "PORT must be <= 65535".
-  return err.message.replace(/(^|, )env\//g, '$1').replace(/env must have required property/g, 'missing required variable')
+interface SchemaError { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+type PropertySchema = Record<string, unknown> & { anyOf?: Array<{ const?: unknown }> }
+
+/**
+ * One line per variable, in the schema's order: the variable, what is wrong
+ * with its value and what it allows. Ajv reports a union of literals once per
+ * literal ("must be equal to constant" four times) and never lists them; the
+ * allowed values are read from the schema instead. The value itself is never
+ * echoed: it may be a secret.
+ */
+function describeEnvError (err: Error & { errors?: SchemaError[] }): string {
+  const errors = err.errors ?? []
+  if (errors.length === 0) return err.message
+  const byName = new Map<string, SchemaError[]>()
+  for (const e of errors) {
+    const name = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.replace(/^\//, '').split('/')[0] ?? ''
+    byName.set(name, [...(byName.get(name) ?? []), e])
+  }
+  const properties = ConfigSchema.properties as Record<string, PropertySchema>
+  const order = Object.keys(properties)
+  return [...byName.entries()]
+    .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
+    .map(([name, list]) => describeVariable(name, list, properties[name]))
+    .join('; ')
+}
+
+function describeVariable (name: string, errors: SchemaError[], schema: PropertySchema | undefined): string {
+  const literals = schema?.anyOf?.map((s) => s.const).filter((c) => c !== undefined)
+  if (literals !== undefined && literals.length > 0) return `${name} must be one of ${literals.join(', ')}`
+  const first = errors.find((e) => e.keyword !== 'anyOf') ?? errors[0]
+  const problem = first?.keyword === 'required' ? 'is required' : first?.message ?? 'is invalid'
+  const allowed = schema === undefined ? undefined : allowedValues(schema, first?.keyword)
+  return allowed === undefined ? `${name} ${problem}` : `${name} ${problem} (allowed: ${allowed})`
+}
+
+/** The schema's rule in words, for the error message, less what the failed keyword already says. */
+function allowedValues (schema: PropertySchema, failed: string | undefined): string | undefined {
+  const { type, minimum, maximum, minLength, maxLength, pattern } = schema as Record<string, unknown>
+  if (type === 'boolean') return 'true or false'
+  if (type === 'integer') {
+    if (minimum !== undefined && maximum !== undefined) return `a whole number from ${String(minimum)} to ${String(maximum)}`
+    if (minimum !== undefined) return `a whole number of at least ${String(minimum)}`
+    return 'a whole number'
+  }
+  if (type !== 'string') return undefined
+  const parts: string[] = []
+  if (pattern !== undefined && failed !== 'pattern') parts.push(`matching ${String(pattern)}`)
+  if (minLength !== undefined && maxLength !== undefined) parts.push(`of ${String(minLength)} to ${String(maxLength)} characters`)
+  else if (minLength !== undefined) parts.push(`of at least ${String(minLength)} character${minLength === 1 ? '' : 's'}`)
+  return parts.length === 0 ? undefined : `a string ${parts.join(', ')}`
 }
 
 export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource = ephemeralSecrets): Config {
@@ -150,6 +258,12 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
       if (production) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes when NODE_ENV=production`)
       warn(`${name} is shorter than ${MIN_SECRET_BYTES} bytes: acceptable only for development`)
+      return value
+    }
+    const weakness = secretWeakness(value)
+    if (weakness !== null) {
+      if (production) throw new ConfigError(`${name} is too weak when NODE_ENV=production: ${weakness} (${SECRET_RULE})`)
+      warn(`${name} is weak: ${weakness} (${SECRET_RULE}): acceptable only for development`)
     }
     return value
   }
@@ -164,6 +278,10 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   if (config.JWT_SECRET === config.REFRESH_TOKEN_SECRET) {
     throw new ConfigError('REFRESH_TOKEN_SECRET must differ from JWT_SECRET')
   }
+  if (production && (config.JWT_SECRET.includes(config.REFRESH_TOKEN_SECRET) || config.REFRESH_TOKEN_SECRET.includes(config.JWT_SECRET))) {
+    // One would give the other away: e.g. REFRESH_TOKEN_SECRET = JWT_SECRET + "-refresh".
+    throw new ConfigError('REFRESH_TOKEN_SECRET must not contain JWT_SECRET, nor the other way round, when NODE_ENV=production')
+  }
   if (config.REFRESH_TOKEN_TTL > config.SESSION_MAX_LIFETIME) {
     throw new ConfigError('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_LIFETIME')
   }
@@ -174,6 +292,10 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   checkPreviousIssuers(config, warn)
   checkAdmin(config, production, warn)
   checkMetrics(config, production, warn)
+  if (production && config.DOCS === 'public') {
+    warn('DOCS is public: GET /docs and /docs/json describe every route, the admin API included, to anyone who reaches them; set DOCS=off, or serve them only on an internal network')
+  }
+  checkSharedSignals(config)
   return config
 }
 
@@ -214,6 +336,19 @@ function checkMetrics (config: Config, production: boolean, warn: Warn): void {
   if (production && config.METRICS_TOKEN === undefined) {
     warn('METRICS_TOKEN is not set: GET /metrics answers anyone who reaches it; set it, or serve /metrics only on an internal network')
   }
+}
+
+function checkSharedSignals (config: Config): void {
+  if (config.SSF_RETRY_MIN_MS > config.SSF_RETRY_MAX_MS) throw new ConfigError('SSF_RETRY_MIN_MS must not exceed SSF_RETRY_MAX_MS')
+  // The lease outlives a POST that runs to its timeout, so no other instance starts on the stream meanwhile.
+  if (config.SSF_LEASE_SECONDS * 1000 < 2 * config.SSF_PUSH_TIMEOUT_MS) {
+    throw new ConfigError('SSF_LEASE_SECONDS must be at least twice SSF_PUSH_TIMEOUT_MS (in seconds)')
+  }
+}
+
+/** SSF_PUSH_ALLOWED_HOSTS as a set of lower-cased hosts. */
+export function allowedPushHosts (config: Config): Set<string> {
+  return new Set((config.SSF_PUSH_ALLOWED_HOSTS ?? '').split(',').filter((h) => h !== '').map((h) => h.toLowerCase()))
 }
 
 function checkAdmin (config: Config, production: boolean, warn: Warn): void {

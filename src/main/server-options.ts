@@ -47,7 +47,51 @@ export const REDACT_PATHS = [
  * in a URL by mistake): any name that contains one of these words, whatever
  * surrounds it (`client_secret[]`, `my.password`, `client_assertion`).
  */
-const SECRET_QUERY_PARAMS = /token|passw|secret|code|assertion|api[-_.]?key|authorization|credential/i
+const SECRET_QUERY_PARAMS = /token|pass|^pwd?$|secret|^cs$|code|assertion|key|authorization|cred|session|^sig(nature)?$|jwt|bearer|^otp$/i
+
+/** The shortest value taken for a secret by its looks alone. */
+const SECRET_VALUE_MIN = 16
+
+/**
+ * Whether a parameter value looks like a secret or a token whatever its name:
+ * at least SECRET_VALUE_MIN characters, all of the kinds tokens, keys and
+ * session ids are written with (base64, base64url, hex, percent-escapes), and
+ * varied enough to be random (letters and digits, many distinct characters),
+ * so that words, paths and numbers stay readable. One pass.
+ */
+export function looksSecret (value: string): boolean {
+  if (value.length < SECRET_VALUE_MIN) return false
+  let letters = 0
+  let digits = 0
+  const seen = new Set<number>()
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) letters += 1
+    else if (c >= 48 && c <= 57) digits += 1
+    else if (c !== 45 && c !== 95 && c !== 46 && c !== 126 && c !== 43 && c !== 47 && c !== 61 && c !== 37) return false
+    if (seen.size < 10) seen.add(c)
+  }
+  return letters > 0 && digits > 0 && seen.size >= 10
+}
+
+/** A `name=value` pair with its value replaced when the name or the value says it is secret. */
+function redactPair (pair: string): string {
+  const eq = pair.indexOf('=')
+  if (eq === -1) return pair
+  let name = pair.slice(0, eq)
+  try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch { /* keep it raw */ }
+  return SECRET_QUERY_PARAMS.test(name) || looksSecret(pair.slice(eq + 1)) ? `${pair.slice(0, eq)}=[redacted]` : pair
+}
+
+/** Matrix parameters of a path (`/a;jsessionid=…/b`), each redacted like a query parameter. */
+function redactPath (path: string): string {
+  if (!path.includes(';')) return path
+  return path.split('/').map((segment) => {
+    const semi = segment.indexOf(';')
+    if (semi === -1) return segment
+    return segment.slice(0, semi) + segment.slice(semi).split(/(;)/).map((part, i) => i % 2 === 1 ? part : redactPair(part)).join('')
+  }).join('/')
+}
 
 /** Where the router ends the path: at the first `?` or `#` (find-my-way reads both as the query's start). */
 function queryStart (url: string): number {
@@ -68,22 +112,17 @@ function redactUserinfo (target: string): string {
 }
 
 /**
- * The URL as logged: userinfo of an absolute-form target and values of
- * secret-looking query parameters replaced (the query starts at `?` or `#`;
- * pairs split on `&`, `;` and `#`).
+ * The URL as logged: userinfo of an absolute-form target replaced, and the
+ * values of query and matrix parameters whose name or value looks secret (the
+ * query starts at `?` or `#`; pairs split on `&`, `;` and `#`). Linear: each
+ * character is looked at a bounded number of times.
  */
 export function redactUrl (url: string): string {
   const q = queryStart(url)
-  if (q === -1) return redactUserinfo(url)
+  if (q === -1) return redactPath(redactUserinfo(url))
   // Pairs at even indexes, the separators between them at odd ones.
-  const parts = url.slice(q + 1).split(/([&;#])/).map((pair, i) => {
-    const eq = pair.indexOf('=')
-    if (i % 2 === 1 || eq === -1) return pair
-    let name = pair.slice(0, eq)
-    try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch { /* keep it raw */ }
-    return SECRET_QUERY_PARAMS.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
-  })
-  return `${redactUserinfo(url.slice(0, q))}${url[q]!}${parts.join('')}`
+  const parts = url.slice(q + 1).split(/([&;#])/).map((pair, i) => i % 2 === 1 ? pair : redactPair(pair))
+  return `${redactPath(redactUserinfo(url.slice(0, q)))}${url[q]!}${parts.join('')}`
 }
 
 /**

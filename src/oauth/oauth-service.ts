@@ -36,8 +36,9 @@ export class OAuthService {
     this.lookups = { ...deps, now: deps.now ?? (() => Math.floor(Date.now() / 1000)) }
   }
 
-  token (request: TokenRequest, presented: PresentedClient | null): Promise<TokenResponse> {
-    return tokenEndpoint(request, presented, this.lookups)
+  /** `from`: the client IP of the request (the password grant's lockout counts per address). */
+  token (request: TokenRequest, presented: PresentedClient | null, from: string): Promise<TokenResponse> {
+    return tokenEndpoint(request, presented, this.lookups, from)
   }
 
   async introspect (token: string | undefined, hint: string | undefined, presented: PresentedClient | null): Promise<Introspection> {

@@ -14,7 +14,7 @@ const GRANTS: ReadonlyMap<string, Grant> = new Map(
   [passwordGrant, refreshTokenGrant, clientCredentialsGrant, tokenExchangeGrant].map((g) => [g.grantType, g])
 )
 
-export async function tokenEndpoint (request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps): Promise<TokenResponse> {
+export async function tokenEndpoint (request: TokenRequest, presented: PresentedClient | null, deps: GrantDeps, from: string): Promise<TokenResponse> {
   const name = request.grant_type
   if (name === undefined || name === '') throw new OAuthError('invalid_request', 'grant_type is required')
   const grant = GRANTS.get(name)
@@ -24,7 +24,7 @@ export async function tokenEndpoint (request: TokenRequest, presented: Presented
     throw new OAuthError('unauthorized_client', `this client may not use the ${grant.grantType} grant`)
   }
   try {
-    return await grant.handle(request, caller, deps)
+    return await grant.handle(request, caller, deps, from)
   } catch (err) {
     throw err instanceof AppError ? toOAuthError(err) : err
   }

@@ -35,6 +35,12 @@ export interface FeedEntry {
   value: string
   /** Epoch seconds: when every token the entry covers has expired. */
   expires_at: number
+  /** Epoch seconds: when the entry was written. */
+  created_at: number
+  /** A user entry only: epoch seconds; the user's tokens with an earlier iat are covered. */
+  issued_before?: number
+  /** A user entry only: the session it spares. */
+  except_sid?: string
 }
 
 export interface FeedPage {
@@ -55,12 +61,17 @@ export interface RevocationFeedOptions {
 const EPOCH = new Date(0)
 
 function toEntry (record: RevocationRecord): FeedEntry {
-  return {
+  const entry: FeedEntry = {
     seq: record.seq,
     kind: record.kind,
     value: record.value,
-    expires_at: Math.ceil(record.expiresAt.getTime() / 1000)
+    expires_at: Math.ceil(record.expiresAt.getTime() / 1000),
+    // Floored: a reader's cutoff is then never later than the service's own.
+    created_at: Math.floor(record.createdAt.getTime() / 1000)
   }
+  if (record.issuedBefore !== null) entry.issued_before = record.issuedBefore
+  if (record.exceptSid !== null) entry.except_sid = record.exceptSid
+  return entry
 }
 
 export class RevocationFeed {
@@ -123,18 +134,32 @@ export class RevocationFeed {
     return { page: { resync: false, entries, next_cursor: next } }
   }
 
-  /** Every live entry, whatever its number: what a reader with an unusable cursor starts again from. */
+  /**
+   * Every live entry, whatever its number: what a reader with an unusable
+   * cursor starts again from. The cursor it gets walks up from the watermark
+   * as readOnce's does and stops before a young hole: an entry numbered but
+   * not yet visible must still reach the reader on its next read (the entries
+   * above the hole come again then; applying one twice changes nothing).
+   */
   private async snapshot (prunedThrough: number): Promise<FeedPage> {
-    const now = new Date(this.now())
+    const nowMs = this.now()
     const entries: FeedEntry[] = []
-    let cursor = 0
+    let scanned = 0
+    let cursor = prunedThrough
+    let holding = false
     for (;;) {
-      const records = await this.options.store.since(cursor, now, this.pageSize)
-      for (const record of records) entries.push(toEntry(record))
-      cursor = records.at(-1)?.seq ?? cursor
+      // Expired entries are read too, so that they are not taken for holes.
+      const records = await this.options.store.since(scanned, EPOCH, this.pageSize)
+      for (const record of records) {
+        if (record.expiresAt.getTime() > nowMs) entries.push(toEntry(record))
+        if (holding || record.seq <= cursor) continue
+        if (record.seq !== cursor + 1 && record.createdAt.getTime() > nowMs - SEQUENCE_HOLE_GRACE_MS) holding = true
+        else cursor = record.seq
+      }
+      scanned = records.at(-1)?.seq ?? scanned
       if (records.length < this.pageSize) break
     }
-    return { resync: true, entries, next_cursor: Math.max(prunedThrough, cursor) }
+    return { resync: true, entries, next_cursor: cursor }
   }
 }
 

@@ -5,12 +5,19 @@
 //   sessions     _id = sid; index on userId; TTL index on expiresAt (idle expiry).
 //                The service caps expiresAt at absoluteExpiresAt, so one TTL index
 //                on expiresAt also bounds the absolute lifetime.
-//   revocations  unique index on seq; TTL index on expiresAt.
-//   counters     { _id: 'revocations', seq } hands out revocation sequence numbers.
+//   revocations  unique index on seq; index on (expiresAt, seq) for the sweep. No
+//                TTL index: only sweep() deletes entries, after it has raised the
+//                watermark over them.
+//   counters     { _id: 'revocations', seq, prunedThrough } hands out revocation
+//                sequence numbers and holds the log's watermark, in one document.
+//   settings     development secrets (see keptSettings).
 //   clients      _id = client_id; index on createdAt (listing order).
 //   signing_keys _id = kid; index on activatesAt; TTL index on expiresAt (retired
 //                keys are forgotten once every token they signed has expired;
 //                the newest key has expiresAt null, which a TTL index never deletes).
+//   ssf_streams  _id = stream_id; index on (clientId, createdAt).
+//   ssf_events   the outbox: unique index on seq, index on createdAt (the
+//                retention sweep); counters { _id: 'ssf_events', seq } numbers it.
 //
 // Documents are mapped to and from the record types field by field: no `_id` (or
 // any other storage detail) ever reaches callers, and nothing callers hold aliases
@@ -31,6 +38,8 @@
 // must re-read a small overlap (e.g. `since(highest - K)`, or re-read the entries
 // of the last few seconds) and de-duplicate by seq. A number can also be skipped
 // entirely (counter incremented, insert failed), so gaps are not an error either.
+// An entry that took longer than REVOCATION_LATE_MS to store is stored again
+// under a fresh number, so that it reappears above any cursor that passed it.
 import { randomUUID } from 'node:crypto'
 import {
   MongoClientClosedError,
@@ -52,9 +61,10 @@ import {
 } from 'mongodb'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import type {
-  ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationKind,
+  AccessLifetimeStore, ClientRecord, ClientStore, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSsfEvent, NewSsfStream, NewUser,
   RevocationBounds, RevocationRecord, RevocationStore, RotatedFrom, Rotation, SessionRecord, SessionStore,
-  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
+  SigningKeyRecord, SsfEventRecord, SsfEventStore, SsfStreamChanges, SsfStreamRecord, SsfStreamStore, Store,
+  StoreHooks, UserRecord, UserStore
 } from './types.js'
 import { REVOCATION_LATE_MS, REVOCATION_SETTLE_MS } from './types.js'
 
@@ -155,6 +165,9 @@ export const MAJORITY: WriteConcernSettings = { w: 'majority', wtimeoutMS: 10_00
 export interface MongoStoreOptions {
   /** Write concern of the security-relevant writes (default MAJORITY). */
   writeConcern?: WriteConcernSettings
+  /** How often init()'s sweep prunes the revocation log, ms (default 60 000). */
+  sweepIntervalMs?: number
+  /** Test-only pauses (see StoreHooks); no configuration sets them. */
   hooks?: StoreHooks
 }
 
@@ -166,7 +179,11 @@ export function writeConcernFor (setting: string): WriteConcernSettings {
 // ---------------------------------------------------------------------------
 // Documents
 
-type UserDoc = Omit<UserRecord, 'id'> & { _id: string }
+type UserDoc = Omit<UserRecord, 'id'> & {
+  _id: string
+  /** Internal: the end of the window the account-wide failure count covers. Never mapped out. */
+  failuresUntil?: Date | null
+}
 
 type RotatedFromDoc = RotatedFrom
 
@@ -176,7 +193,23 @@ type SessionDoc = Omit<SessionRecord, 'sid'> & {
   revokeOp?: string
 }
 
-type RevocationDoc = RevocationRecord
+type RevocationDoc = Omit<RevocationRecord, 'issuedBefore' | 'exceptSid'> & { issuedBefore?: number | null, exceptSid?: string | null }
+
+/** Failed logins of one (account, address) pair; the TTL index forgets it at expiresAt. */
+interface LoginFailureDoc {
+  _id: string
+  userId: string
+  failed: number
+  lockedUntil: Date | null
+  expiresAt: Date
+}
+
+/** Tokens of `_id` seconds may have been issued until issuedUntil; the TTL index forgets it once they have all expired. */
+interface LifetimeDoc {
+  _id: number
+  issuedUntil: Date
+  expiresAt: Date
+}
 
 type ClientDoc = Omit<ClientRecord, 'clientId'> & { _id: string }
 
@@ -185,8 +218,8 @@ type SigningKeyDoc = Omit<SigningKeyRecord, 'kid'> & { _id: string }
 interface CounterDoc {
   _id: string
   seq: number
-  /** The revocation counter: when its latest number was handed out. */
-  at?: Date | null
+  /** The revocation counter: the log's watermark (bounds().prunedThrough), raised with $max only. */
+  prunedThrough?: number
 }
 
 const date = (d: Date): Date => new Date(d.getTime())
@@ -201,7 +234,8 @@ function toUser (doc: UserDoc): UserRecord {
     disabled: doc.disabled === true,
     createdAt: date(doc.createdAt),
     failedLogins: doc.failedLogins ?? 0,
-    lockedUntil: dateOrNull(doc.lockedUntil)
+    lockedUntil: dateOrNull(doc.lockedUntil),
+    securityVersion: doc.securityVersion ?? 0
   }
 }
 
@@ -235,7 +269,9 @@ function toRevocation (doc: RevocationDoc): RevocationRecord {
     kind: doc.kind,
     value: doc.value,
     expiresAt: date(doc.expiresAt),
-    createdAt: date(doc.createdAt)
+    createdAt: date(doc.createdAt),
+    issuedBefore: doc.issuedBefore ?? null,
+    exceptSid: doc.exceptSid ?? null
   }
 }
 
@@ -272,8 +308,17 @@ function toSigningKey (doc: SigningKeyDoc): SigningKeyRecord {
 // ---------------------------------------------------------------------------
 // Users
 
+/** The _id of an (account, address) pair's failures: length-prefixed, so no address can pose as another pair. */
+function pairKey (id: string, address: string): string {
+  return `${id.length}:${id}:${address}`
+}
+
 class MongoUsers implements UserStore {
-  constructor (private readonly users: Collection<UserDoc>, private readonly wc: WriteConcernSettings) {}
+  constructor (
+    private readonly users: Collection<UserDoc>,
+    private readonly failures: Collection<LoginFailureDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
 
   async create (user: NewUser): Promise<UserRecord> {
     const doc: UserDoc = {
@@ -284,7 +329,8 @@ class MongoUsers implements UserStore {
       disabled: false,
       createdAt: new Date(),
       failedLogins: 0,
-      lockedUntil: null
+      lockedUntil: null,
+      securityVersion: 0
     }
     return guard(async () => {
       await insertUnique(this.users, doc, () => new AppError('username_taken', 'that username is already taken'),
@@ -307,60 +353,130 @@ class MongoUsers implements UserStore {
     })
   }
 
+  async list (page: { after?: string, limit: number }): Promise<UserRecord[]> {
+    return guard(async () => {
+      const filter = page.after === undefined ? {} : { username: { $gt: page.after.toLowerCase() } }
+      // The unique index on username serves both the filter and the order.
+      const docs = await this.users.find(filter).sort({ username: 1 }).limit(page.limit).toArray()
+      return docs.map(toUser)
+    })
+  }
+
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash } }, { writeConcern: this.wc }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { passwordHash }, $inc: { securityVersion: 1 } }, { writeConcern: this.wc }))
+  }
+
+  async upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void> {
+    // The filter is the compare: a hash changed meanwhile (a password change) is left alone.
+    await guard(() => this.users.updateOne({ _id: id, passwordHash: expectedHash }, { $set: { passwordHash } }, { writeConcern: this.wc }))
   }
 
   async setDisabled (id: string, disabled: boolean): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled } }, { writeConcern: this.wc }))
+    await guard(() => this.users.updateOne({ _id: id }, { $set: { disabled }, $inc: { securityVersion: 1 } }, { writeConcern: this.wc }))
   }
 
   async setRoles (id: string, roles: string[]): Promise<UserRecord | null> {
     return guard(async () => {
-      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] } }, { returnDocument: 'after', writeConcern: this.wc })
+      const doc = await this.users.findOneAndUpdate({ _id: id }, { $set: { roles: [...roles] }, $inc: { securityVersion: 1 } }, { returnDocument: 'after', writeConcern: this.wc })
       return doc === null ? null : toUser(doc)
     })
   }
 
   async beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    if (policy.address !== undefined) {
+      // The pair first: attempts refused at a locked address never reach the account's count.
+      const pairLock = await this.beginPairAttempt(id, policy.address, policy)
+      if (pairLock !== null) return pairLock
+      return this.beginAccountAttempt(id, { ...policy, threshold: policy.accountThreshold ?? policy.threshold })
+    }
+    return this.beginAccountAttempt(id, policy)
+  }
+
+  /**
+   * One atomic upsert of the pair's document decides and counts: a lock in
+   * force (a live document whose lockedUntil > now) is left as it is; a
+   * document past its expiry counts from zero again. The document as it was
+   * before is returned, so a refusal reads the lock end in the same step.
+   */
+  private async beginPairAttempt (id: string, address: string, policy: LockoutPolicy): Promise<Date | null> {
     const now = policy.now
     const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
-    // One atomic update, applied only when the account is not locked (the
-    // filter). Stage 1 counts the attempt; in stage 2 every expression reads the
-    // document as stage 1 left it, so both $conds see the new count.
+    const live = { $gt: [{ $ifNull: ['$expiresAt', null] }, { $literal: now }] }
+    const locked = { $and: [live, { $gt: [{ $ifNull: ['$lockedUntil', null] }, { $literal: now }] }] }
+    const reached = { $gte: ['$failed', policy.threshold] }
     const pipeline = [
-      { $set: { failedLogins: { $add: [{ $ifNull: ['$failedLogins', 0] }, 1] } } },
+      { $set: { userId: { $literal: id }, wasLocked: locked, failed: { $cond: [locked, '$failed', { $add: [{ $cond: [live, { $ifNull: ['$failed', 0] }, 0] }, 1] }] } } },
       {
         $set: {
-          lockedUntil: {
-            $cond: [{ $gte: ['$failedLogins', policy.threshold] }, { $literal: lockedUntil }, { $ifNull: ['$lockedUntil', null] }]
-          },
-          failedLogins: {
-            $cond: [{ $gte: ['$failedLogins', policy.threshold] }, 0, '$failedLogins']
-          }
+          lockedUntil: { $cond: ['$wasLocked', '$lockedUntil', { $cond: [reached, { $literal: lockedUntil }, null] }] },
+          failed: { $cond: ['$wasLocked', '$failed', { $cond: [reached, 0, '$failed'] }] },
+          expiresAt: { $cond: ['$wasLocked', '$expiresAt', { $literal: lockedUntil }] }
         }
-      }
+      },
+      { $unset: 'wasLocked' }
     ]
-    const unlocked = { _id: id, $or: [{ lockedUntil: null }, { lockedUntil: { $lte: now } }] }
     return guard(async () => {
-      // A refused update is a lock, or an unknown id, or a lock cleared between
-      // the update and the read (a successful login): then try again. Bounded: a
-      // lock that keeps coming and going under a burst of logins is answered as
-      // locked for a second, never with a lock end the store does not hold.
-      for (let tries = 0; tries < 3; tries++) {
-        const before = await this.users.findOneAndUpdate(unlocked, pipeline, { returnDocument: 'before', writeConcern: this.wc })
-        if (before !== null) return null
-        const doc = await this.users.findOne({ _id: id }, { projection: { lockedUntil: 1 } })
-        if (doc === null) return null
-        const until = dateOrNull(doc.lockedUntil)
-        if (until !== null && until > now) return until
-      }
-      return new Date(now.getTime() + 1000)
+      const before = await this.failures.findOneAndUpdate({ _id: pairKey(id, address) }, pipeline,
+        { upsert: true, returnDocument: 'before', writeConcern: this.wc })
+      if (before === null || before.expiresAt <= now) return null
+      const until = dateOrNull(before.lockedUntil)
+      return until !== null && until > now ? until : null
     })
   }
 
-  async clearLoginFailures (id: string): Promise<void> {
-    await guard(() => this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null } }, { writeConcern: this.wc }))
+  private async beginAccountAttempt (id: string, policy: LockoutPolicy): Promise<Date | null> {
+    const now = policy.now
+    const lockedUntil = new Date(now.getTime() + policy.lockSeconds * 1000)
+    // One atomic update of the user's document decides and counts: a locked
+    // account (lockedUntil > now) is left as it is; otherwise stage 1 counts
+    // the attempt, and in stage 2 every expression reads the document as
+    // stage 1 left it, so both $conds see the new count (and `locked`, which
+    // reads lockedUntil, still sees the value from before this update). The
+    // document as it was before is returned, so a refusal answers the lock end
+    // the store holds, read in the same atomic step that refused.
+    // The count covers a window of lockSeconds from its first failure
+    // (failuresUntil): a count whose window has passed starts again, so one
+    // address, locked out again and again, never adds up to the threshold.
+    const locked = { $gt: [{ $ifNull: ['$lockedUntil', null] }, { $literal: now }] }
+    const live = { $gt: [{ $ifNull: ['$failuresUntil', null] }, { $literal: now }] }
+    const reached = { $gte: ['$failedLogins', policy.threshold] }
+    const pipeline = [
+      {
+        $set: {
+          failedLogins: { $cond: [locked, '$failedLogins', { $add: [{ $cond: [live, { $ifNull: ['$failedLogins', 0] }, 0] }, 1] }] },
+          failuresUntil: { $cond: [{ $or: [locked, live] }, { $ifNull: ['$failuresUntil', null] }, { $literal: lockedUntil }] }
+        }
+      },
+      {
+        $set: {
+          lockedUntil: {
+            $cond: [locked, '$lockedUntil', { $cond: [reached, { $literal: lockedUntil }, { $ifNull: ['$lockedUntil', null] }] }]
+          },
+          failedLogins: { $cond: [locked, '$failedLogins', { $cond: [reached, 0, '$failedLogins'] }] },
+          failuresUntil: { $cond: [locked, '$failuresUntil', { $cond: [reached, null, '$failuresUntil'] }] }
+        }
+      }
+    ]
+    return guard(async () => {
+      const before = await this.users.findOneAndUpdate({ _id: id }, pipeline, { returnDocument: 'before', writeConcern: this.wc })
+      if (before === null) return null
+      const until = dateOrNull(before.lockedUntil)
+      return until !== null && until > now ? until : null
+    })
+  }
+
+  async clearAllLoginFailures (id: string): Promise<void> {
+    await guard(async () => {
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null, failuresUntil: null } }, { writeConcern: this.wc })
+      await this.failures.deleteMany({ userId: id }, { writeConcern: this.wc })
+    })
+  }
+
+  async clearLoginFailures (id: string, address?: string): Promise<void> {
+    await guard(async () => {
+      await this.users.updateOne({ _id: id }, { $set: { failedLogins: 0, lockedUntil: null, failuresUntil: null } }, { writeConcern: this.wc })
+      if (address !== undefined) await this.failures.deleteOne({ _id: pairKey(id, address) }, { writeConcern: this.wc })
+    })
   }
 }
 
@@ -368,7 +484,32 @@ class MongoUsers implements UserStore {
 // Sessions
 
 class MongoSessions implements SessionStore {
-  constructor (private readonly sessions: Collection<SessionDoc>, private readonly wc: WriteConcernSettings) {}
+  constructor (
+    private readonly sessions: Collection<SessionDoc>,
+    private readonly users: Collection<UserDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
+
+  /**
+   * No transaction (standalone servers and replica sets alike): the session is
+   * inserted first, then the user is read back with majority read concern. Every
+   * change of the user's security state bumps securityVersion in the user's
+   * document (acknowledged) BEFORE it ends the user's sessions. So either this
+   * read sees the new version, and the session is ended here, or the bump was
+   * not yet visible, hence came after the insert was acknowledged, and the
+   * change's own sweep of the user's sessions finds this session. No order
+   * leaves a session created from a stale check live.
+   */
+  async createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null> {
+    const created = await this.create(session)
+    return guard(async () => {
+      const user = await this.users.findOne({ _id: session.userId }, { readConcern: { level: 'majority' } })
+      if (user !== null && user.disabled !== true && (user.securityVersion ?? 0) === securityVersion) return created
+      await this.sessions.updateOne({ _id: session.sid, revokedAt: null },
+        { $set: { revokedAt: new Date(), revokedReason: 'stale_login' } }, { writeConcern: this.wc })
+      return null
+    })
+  }
 
   async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
     const doc: SessionDoc = {
@@ -480,8 +621,8 @@ class MongoSessions implements SessionStore {
 // Revocations
 
 const REVOCATION_COUNTER = 'revocations'
-/** counters document holding the revocation log's watermark (bounds().prunedThrough), raised with $max only. */
-const REVOCATION_WATERMARK = 'revocations_pruned'
+/** Where an earlier version of this store kept the watermark; init() folds it into the counter. */
+const LEGACY_WATERMARK = 'revocations_pruned'
 /** How many times a late revocation is stored again before add() gives up. */
 const LATE_RETRIES = 3
 
@@ -493,19 +634,15 @@ class MongoRevocations implements RevocationStore {
     private readonly hooks: StoreHooks
   ) {}
 
-  async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
+  async add (entry: NewRevocation): Promise<RevocationRecord> {
     return guard(async () => {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now()
-        const numberedAt = new Date()
-        // One atomic update of one document hands out the number and records
-        // when the latest number went out ($max: a slower writer's older clock
-        // never moves it back), which bounds() reads to know when every number
-        // up to `seq` is settled. Upsert with returnDocument 'after' always
-        // returns the document.
+        // One atomic update of one document hands out the number. Upsert with
+        // returnDocument 'after' always returns the document.
         const counter = await this.counters.findOneAndUpdate(
           { _id: REVOCATION_COUNTER },
-          [{ $set: { seq: { $add: [{ $ifNull: ['$seq', 0] }, 1] }, at: { $max: [{ $ifNull: ['$at', null] }, { $literal: numberedAt }] } } }],
+          { $inc: { seq: 1 } },
           { upsert: true, returnDocument: 'after', writeConcern: this.wc }
         )
         if (counter === null) throw new Error('revocation counter upsert returned no document')
@@ -515,7 +652,12 @@ class MongoRevocations implements RevocationStore {
           kind: entry.kind,
           value: entry.value,
           expiresAt: date(entry.expiresAt),
-          createdAt: numberedAt
+          // Stamped once the number is out, never before: every lower number was
+          // handed out before this instant, which the feed's hole grace and the
+          // sweep's settle rule both rely on.
+          createdAt: new Date(),
+          issuedBefore: entry.issuedBefore ?? null,
+          exceptSid: entry.exceptSid ?? null
         }
         // insertOne would add an ObjectId `_id` to the object it is given; keep ours clean.
         await this.revocations.insertOne({ ...doc }, { writeConcern: this.wc })
@@ -541,40 +683,81 @@ class MongoRevocations implements RevocationStore {
   }
 
   /**
-   * The TTL index deletes expired entries and leaves no mark, so the watermark
-   * is derived from what is left: every seq below the lowest entry still held
-   * is deleted (expired) or lost, unless it is still on its way in. A seq is
-   * settled once it was handed out REVOCATION_SETTLE_MS ago: the lowest entry
-   * moves the watermark only when it is that old (every lower seq went out
-   * before it), and an empty log only when the counter's last number is. The
-   * watermark is kept in `counters` and raised with $max, so it never moves
-   * back. The lowest entry is read before the counter, so lastSeq is at least
-   * every seq that read saw and prunedThrough never exceeds lastSeq.
+   * The counter and the watermark are fields of one document, read in one
+   * atomic read: the watermark is only ever raised to the seq of an entry that
+   * was stored, hence handed out, so it never exceeds the counter.
    */
   async bounds (): Promise<RevocationBounds> {
     return guard(async () => {
-      const lowest = await this.revocations.find({}, { projection: { seq: 1, createdAt: 1 } }).sort({ seq: 1 }).limit(1).next()
-      const docs = await this.counters.find({ _id: { $in: [REVOCATION_COUNTER, REVOCATION_WATERMARK] } }).toArray()
-      const counter = docs.find((d) => d._id === REVOCATION_COUNTER)
-      const stored = docs.find((d) => d._id === REVOCATION_WATERMARK)?.seq ?? 0
+      const counter = await this.counters.findOne({ _id: REVOCATION_COUNTER })
       const lastSeq = counter?.seq ?? 0
-      const settledBefore = Date.now() - REVOCATION_SETTLE_MS
-      let candidate = stored
-      if (lowest !== null) {
-        if (lowest.createdAt.getTime() <= settledBefore) candidate = lowest.seq - 1
-      } else if (counter?.at != null && counter.at.getTime() <= settledBefore) {
-        candidate = lastSeq
-      }
-      const prunedThrough = Math.min(Math.max(stored, candidate), lastSeq)
-      if (prunedThrough > stored) {
-        await this.counters.updateOne(
-          { _id: REVOCATION_WATERMARK },
-          { $max: { seq: prunedThrough } },
-          { upsert: true, writeConcern: this.wc }
-        )
-      }
-      return { prunedThrough, lastSeq }
+      return { prunedThrough: Math.min(counter?.prunedThrough ?? 0, lastSeq), lastSeq }
     })
+  }
+
+  /**
+   * Deletes expired entries, the only way entries leave the log (no TTL index:
+   * it would delete them without a mark). The watermark first rises with $max
+   * (so it never moves back) to M, the highest expired entry stored at least
+   * REVOCATION_SETTLE_MS ago, then expired entries up to M are deleted: nothing
+   * above the watermark is ever deleted, and since every seq below M was handed
+   * out before M was stored, none of them is still on its way in (a late one is
+   * stored again above, see add()). Several instances may sweep at once: each
+   * step is idempotent.
+   */
+  async sweep (now: Date): Promise<number> {
+    return guard(async () => {
+      const settled = new Date(now.getTime() - REVOCATION_SETTLE_MS)
+      const newest = await this.revocations
+        .find({ expiresAt: { $lte: now }, createdAt: { $lte: settled } }, { projection: { seq: 1 } })
+        .sort({ seq: -1 })
+        .limit(1)
+        .next()
+      if (newest === null) return 0
+      const raised = await this.counters.updateOne(
+        { _id: REVOCATION_COUNTER },
+        { $max: { prunedThrough: newest.seq } },
+        { writeConcern: this.wc }
+      )
+      // No counter, no watermark: then nothing may go.
+      if (raised.matchedCount !== 1) return 0
+      const deleted = await this.revocations.deleteMany(
+        { seq: { $lte: newest.seq }, expiresAt: { $lte: now } },
+        { writeConcern: this.wc }
+      )
+      return deleted.deletedCount
+    })
+  }
+
+  /** Indexes, the counter, and the watermark of a database an earlier version kept differently. */
+  async init (): Promise<void> {
+    await this.revocations.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
+    // Earlier versions let a TTL index delete entries; the sweep does it now.
+    await dropIndexIfPresent(this.revocations, 'expiresAt_ttl')
+    // A key other than { expiresAt: 1 }: an older instance re-creating its TTL
+    // index on that key must not collide with this one.
+    await this.revocations.createIndex({ expiresAt: 1, seq: 1 }, { name: 'expiresAt_seq' })
+    // Created up front so concurrent first add()s do not race on the upsert.
+    await this.counters.updateOne(
+      { _id: REVOCATION_COUNTER },
+      { $setOnInsert: { seq: 0, prunedThrough: 0 } },
+      { upsert: true, writeConcern: this.wc }
+    )
+    // Readers may have been resynchronised against a watermark kept apart: it must not move back.
+    const legacy = await this.counters.findOne({ _id: LEGACY_WATERMARK })
+    if (legacy !== null && legacy.seq > 0) {
+      await this.counters.updateOne({ _id: REVOCATION_COUNTER }, { $max: { prunedThrough: legacy.seq } }, { writeConcern: this.wc })
+    }
+  }
+}
+
+/** dropIndex, where a missing index (27) or collection (26) is already the goal. */
+async function dropIndexIfPresent (collection: Collection<RevocationDoc>, name: string): Promise<void> {
+  try {
+    await collection.dropIndex(name)
+  } catch (err) {
+    if (err instanceof MongoServerError && (err.code === 27 || err.code === 26)) return
+    throw err
   }
 }
 
@@ -712,6 +895,29 @@ class MongoKeys implements KeyStore {
 }
 
 // ---------------------------------------------------------------------------
+// Access-token lifetimes
+
+class MongoLifetimes implements AccessLifetimeStore {
+  constructor (private readonly lifetimes: Collection<LifetimeDoc>, private readonly wc: WriteConcernSettings) {}
+
+  async record (ttlSeconds: number, until: Date): Promise<void> {
+    // $max on upsert: the later time wins, whichever instance writes last.
+    await guard(() => this.lifetimes.updateOne(
+      { _id: ttlSeconds },
+      { $max: { issuedUntil: date(until), expiresAt: new Date(until.getTime() + ttlSeconds * 1000) } },
+      { upsert: true, writeConcern: this.wc }
+    ))
+  }
+
+  async longestLive (now: Date): Promise<number> {
+    return guard(async () => {
+      const doc = await this.lifetimes.find({ expiresAt: { $gt: now } }).sort({ _id: -1 }).limit(1).next()
+      return doc?._id ?? 0
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Settings kept in the database
 
 interface SettingsDoc {
@@ -734,10 +940,237 @@ export async function keptSettings (db: Db, id: string, fresh: Record<string, st
     } catch (err) {
       if (!isDuplicateKey(err)) throw err
     }
-    const doc = await settings.findOne({ _id: id }, { readConcern: { level: 'majority' } })
+    // A plain read from the primary: it sees the document the upsert just wrote
+    // or matched. A majority read could miss it when MONGODB_WRITE_CONCERN is a
+    // number, and the start would fail.
+    const doc = await settings.findOne({ _id: id })
     if (doc === null) throw new Error(`settings ${id} vanished after their upsert`)
     return { ...doc.values }
   })
+}
+
+// ---------------------------------------------------------------------------
+// Shared Signals: streams and the outbox
+
+type SsfStreamDoc = Omit<SsfStreamRecord, 'streamId'> & { _id: string }
+
+type SsfEventDoc = SsfEventRecord
+
+const SSF_EVENTS_COUNTER = 'ssf_events'
+
+function toSsfStream (doc: SsfStreamDoc): SsfStreamRecord {
+  return {
+    streamId: doc._id,
+    clientId: doc.clientId,
+    audience: doc.audience,
+    description: doc.description ?? null,
+    eventsRequested: [...(doc.eventsRequested ?? [])],
+    eventsDelivered: [...(doc.eventsDelivered ?? [])],
+    method: doc.method,
+    endpointUrl: doc.endpointUrl ?? null,
+    authorizationHeader: doc.authorizationHeader ?? null,
+    status: doc.status,
+    statusReason: doc.statusReason ?? null,
+    cursor: doc.cursor,
+    acked: [...(doc.acked ?? [])],
+    version: doc.version,
+    leaseOwner: doc.leaseOwner ?? null,
+    leaseUntil: dateOrNull(doc.leaseUntil),
+    verificationRequestedAt: dateOrNull(doc.verificationRequestedAt),
+    createdAt: date(doc.createdAt),
+    updatedAt: date(doc.updatedAt)
+  }
+}
+
+function toSsfEvent (doc: SsfEventDoc): SsfEventRecord {
+  return {
+    seq: doc.seq,
+    id: doc.id,
+    txn: doc.txn,
+    type: doc.type,
+    streamId: doc.streamId ?? null,
+    // Documents nest; a structured copy keeps callers from aliasing what the driver returned.
+    subject: structuredClone(doc.subject),
+    payload: structuredClone(doc.payload),
+    createdAt: date(doc.createdAt)
+  }
+}
+
+async function lastSsfSeq (counters: Collection<CounterDoc>): Promise<number> {
+  return (await counters.findOne({ _id: SSF_EVENTS_COUNTER }))?.seq ?? 0
+}
+
+class MongoSsfStreams implements SsfStreamStore {
+  constructor (
+    private readonly streams: Collection<SsfStreamDoc>,
+    private readonly counters: Collection<CounterDoc>,
+    private readonly wc: WriteConcernSettings
+  ) {}
+
+  async create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc: SsfStreamDoc = {
+        _id: stream.streamId,
+        clientId: stream.clientId,
+        audience: stream.audience,
+        description: stream.description,
+        eventsRequested: [...stream.eventsRequested],
+        eventsDelivered: [...stream.eventsDelivered],
+        method: stream.method,
+        endpointUrl: stream.endpointUrl,
+        authorizationHeader: stream.authorizationHeader,
+        status: 'enabled',
+        statusReason: null,
+        cursor: await lastSsfSeq(this.counters),
+        acked: [],
+        version: 1,
+        leaseOwner: null,
+        leaseUntil: null,
+        verificationRequestedAt: null,
+        createdAt: date(now),
+        updatedAt: date(now)
+      }
+      // Insert, then count: of concurrent creates that pass the limit together,
+      // each sees the others and takes its own insert back, so the limit is
+      // never exceeded (at worst all of them are refused and may try again).
+      await insertUnique(this.streams, { ...doc }, () => new AppError('conflict', 'that stream_id already exists'),
+        { writeConcern: this.wc })
+      const count = await this.streams.countDocuments({ clientId: stream.clientId })
+      if (count > maxPerClient) {
+        await this.streams.deleteOne({ _id: stream.streamId }, { writeConcern: this.wc })
+        return null
+      }
+      return toSsfStream(doc)
+    })
+  }
+
+  async find (streamId: string): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc = await this.streams.findOne({ _id: streamId })
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async listForClient (clientId: string): Promise<SsfStreamRecord[]> {
+    return guard(async () => (await this.streams.find({ clientId }).sort({ createdAt: 1, _id: 1 }).toArray()).map(toSsfStream))
+  }
+
+  async listActive (): Promise<SsfStreamRecord[]> {
+    return guard(async () =>
+      (await this.streams.find({ status: { $ne: 'disabled' } }).sort({ createdAt: 1, _id: 1 }).toArray()).map(toSsfStream))
+  }
+
+  async update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null> {
+    const set: Record<string, unknown> = { updatedAt: date(now) }
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === undefined) continue
+      set[key] = value instanceof Date ? date(value) : Array.isArray(value) ? [...(value as unknown[])] : value
+    }
+    return guard(async () => {
+      // The version in the filter is the compare: of concurrent updates from one version, one matches.
+      const doc = await this.streams.findOneAndUpdate(
+        { _id: streamId, version: expectedVersion },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async delete (streamId: string): Promise<boolean> {
+    return guard(async () => (await this.streams.deleteOne({ _id: streamId }, { writeConcern: this.wc })).deletedCount > 0)
+  }
+
+  async takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null> {
+    return guard(async () => {
+      const doc = await this.streams.findOneAndUpdate(
+        { _id: streamId, $or: [{ leaseOwner: null }, { leaseOwner: owner }, { leaseUntil: { $lte: now } }] },
+        { $set: { leaseOwner: owner, leaseUntil: date(until) } },
+        { returnDocument: 'after', writeConcern: this.wc }
+      )
+      return doc === null ? null : toSsfStream(doc)
+    })
+  }
+
+  async releaseLease (streamId: string, owner: string): Promise<void> {
+    await guard(() => this.streams.updateOne({ _id: streamId, leaseOwner: owner }, { $set: { leaseOwner: null, leaseUntil: null } }))
+  }
+
+  async advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean> {
+    return guard(async () => {
+      const result = await this.streams.updateOne(
+        { _id: streamId, leaseOwner: owner, cursor: from },
+        { $set: { cursor: to, updatedAt: date(now) }, $inc: { version: 1 } },
+        { writeConcern: this.wc }
+      )
+      return result.modifiedCount > 0
+    })
+  }
+}
+
+class MongoSsfEvents implements SsfEventStore {
+  constructor (
+    private readonly events: Collection<SsfEventDoc>,
+    private readonly streams: Collection<SsfStreamDoc>,
+    private readonly counters: Collection<CounterDoc>,
+    private readonly wc: WriteConcernSettings,
+    private readonly hooks: StoreHooks
+  ) {}
+
+  async append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]> {
+    if (events.length === 0) return []
+    return guard(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now()
+        // One atomic update numbers the whole batch: seqs last - n + 1 .. last.
+        const counter = await this.counters.findOneAndUpdate(
+          { _id: SSF_EVENTS_COUNTER },
+          { $inc: { seq: events.length } },
+          { upsert: true, returnDocument: 'after', writeConcern: this.wc }
+        )
+        if (counter === null) throw new Error('outbox counter upsert returned no document')
+        const first = counter.seq - events.length + 1
+        await this.hooks.ssfEventsNumbered?.(first)
+        const docs: SsfEventDoc[] = events.map((event, i) => ({
+          seq: first + i,
+          id: event.id,
+          txn: event.txn,
+          type: event.type,
+          streamId: event.streamId,
+          subject: structuredClone(event.subject),
+          payload: structuredClone(event.payload),
+          createdAt: date(now)
+        }))
+        await this.events.insertMany(docs.map((d) => ({ ...d })), { ordered: true, writeConcern: this.wc })
+        // Stored late: a reader may have passed these numbers as a hole. Store the
+        // batch again above every cursor (same ids, so the same jtis: receivers
+        // that saw the first copy recognise the second).
+        if (performance.now() - started <= REVOCATION_LATE_MS || attempt >= LATE_RETRIES) return docs.map(toSsfEvent)
+      }
+    })
+  }
+
+  async since (afterSeq: number, limit: number): Promise<SsfEventRecord[]> {
+    if (!(limit >= 1)) return []
+    return guard(async () =>
+      (await this.events.find({ seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(Math.floor(limit)).toArray()).map(toSsfEvent))
+  }
+
+  async lastSeq (): Promise<number> {
+    return guard(async () => lastSsfSeq(this.counters))
+  }
+
+  async prune (before: Date): Promise<number> {
+    return guard(async () => {
+      // The counter first: a stream created after this read starts at or above it.
+      const last = await lastSsfSeq(this.counters)
+      const lowest = await this.streams.find({ status: { $ne: 'disabled' } }, { projection: { cursor: 1 } })
+        .sort({ cursor: 1 }).limit(1).next()
+      const through = Math.min(last, lowest?.cursor ?? last)
+      const result = await this.events.deleteMany({ $or: [{ createdAt: { $lt: before } }, { seq: { $lte: through } }] })
+      return result.deletedCount
+    })
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -750,34 +1183,54 @@ export class MongoStore implements Store {
   readonly revocations: RevocationStore
   readonly clients: ClientStore
   readonly keys: KeyStore
+  readonly lifetimes: AccessLifetimeStore
+  readonly ssfStreams: SsfStreamStore
+  readonly ssfEvents: SsfEventStore
 
   private readonly usersCol: Collection<UserDoc>
   private readonly sessionsCol: Collection<SessionDoc>
-  private readonly revocationsCol: Collection<RevocationDoc>
-  private readonly countersCol: Collection<CounterDoc>
   private readonly clientsCol: Collection<ClientDoc>
   private readonly keysCol: Collection<SigningKeyDoc>
+  private readonly log: MongoRevocations
+  private readonly sweepIntervalMs: number
+  private sweeper: NodeJS.Timeout | undefined
+  private readonly ssfStreamsCol: Collection<SsfStreamDoc>
+  private readonly ssfEventsCol: Collection<SsfEventDoc>
 
   /** The Db belongs to whoever connected it (@fastify/mongodb); close() leaves it open. */
+  /** Collections whose documents carry an expiresAt for a TTL index and nothing else to index. */
+  private readonly extraTtlIndexes: Array<Collection<LoginFailureDoc> | Collection<LifetimeDoc>>
+
+  /** The write concern of the store's own setup writes (the counters it creates). */
   private readonly wc: WriteConcernSettings
 
   constructor (private readonly db: Db, options: MongoStoreOptions = {}) {
     const wc = options.writeConcern ?? MAJORITY
     const hooks = options.hooks ?? {}
-    this.wc = wc
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000
     this.usersCol = db.collection<UserDoc>('users')
     this.sessionsCol = db.collection<SessionDoc>('sessions')
-    this.revocationsCol = db.collection<RevocationDoc>('revocations')
-    this.countersCol = db.collection<CounterDoc>('counters')
     this.clientsCol = db.collection<ClientDoc>('clients')
     this.keysCol = db.collection<SigningKeyDoc>('signing_keys')
-    this.users = new MongoUsers(this.usersCol, wc)
-    this.sessions = new MongoSessions(this.sessionsCol, wc)
-    this.revocations = new MongoRevocations(this.revocationsCol, this.countersCol, wc, hooks)
+    const failures = db.collection<LoginFailureDoc>('login_failures')
+    const lifetimes = db.collection<LifetimeDoc>('access_lifetimes')
+    this.extraTtlIndexes = [failures, lifetimes]
+    this.users = new MongoUsers(this.usersCol, failures, wc)
+    this.sessions = new MongoSessions(this.sessionsCol, this.usersCol, wc)
+    this.lifetimes = new MongoLifetimes(lifetimes, wc)
+    this.log = new MongoRevocations(db.collection<RevocationDoc>('revocations'), db.collection<CounterDoc>('counters'), wc, hooks)
+    this.revocations = this.log
     this.clients = new MongoClients(this.clientsCol, wc)
     this.keys = new MongoKeys(this.keysCol, wc, hooks)
+    this.ssfStreamsCol = db.collection<SsfStreamDoc>('ssf_streams')
+    this.ssfEventsCol = db.collection<SsfEventDoc>('ssf_events')
+    const counters = db.collection<CounterDoc>('counters')
+    this.ssfStreams = new MongoSsfStreams(this.ssfStreamsCol, counters, wc)
+    this.ssfEvents = new MongoSsfEvents(this.ssfEventsCol, this.ssfStreamsCol, counters, wc, hooks)
+    this.wc = wc
   }
 
+  /** Indexes and the revocation counter, then the periodic sweep of the revocation log; idempotent. */
   async init (): Promise<void> {
     // createIndex is a no-op when an identical index (same name, keys, options)
     // already exists, so init() can run on every start-up.
@@ -786,18 +1239,35 @@ export class MongoStore implements Store {
       await this.sessionsCol.createIndex({ userId: 1 }, { name: 'userId' })
       await this.sessionsCol.createIndex({ clientId: 1 }, { name: 'clientId' })
       await this.sessionsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
-      await this.revocationsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
-      await this.revocationsCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
       await this.clientsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
       await this.keysCol.createIndex({ activatesAt: 1 }, { name: 'activatesAt' })
       await this.keysCol.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
-      // Create the counter up front so concurrent first add()s do not race on the upsert.
-      await this.countersCol.updateOne(
-        { _id: REVOCATION_COUNTER },
+      for (const collection of this.extraTtlIndexes) {
+        await collection.createIndex({ expiresAt: 1 }, { name: 'expiresAt_ttl', expireAfterSeconds: 0 })
+      }
+      await this.db.collection('login_failures').createIndex({ userId: 1 }, { name: 'userId' })
+      await this.log.init()
+      await this.ssfStreamsCol.createIndex({ clientId: 1, createdAt: 1 }, { name: 'clientId_createdAt' })
+      await this.ssfEventsCol.createIndex({ seq: 1 }, { name: 'seq_unique', unique: true })
+      await this.ssfEventsCol.createIndex({ createdAt: 1 }, { name: 'createdAt' })
+      // Created up front so concurrent first appends do not race on the upsert.
+      await this.db.collection<CounterDoc>('counters').updateOne(
+        { _id: SSF_EVENTS_COUNTER },
         { $setOnInsert: { seq: 0 } },
         { upsert: true, writeConcern: this.wc }
       )
     })
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(() => {
+        // A sweep that fails (store down) simply runs again next time.
+        this.sweep(new Date()).catch(() => {})
+      }, this.sweepIntervalMs)
+      this.sweeper.unref()
+    }
+  }
+
+  async sweep (now: Date): Promise<number> {
+    return this.log.sweep(now)
   }
 
   async ping (): Promise<void> {
@@ -805,6 +1275,8 @@ export class MongoStore implements Store {
   }
 
   async close (): Promise<void> {
-    // Nothing to release: the MongoClient is owned (and closed) by @fastify/mongodb.
+    // The MongoClient is owned (and closed) by @fastify/mongodb; only the sweep stops here.
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.sweeper = undefined
   }
 }

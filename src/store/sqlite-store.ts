@@ -22,6 +22,9 @@
 //   - the sweep raises the revocation log's `pruned_through` watermark (the
 //     highest seq it deleted) in the same transaction as the delete, so a reader
 //     of bounds() never sees a deleted entry above the watermark.
+//   - the SSF outbox is numbered like the revocation log; a stream's create
+//     counts the client's streams in its insert's transaction, and stream
+//     updates, leases and cursor moves are single compare-and-set statements.
 //
 // Schema: versioned by PRAGMA user_version; MIGRATIONS[i] takes version i to
 // i + 1 and runs, with the version bump, in one IMMEDIATE transaction at open
@@ -41,9 +44,10 @@ import Database from 'better-sqlite3'
 import { AppError, StoreUnavailableError } from '../errors.js'
 import { MEMORY } from './location.js'
 import type {
-  ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewUser, RevocationBounds,
-  RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord, SessionStore, SigningAlgorithm,
-  SigningKeyRecord, Store, StoreHooks, UserRecord, UserStore
+  AccessLifetimeStore, ClientRecord, ClientStore, GrantType, KeyStore, LockoutPolicy, NewClient, NewRevocation, NewSsfEvent,
+  NewSsfStream, NewUser, RevocationBounds, RevocationKind, RevocationRecord, RevocationStore, Rotation, SessionRecord,
+  SessionStore, SigningAlgorithm, SigningKeyRecord, SsfDeliveryMethod, SsfEventRecord, SsfEventStore, SsfStreamChanges,
+  SsfStreamRecord, SsfStreamStatus, SsfStreamStore, Store, StoreHooks, UserRecord, UserStore
 } from './types.js'
 
 type Db = Database.Database
@@ -145,6 +149,90 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
   ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
   CREATE INDEX sessions_client ON sessions (client_id);
+  `,
+  // 3 -> 4: users' security version; failed logins per (account, address);
+  // user-wide revocations (a new kind, and the session an entry spares: the
+  // CHECK is rebuilt with the table, keeping every seq and the AUTOINCREMENT
+  // counter, so no number is ever handed out twice); the access-token
+  // lifetimes instances have issued under.
+  `
+  ALTER TABLE users ADD COLUMN security_version INTEGER NOT NULL DEFAULT 0;
+
+  CREATE TABLE login_failures (
+    user_id      TEXT NOT NULL,
+    address      TEXT NOT NULL,
+    failed       INTEGER NOT NULL,
+    locked_until INTEGER,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, address)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX login_failures_expires ON login_failures (expires_at);
+
+  CREATE TABLE revocations_v4 (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('jti', 'sid', 'client', 'user')),
+    value      TEXT NOT NULL,
+    issued_before INTEGER,
+    except_sid TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO revocations_v4 (seq, kind, value, expires_at, created_at)
+    SELECT seq, kind, value, expires_at, created_at FROM revocations;
+  DELETE FROM sqlite_sequence WHERE name = 'revocations_v4';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'revocations_v4', seq FROM sqlite_sequence WHERE name = 'revocations';
+  DROP TABLE revocations;
+  ALTER TABLE revocations_v4 RENAME TO revocations;
+  CREATE INDEX revocations_expires ON revocations (expires_at);
+
+  CREATE TABLE access_lifetimes (
+    ttl          INTEGER PRIMARY KEY,
+    issued_until INTEGER NOT NULL
+  ) STRICT;
+  `,
+  // 4 -> 5: the account-wide failure count covers a window of lockSeconds from
+  // its first failure: one address, locked out again and again, never adds up
+  // to the account-wide lock.
+  `
+  ALTER TABLE users ADD COLUMN failures_until INTEGER;
+  `,
+  // 5 -> 6: Shared Signals: the streams receivers manage, and the outbox of
+  // security events they are delivered from (seq as the revocation log's).
+  `
+  CREATE TABLE ssf_streams (
+    stream_id                 TEXT PRIMARY KEY,
+    client_id                 TEXT NOT NULL,
+    audience                  TEXT NOT NULL,
+    description               TEXT,
+    events_requested          TEXT NOT NULL,
+    events_delivered          TEXT NOT NULL,
+    method                    TEXT NOT NULL CHECK (method IN ('push', 'poll')),
+    endpoint_url              TEXT,
+    authorization_header      TEXT,
+    status                    TEXT NOT NULL CHECK (status IN ('enabled', 'paused', 'disabled')),
+    status_reason             TEXT,
+    cursor                    INTEGER NOT NULL,
+    acked                     TEXT NOT NULL,
+    version                   INTEGER NOT NULL,
+    lease_owner               TEXT,
+    lease_until               INTEGER,
+    verification_requested_at INTEGER,
+    created_at                INTEGER NOT NULL,
+    updated_at                INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX ssf_streams_client ON ssf_streams (client_id, created_at);
+
+  CREATE TABLE ssf_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL,
+    txn        TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    stream_id  TEXT,
+    subject    TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX ssf_events_created ON ssf_events (created_at);
   `
 ]
 
@@ -183,7 +271,27 @@ function isUniqueViolation (err: unknown): boolean {
 }
 
 /** The database, its -wal and -shm files and backups: they hold password hashes and signing keys. */
-const PRIVATE_FILE_MODE = 0o600
+export const PRIVATE_FILE_MODE = 0o600
+
+/** Bytes copied so far, of the total. */
+export type CopyProgress = (doneBytes: number, totalBytes: number) => void
+
+/**
+ * SQLite's backup API from `db` into `destination`, in steps of about 4 MiB
+ * (writers on `db` get their turn between steps), reporting each step.
+ */
+export async function copyDatabase (db: Db, destination: string, progress?: CopyProgress): Promise<void> {
+  const pageSize = db.pragma('page_size', { simple: true }) as number
+  const step = Math.max(1, Math.floor(4 * 1024 * 1024 / pageSize))
+  const { totalPages } = await db.backup(destination, {
+    progress: ({ totalPages, remainingPages }) => {
+      progress?.((totalPages - remainingPages) * pageSize, totalPages * pageSize)
+      return step
+    }
+  })
+  // better-sqlite3 reports before each step, not after the last.
+  progress?.(totalPages * pageSize, totalPages * pageSize)
+}
 
 /**
  * Creates a new database file 0600 before SQLite opens it (an empty file is an
@@ -223,6 +331,7 @@ interface UserRow {
   created_at: number
   failed_logins: number
   locked_until: number | null
+  security_version: number
 }
 
 interface SessionRow {
@@ -244,6 +353,8 @@ interface RevocationRow {
   seq: number
   kind: RevocationKind
   value: string
+  issued_before: number | null
+  except_sid: string | null
   expires_at: number
   created_at: number
 }
@@ -286,7 +397,8 @@ function toUser (row: UserRow): UserRecord {
     disabled: row.disabled !== 0,
     createdAt: new Date(row.created_at),
     failedLogins: row.failed_logins,
-    lockedUntil: dateOrNull(row.locked_until)
+    lockedUntil: dateOrNull(row.locked_until),
+    securityVersion: row.security_version
   }
 }
 
@@ -308,7 +420,15 @@ function toSession (row: SessionRow): SessionRecord {
 }
 
 function toRevocation (row: RevocationRow): RevocationRecord {
-  return { seq: row.seq, kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at), createdAt: new Date(row.created_at) }
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    value: row.value,
+    expiresAt: new Date(row.expires_at),
+    createdAt: new Date(row.created_at),
+    issuedBefore: row.issued_before,
+    exceptSid: row.except_sid
+  }
 }
 
 function toClient (row: ClientRow): ClientRecord {
@@ -349,28 +469,50 @@ class SqliteUsers implements UserStore {
   private readonly insert: Statement
   private readonly byUsername: Statement
   private readonly byId: Statement
+  private readonly page: Statement
   private readonly updatePassword: Statement
+  private readonly upgradePassword: Statement
   private readonly updateDisabled: Statement
   private readonly updateRoles: Statement
   private readonly lockOf: Statement
   private readonly countAttempt: Statement
   private readonly clearFailures: Statement
+  private readonly pairLockOf: Statement
+  private readonly countPair: Statement
+  private readonly clearPair: Statement
+  private readonly clearPairs: Statement
 
   constructor (private readonly db: Db) {
-    this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until)
-      VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until)`)
+    this.insert = db.prepare(`INSERT INTO users (id, username, password_hash, roles, disabled, created_at, failed_logins, locked_until, security_version)
+      VALUES (@id, @username, @password_hash, @roles, @disabled, @created_at, @failed_logins, @locked_until, @security_version)`)
     this.byUsername = db.prepare('SELECT * FROM users WHERE username = ?')
     this.byId = db.prepare('SELECT * FROM users WHERE id = ?')
-    this.updatePassword = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?')
-    this.updateDisabled = db.prepare('UPDATE users SET disabled = ? WHERE id = ?')
-    this.updateRoles = db.prepare('UPDATE users SET roles = ? WHERE id = ? RETURNING *')
+    this.page = db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?')
+    this.updatePassword = db.prepare('UPDATE users SET password_hash = ?, security_version = security_version + 1 WHERE id = ?')
+    this.upgradePassword = db.prepare('UPDATE users SET password_hash = @next WHERE id = @id AND password_hash = @expected')
+    this.updateDisabled = db.prepare('UPDATE users SET disabled = ?, security_version = security_version + 1 WHERE id = ?')
+    this.updateRoles = db.prepare('UPDATE users SET roles = ?, security_version = security_version + 1 WHERE id = ? RETURNING *')
     this.lockOf = db.prepare('SELECT locked_until FROM users WHERE id = ?')
-    // In SET every column reads the row as it was, so both CASEs test the same new count.
+    // In SET every column reads the row as it was, so the CASEs test the same
+    // new count. A count whose window (failures_until) has passed starts again.
+    const count = '(CASE WHEN failures_until > @now THEN failed_logins ELSE 0 END) + 1'
     this.countAttempt = db.prepare(`UPDATE users SET
-        failed_logins = CASE WHEN failed_logins + 1 >= @threshold THEN 0 ELSE failed_logins + 1 END,
-        locked_until = CASE WHEN failed_logins + 1 >= @threshold THEN @lockedUntil ELSE locked_until END
+        failed_logins = CASE WHEN ${count} >= @threshold THEN 0 ELSE ${count} END,
+        locked_until = CASE WHEN ${count} >= @threshold THEN @lockedUntil ELSE locked_until END,
+        failures_until = CASE WHEN ${count} >= @threshold THEN NULL WHEN failures_until > @now THEN failures_until ELSE @lockedUntil END
       WHERE id = @id`)
-    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?')
+    this.clearFailures = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL, failures_until = NULL WHERE id = ?')
+    this.pairLockOf = db.prepare('SELECT locked_until FROM login_failures WHERE user_id = ? AND address = ? AND expires_at > ?')
+    // A count older than lockSeconds (an expired row) starts again from 1.
+    this.countPair = db.prepare(`INSERT INTO login_failures (user_id, address, failed, locked_until, expires_at)
+      VALUES (@id, @address, CASE WHEN 1 >= @threshold THEN 0 ELSE 1 END, CASE WHEN 1 >= @threshold THEN @lockedUntil ELSE NULL END, @lockedUntil)
+      ON CONFLICT (user_id, address) DO UPDATE SET
+        failed = CASE WHEN (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 >= @threshold THEN 0
+          ELSE (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 END,
+        locked_until = CASE WHEN (CASE WHEN expires_at > @now THEN failed ELSE 0 END) + 1 >= @threshold THEN @lockedUntil ELSE NULL END,
+        expires_at = @lockedUntil`)
+    this.clearPair = db.prepare('DELETE FROM login_failures WHERE user_id = ? AND address = ?')
+    this.clearPairs = db.prepare('DELETE FROM login_failures WHERE user_id = ?')
   }
 
   async create (user: NewUser): Promise<UserRecord> {
@@ -382,7 +524,8 @@ class SqliteUsers implements UserStore {
       disabled: 0,
       created_at: Date.now(),
       failed_logins: 0,
-      locked_until: null
+      locked_until: null,
+      security_version: 0
     }
     return guard(() => {
       this.insert.run(row)
@@ -404,8 +547,16 @@ class SqliteUsers implements UserStore {
     })
   }
 
+  async list (page: { after?: string, limit: number }): Promise<UserRecord[]> {
+    return guard(() => (this.page.all((page.after ?? '').toLowerCase(), page.limit) as UserRow[]).map(toUser))
+  }
+
   async setPasswordHash (id: string, passwordHash: string): Promise<void> {
     await guard(() => this.updatePassword.run(passwordHash, id))
+  }
+
+  async upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void> {
+    await guard(() => this.upgradePassword.run({ id, expected: expectedHash, next: passwordHash }))
   }
 
   async setDisabled (id: string, disabled: boolean): Promise<void> {
@@ -423,22 +574,60 @@ class SqliteUsers implements UserStore {
     const now = policy.now.getTime()
     // IMMEDIATE takes the write lock before the read: another process cannot
     // count or lock between this read of the lock and this count.
+    const lockedUntil = now + policy.lockSeconds * 1000
+    const address = policy.address
     return guard(() => this.db.transaction((): Date | null => {
       const row = this.lockOf.get(id) as { locked_until: number | null } | undefined
       if (row === undefined) return null
-      if (row.locked_until !== null && row.locked_until > now) return new Date(row.locked_until)
-      this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil: now + policy.lockSeconds * 1000 })
+      const pair = address === undefined ? undefined : this.pairLockOf.get(id, address, now) as { locked_until: number | null } | undefined
+      const until = Math.max(row.locked_until ?? 0, pair?.locked_until ?? 0)
+      if (until > now) return new Date(until)
+      if (address === undefined) {
+        this.countAttempt.run({ id, threshold: policy.threshold, lockedUntil, now })
+      } else {
+        this.countPair.run({ id, address, threshold: policy.threshold, lockedUntil, now })
+        this.countAttempt.run({ id, threshold: policy.accountThreshold ?? policy.threshold, lockedUntil, now })
+      }
       return null
     }).immediate())
   }
 
-  async clearLoginFailures (id: string): Promise<void> {
-    await guard(() => this.clearFailures.run(id))
+  async clearAllLoginFailures (id: string): Promise<void> {
+    await guard(() => this.db.transaction(() => {
+      this.clearFailures.run(id)
+      this.clearPairs.run(id)
+    }).immediate())
+  }
+
+  async clearLoginFailures (id: string, address?: string): Promise<void> {
+    await guard(() => this.db.transaction(() => {
+      this.clearFailures.run(id)
+      if (address !== undefined) this.clearPair.run(id, address)
+    }).immediate())
   }
 }
 
 // ---------------------------------------------------------------------------
 // Sessions
+
+type NewSession = Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>
+type NewSessionRow = Pick<SessionRow, 'sid' | 'user_id' | 'client_id' | 'current_jti' | 'created_at' | 'expires_at' | 'absolute_expires_at'>
+
+function sessionRow (session: NewSession): NewSessionRow {
+  return {
+    sid: session.sid,
+    user_id: session.userId,
+    client_id: session.clientId,
+    current_jti: session.currentJti,
+    created_at: ms(session.createdAt),
+    expires_at: ms(session.expiresAt),
+    absolute_expires_at: ms(session.absoluteExpiresAt)
+  }
+}
+
+function newSessionRow (row: NewSessionRow): SessionRow {
+  return { ...row, revoked_at: null, revoked_reason: null, previous_jti: null, previous_rotated_at: null, previous_successor: null }
+}
 
 class SqliteSessions implements SessionStore {
   private readonly insert: Statement
@@ -448,8 +637,10 @@ class SqliteSessions implements SessionStore {
   private readonly revokeUser: Statement
   private readonly revokeClient: Statement
   private readonly liveForUser: Statement
+  private readonly userState: Statement
 
   constructor (private readonly db: Db) {
+    this.userState = db.prepare('SELECT security_version, disabled FROM users WHERE id = ?')
     this.insert = db.prepare(`INSERT INTO sessions (sid, user_id, client_id, current_jti, created_at, expires_at, absolute_expires_at)
       VALUES (@sid, @user_id, @client_id, @current_jti, @created_at, @expires_at, @absolute_expires_at)`)
     this.bySid = db.prepare('SELECT * FROM sessions WHERE sid = ?')
@@ -466,20 +657,24 @@ class SqliteSessions implements SessionStore {
       ORDER BY created_at DESC, sid`)
   }
 
-  async create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord> {
-    const row = {
-      sid: session.sid,
-      user_id: session.userId,
-      client_id: session.clientId,
-      current_jti: session.currentJti,
-      created_at: ms(session.createdAt),
-      expires_at: ms(session.expiresAt),
-      absolute_expires_at: ms(session.absoluteExpiresAt)
-    }
+  async create (session: NewSession): Promise<SessionRecord> {
+    const row = sessionRow(session)
     return guard(() => {
       this.insert.run(row)
-      return toSession({ ...row, revoked_at: null, revoked_reason: null, previous_jti: null, previous_rotated_at: null, previous_successor: null })
+      return toSession(newSessionRow(row))
     })
+  }
+
+  async createIfCurrent (session: NewSession, securityVersion: number): Promise<SessionRecord | null> {
+    const row = sessionRow(session)
+    // IMMEDIATE: the write lock is held from the read of the user's state to the
+    // insert, so no change to the user (each one a write) can land in between.
+    return guard(() => this.db.transaction((): SessionRecord | null => {
+      const user = this.userState.get(session.userId) as { security_version: number, disabled: number } | undefined
+      if (user === undefined || user.disabled !== 0 || user.security_version !== securityVersion) return null
+      this.insert.run(row)
+      return toSession(newSessionRow(row))
+    }).immediate())
   }
 
   async find (sid: string): Promise<SessionRecord | null> {
@@ -541,7 +736,8 @@ class SqliteRevocations implements RevocationStore {
   private readonly span: Statement
 
   constructor (db: Db, private readonly hooks: StoreHooks) {
-    this.insert = db.prepare('INSERT INTO revocations (kind, value, expires_at, created_at) VALUES (?, ?, ?, ?) RETURNING *')
+    this.insert = db.prepare(`INSERT INTO revocations (kind, value, issued_before, except_sid, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?) RETURNING *`)
     this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
     // One statement, one snapshot. sqlite_sequence holds the highest seq AUTOINCREMENT
     // ever handed out, even when the sweep has deleted that row since.
@@ -550,8 +746,8 @@ class SqliteRevocations implements RevocationStore {
         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0) AS lastSeq`)
   }
 
-  async add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord> {
-    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, ms(entry.expiresAt), Date.now()) as RevocationRow))
+  async add (entry: NewRevocation): Promise<RevocationRecord> {
+    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, entry.issuedBefore ?? null, entry.exceptSid ?? null, ms(entry.expiresAt), Date.now()) as RevocationRow))
     await this.hooks.revocationNumbered?.(record.seq)
     return record
   }
@@ -692,6 +888,272 @@ class SqliteKeys implements KeyStore {
 }
 
 // ---------------------------------------------------------------------------
+// Access-token lifetimes
+
+class SqliteLifetimes implements AccessLifetimeStore {
+  private readonly upsert: Statement
+  private readonly longest: Statement
+
+  constructor (db: Db) {
+    this.upsert = db.prepare(`INSERT INTO access_lifetimes (ttl, issued_until) VALUES (?, ?)
+      ON CONFLICT (ttl) DO UPDATE SET issued_until = MAX(issued_until, excluded.issued_until)`)
+    this.longest = db.prepare('SELECT COALESCE(MAX(ttl), 0) AS ttl FROM access_lifetimes WHERE issued_until + ttl * 1000 > ?')
+  }
+
+  async record (ttlSeconds: number, until: Date): Promise<void> {
+    await guard(() => this.upsert.run(ttlSeconds, ms(until)))
+  }
+
+  async longestLive (now: Date): Promise<number> {
+    return guard(() => (this.longest.get(ms(now)) as { ttl: number }).ttl)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Shared Signals: streams and the outbox
+
+interface SsfStreamRow {
+  stream_id: string
+  client_id: string
+  audience: string
+  description: string | null
+  events_requested: string
+  events_delivered: string
+  method: SsfDeliveryMethod
+  endpoint_url: string | null
+  authorization_header: string | null
+  status: SsfStreamStatus
+  status_reason: string | null
+  cursor: number
+  acked: string
+  version: number
+  lease_owner: string | null
+  lease_until: number | null
+  verification_requested_at: number | null
+  created_at: number
+  updated_at: number
+}
+
+interface SsfEventRow {
+  seq: number
+  id: string
+  txn: string
+  type: string
+  stream_id: string | null
+  subject: string
+  payload: string
+  created_at: number
+}
+
+function toSsfStream (row: SsfStreamRow): SsfStreamRecord {
+  return {
+    streamId: row.stream_id,
+    clientId: row.client_id,
+    audience: row.audience,
+    description: row.description,
+    eventsRequested: list(row.events_requested),
+    eventsDelivered: list(row.events_delivered),
+    method: row.method,
+    endpointUrl: row.endpoint_url,
+    authorizationHeader: row.authorization_header,
+    status: row.status,
+    statusReason: row.status_reason,
+    cursor: row.cursor,
+    acked: list<number>(row.acked),
+    version: row.version,
+    leaseOwner: row.lease_owner,
+    leaseUntil: dateOrNull(row.lease_until),
+    verificationRequestedAt: dateOrNull(row.verification_requested_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at)
+  }
+}
+
+function toSsfEvent (row: SsfEventRow): SsfEventRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    txn: row.txn,
+    type: row.type,
+    streamId: row.stream_id,
+    subject: JSON.parse(row.subject) as Record<string, unknown>,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    createdAt: new Date(row.created_at)
+  }
+}
+
+/** The outbox's highest seq ever handed out (sqlite_sequence keeps it when the rows are gone). */
+const SSF_LAST_SEQ = "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ssf_events'), 0)"
+
+class SqliteSsfStreams implements SsfStreamStore {
+  private readonly insert: Statement
+  private readonly countForClient: Statement
+  private readonly byId: Statement
+  private readonly forClient: Statement
+  private readonly active: Statement
+  private readonly write: Statement
+  private readonly remove: Statement
+  private readonly lease: Statement
+  private readonly unlease: Statement
+  private readonly move: Statement
+
+  constructor (private readonly db: Db) {
+    this.insert = db.prepare(`INSERT INTO ssf_streams (stream_id, client_id, audience, description, events_requested,
+        events_delivered, method, endpoint_url, authorization_header, status, status_reason, cursor, acked, version,
+        lease_owner, lease_until, verification_requested_at, created_at, updated_at)
+      VALUES (@stream_id, @client_id, @audience, @description, @events_requested, @events_delivered, @method,
+        @endpoint_url, @authorization_header, 'enabled', NULL, ${SSF_LAST_SEQ}, '[]', 1, NULL, NULL, NULL, @now, @now)
+      RETURNING *`)
+    this.countForClient = db.prepare('SELECT COUNT(*) AS n FROM ssf_streams WHERE client_id = ?')
+    this.byId = db.prepare('SELECT * FROM ssf_streams WHERE stream_id = ?')
+    // rowid is insertion order: it breaks ties between streams made in the same millisecond.
+    this.forClient = db.prepare('SELECT * FROM ssf_streams WHERE client_id = ? ORDER BY created_at, rowid')
+    this.active = db.prepare("SELECT * FROM ssf_streams WHERE status <> 'disabled' ORDER BY created_at, rowid")
+    this.write = db.prepare(`UPDATE ssf_streams SET description = @description, events_requested = @events_requested,
+        events_delivered = @events_delivered, method = @method, endpoint_url = @endpoint_url,
+        authorization_header = @authorization_header, status = @status, status_reason = @status_reason,
+        cursor = @cursor, acked = @acked, verification_requested_at = @verification_requested_at,
+        version = version + 1, updated_at = @now
+      WHERE stream_id = @stream_id AND version = @expected RETURNING *`)
+    this.remove = db.prepare('DELETE FROM ssf_streams WHERE stream_id = ?')
+    this.lease = db.prepare(`UPDATE ssf_streams SET lease_owner = @owner, lease_until = @until
+      WHERE stream_id = @stream_id AND (lease_owner IS NULL OR lease_owner = @owner OR lease_until <= @now) RETURNING *`)
+    this.unlease = db.prepare(`UPDATE ssf_streams SET lease_owner = NULL, lease_until = NULL
+      WHERE stream_id = ? AND lease_owner = ?`)
+    this.move = db.prepare(`UPDATE ssf_streams SET cursor = @to, version = version + 1, updated_at = @now
+      WHERE stream_id = @stream_id AND lease_owner = @owner AND cursor = @from`)
+  }
+
+  async create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null> {
+    const row = {
+      stream_id: stream.streamId,
+      client_id: stream.clientId,
+      audience: stream.audience,
+      description: stream.description,
+      events_requested: JSON.stringify(stream.eventsRequested),
+      events_delivered: JSON.stringify(stream.eventsDelivered),
+      method: stream.method,
+      endpoint_url: stream.endpointUrl,
+      authorization_header: stream.authorizationHeader,
+      now: ms(now)
+    }
+    // The count and the insert in one write transaction: concurrent creates
+    // (from any process) cannot both take the last place.
+    return guard(() => this.db.transaction(() => {
+      const { n } = this.countForClient.get(stream.clientId) as { n: number }
+      if (n >= maxPerClient) return null
+      return toSsfStream(this.insert.get(row) as SsfStreamRow)
+    }).immediate(), () => new AppError('conflict', 'that stream_id already exists'))
+  }
+
+  async find (streamId: string): Promise<SsfStreamRecord | null> {
+    return guard(() => {
+      const row = this.byId.get(streamId) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    })
+  }
+
+  async listForClient (clientId: string): Promise<SsfStreamRecord[]> {
+    return guard(() => (this.forClient.all(clientId) as SsfStreamRow[]).map(toSsfStream))
+  }
+
+  async listActive (): Promise<SsfStreamRecord[]> {
+    return guard(() => (this.active.all() as SsfStreamRow[]).map(toSsfStream))
+  }
+
+  async update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null> {
+    return guard(() => this.db.transaction(() => {
+      const current = this.byId.get(streamId) as SsfStreamRow | undefined
+      if (current === undefined || current.version !== expectedVersion) return null
+      const next = { ...toSsfStream(current), ...changes }
+      const row = this.write.get({
+        stream_id: streamId,
+        expected: expectedVersion,
+        description: next.description,
+        events_requested: JSON.stringify(next.eventsRequested),
+        events_delivered: JSON.stringify(next.eventsDelivered),
+        method: next.method,
+        endpoint_url: next.endpointUrl,
+        authorization_header: next.authorizationHeader,
+        status: next.status,
+        status_reason: next.statusReason,
+        cursor: next.cursor,
+        acked: JSON.stringify(next.acked),
+        verification_requested_at: next.verificationRequestedAt === null ? null : ms(next.verificationRequestedAt),
+        now: ms(now)
+      }) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    }).immediate())
+  }
+
+  async delete (streamId: string): Promise<boolean> {
+    return guard(() => this.remove.run(streamId).changes > 0)
+  }
+
+  async takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null> {
+    return guard(() => {
+      const row = this.lease.get({ stream_id: streamId, owner, now: ms(now), until: ms(until) }) as SsfStreamRow | undefined
+      return row === undefined ? null : toSsfStream(row)
+    })
+  }
+
+  async releaseLease (streamId: string, owner: string): Promise<void> {
+    await guard(() => this.unlease.run(streamId, owner))
+  }
+
+  async advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean> {
+    return guard(() => this.move.run({ stream_id: streamId, owner, from, to, now: ms(now) }).changes > 0)
+  }
+}
+
+class SqliteSsfEvents implements SsfEventStore {
+  private readonly insert: Statement
+  private readonly after: Statement
+  private readonly last: Statement
+  private readonly prunable: Statement
+
+  constructor (private readonly db: Db, private readonly hooks: StoreHooks) {
+    this.insert = db.prepare(`INSERT INTO ssf_events (id, txn, type, stream_id, subject, payload, created_at)
+      VALUES (@id, @txn, @type, @stream_id, @subject, @payload, @created_at) RETURNING *`)
+    this.after = db.prepare('SELECT * FROM ssf_events WHERE seq > ? ORDER BY seq LIMIT ?')
+    this.last = db.prepare(`SELECT ${SSF_LAST_SEQ} AS seq`)
+    // One statement, one snapshot of the cursors: a stream created meanwhile
+    // starts at the last seq, above anything this deletes.
+    this.prunable = db.prepare(`DELETE FROM ssf_events WHERE created_at < @before OR seq <= COALESCE(
+        (SELECT MIN(cursor) FROM ssf_streams WHERE status <> 'disabled'), ${SSF_LAST_SEQ})`)
+  }
+
+  async append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]> {
+    if (events.length === 0) return []
+    // One transaction: the batch is numbered in order and stored whole, with one fsync.
+    const records = await guard(() => this.db.transaction(() => events.map((event) => toSsfEvent(this.insert.get({
+      id: event.id,
+      txn: event.txn,
+      type: event.type,
+      stream_id: event.streamId,
+      subject: JSON.stringify(event.subject),
+      payload: JSON.stringify(event.payload),
+      created_at: ms(now)
+    }) as SsfEventRow))).immediate())
+    await this.hooks.ssfEventsNumbered?.(records[0]!.seq)
+    return records
+  }
+
+  async since (afterSeq: number, limit: number): Promise<SsfEventRecord[]> {
+    if (!(limit >= 1)) return []
+    return guard(() => (this.after.all(afterSeq, Math.floor(limit)) as SsfEventRow[]).map(toSsfEvent))
+  }
+
+  async lastSeq (): Promise<number> {
+    return guard(() => (this.last.get() as { seq: number }).seq)
+  }
+
+  async prune (before: Date): Promise<number> {
+    return guard(() => this.prunable.run({ before: ms(before) }).changes)
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Store
 
 export class SqliteStore implements Store {
@@ -701,6 +1163,9 @@ export class SqliteStore implements Store {
   readonly revocations: SqliteRevocations
   readonly clients: SqliteClients
   readonly keys: SqliteKeys
+  readonly lifetimes: SqliteLifetimes
+  readonly ssfStreams: SqliteSsfStreams
+  readonly ssfEvents: SqliteSsfEvents
 
   private readonly db: Db
   private readonly sweepStatements: Statement[]
@@ -734,6 +1199,9 @@ export class SqliteStore implements Store {
     this.revocations = new SqliteRevocations(db, options.hooks ?? {})
     this.clients = new SqliteClients(db)
     this.keys = new SqliteKeys(db, options.hooks ?? {})
+    this.lifetimes = new SqliteLifetimes(db)
+    this.ssfStreams = new SqliteSsfStreams(db)
+    this.ssfEvents = new SqliteSsfEvents(db, options.hooks ?? {})
     // Runs before the delete, in its transaction: the watermark covers every entry that goes.
     this.advanceWatermark = db.prepare(`UPDATE revocation_log
       SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM revocations WHERE expires_at <= @now), 0))
@@ -741,7 +1209,9 @@ export class SqliteStore implements Store {
     this.sweepStatements = [
       db.prepare('DELETE FROM sessions WHERE expires_at <= @now OR absolute_expires_at <= @now'),
       db.prepare('DELETE FROM revocations WHERE expires_at <= @now'),
-      db.prepare('DELETE FROM signing_keys WHERE expires_at <= @now')
+      db.prepare('DELETE FROM signing_keys WHERE expires_at <= @now'),
+      db.prepare('DELETE FROM login_failures WHERE expires_at <= @now'),
+      db.prepare('DELETE FROM access_lifetimes WHERE issued_until + ttl * 1000 <= @now')
     ]
     this.pingStatement = db.prepare('SELECT 1')
   }
@@ -774,9 +1244,10 @@ export class SqliteStore implements Store {
 
   /**
    * An online, consistent copy of the database into `destination` (SQLite's
-   * backup API): writers may go on meanwhile.
+   * backup API): writers may go on meanwhile. `progress` hears the bytes copied
+   * so far and the total after each step.
    */
-  async backup (destination: string): Promise<void> {
+  async backup (destination: string, progress?: CopyProgress): Promise<void> {
     // Created here, 0600 and only if new: the copy holds what the database holds,
     // and an existing file is never overwritten.
     try {
@@ -786,7 +1257,7 @@ export class SqliteStore implements Store {
       throw err
     }
     try {
-      await this.db.backup(destination)
+      await copyDatabase(this.db, destination, progress)
     } catch (err) {
       rmSync(destination, { force: true })
       if (isUnavailableSqliteError(err)) throw new StoreUnavailableError(err)

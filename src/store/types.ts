@@ -11,9 +11,15 @@ export interface UserRecord {
   roles: string[]
   disabled: boolean
   createdAt: Date
-  /** Consecutive failed logins since the last success or lock. */
+  /** Consecutive failed logins since the last success or lock (the account-wide count). */
   failedLogins: number
   lockedUntil: Date | null
+  /**
+   * Bumped in the same write by every change of the password hash (but a
+   * rehash of the same password), the disabled flag or the roles: a session
+   * is created only while it is still the version its password check read.
+   */
+  securityVersion: number
 }
 
 export interface NewUser {
@@ -53,8 +59,11 @@ export interface Rotation {
   previous: RotatedFrom
 }
 
-/** jti: one access token; sid: every token of a session; client: every token of a disabled client. */
-export type RevocationKind = 'jti' | 'sid' | 'client'
+/**
+ * jti: one access token; sid: every token of a session; client: every token of
+ * a disabled client; user: every token of a user issued before the entry.
+ */
+export type RevocationKind = 'jti' | 'sid' | 'client' | 'user'
 
 export interface RevocationRecord {
   /**
@@ -67,12 +76,33 @@ export interface RevocationRecord {
   /** When every token this entry covers has expired; it may be forgotten after that. */
   expiresAt: Date
   createdAt: Date
+  /** A user entry only: epoch seconds; the user's tokens with an earlier iat are covered. Null otherwise. */
+  issuedBefore: number | null
+  /** A user entry only: the session it spares (a password change keeps the session that made it); null otherwise. */
+  exceptSid: string | null
+}
+
+/** What revocations.add takes. */
+export interface NewRevocation {
+  kind: RevocationKind
+  value: string
+  expiresAt: Date
+  issuedBefore?: number | null
+  exceptSid?: string | null
 }
 
 export interface LockoutPolicy {
+  /** Failures before a lock: of the account, or, with `address`, of that address on the account. */
   threshold: number
   lockSeconds: number
   now: Date
+  /**
+   * The client address of the attempt. With it, failures count per (account,
+   * address), locking that pair at `threshold`, and the account as a whole
+   * locks only at `accountThreshold` failures from any address.
+   */
+  address?: string
+  accountThreshold?: number
 }
 
 export interface UserStore {
@@ -80,9 +110,18 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   findByUsername (username: string): Promise<UserRecord | null>
   findById (id: string): Promise<UserRecord | null>
+  /** Up to `limit` users ordered by username, those after `after` (exclusive) when given: a page to follow. */
+  list (page: { after?: string, limit: number }): Promise<UserRecord[]>
+  /** Replaces the password hash and bumps securityVersion. */
   setPasswordHash (id: string, passwordHash: string): Promise<void>
+  /**
+   * The same password rehashed with newer parameters: replaces the hash only
+   * while it is still `expectedHash`, and leaves securityVersion alone.
+   */
+  upgradePasswordHash (id: string, expectedHash: string, passwordHash: string): Promise<void>
+  /** Sets the flag and bumps securityVersion. */
   setDisabled (id: string, disabled: boolean): Promise<void>
-  /** Replaces the user's roles; returns the user as it is now, or null if unknown. */
+  /** Replaces the user's roles and bumps securityVersion; returns the user as it is now, or null if unknown. */
   setRoles (id: string, roles: string[]): Promise<UserRecord | null>
   /**
    * Reserves one password check, atomically, before the (slow) check runs, so
@@ -92,14 +131,28 @@ export interface UserStore {
    * caller clears it; when the count reaches the threshold the account is locked
    * until now + lockSeconds (this attempt itself is still admitted) and the count
    * restarts. Returns null when admitted (and for an unknown id).
+   *
+   * With `policy.address`, the (account, address) pair is counted and locked
+   * the same way at `threshold`, and the account at `accountThreshold`; a
+   * lock of either refuses (the later lock end is returned). A pair's count
+   * is forgotten lockSeconds after its last failure.
    */
   beginLoginAttempt (id: string, policy: LockoutPolicy): Promise<Date | null>
-  /** Clears the failure count and any lock (after a successful password check). */
-  clearLoginFailures (id: string): Promise<void>
+  /** Clears the account's failure count and any lock, and those of `address` (after a successful password check). */
+  clearLoginFailures (id: string, address?: string): Promise<void>
+  /** Clears the account's count and lock and those of every address (an operator's unlock, a password reset). */
+  clearAllLoginFailures (id: string): Promise<void>
 }
 
 export interface SessionStore {
   create (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>): Promise<SessionRecord>
+  /**
+   * Creates the session only while its user exists, is enabled, and has the
+   * securityVersion the caller's password check read, atomically with that
+   * check: no password change, reset, disable or role change can land between
+   * the two unseen. Returns null (and stores nothing live) otherwise.
+   */
+  createIfCurrent (session: Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'>, securityVersion: number): Promise<SessionRecord | null>
   find (sid: string): Promise<SessionRecord | null>
   /**
    * Compare-and-set rotation: only when the session is not revoked and its
@@ -134,8 +187,12 @@ export interface SessionStore {
 export const REVOCATION_LATE_MS = 500
 
 /**
- * bounds() never counts as pruned a seq handed out less than this long ago:
- * it may still be on its way into the log.
+ * Where numbering and storing are two steps (MongoDB), the watermark
+ * (bounds().prunedThrough) only moves over entries stored at least this long
+ * ago: every lower seq was handed out before them, so it is stored, expired,
+ * or late (and then stored again above), never still on its way. Well above
+ * REVOCATION_LATE_MS and the feed's one-second hole grace, so that clocks
+ * a few seconds apart between instances cannot break it.
  */
 export const REVOCATION_SETTLE_MS = 10_000
 
@@ -146,7 +203,7 @@ export interface RevocationStore {
    * stored later than REVOCATION_LATE_MS after its numbering is stored again
    * under a fresh number, and that record is returned.
    */
-  add (entry: { kind: RevocationKind, value: string, expiresAt: Date }): Promise<RevocationRecord>
+  add (entry: NewRevocation): Promise<RevocationRecord>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
   /** What the log still covers: a follower whose cursor is outside it must resynchronise. */
@@ -164,9 +221,10 @@ export interface RevocationStore {
 export interface RevocationBounds {
   /**
    * Entries with seq <= prunedThrough may have been deleted; above it, every
-   * live entry is held. 0 while nothing was deleted. It never decreases, never
-   * exceeds lastSeq, and never covers a seq handed out less than
-   * REVOCATION_SETTLE_MS ago.
+   * live entry is held. 0 while nothing was deleted. Only the sweep raises it,
+   * to the highest seq it deletes, before it deletes; it never decreases, never
+   * exceeds lastSeq, and never covers a seq still on its way into the log
+   * (see REVOCATION_SETTLE_MS).
    */
   prunedThrough: number
   /** The highest seq handed out so far (0 for an empty log). */
@@ -245,6 +303,136 @@ export interface KeyStore {
   list (now: Date): Promise<SigningKeyRecord[]>
 }
 
+// ---------------------------------------------------------------------------
+// Shared Signals (src/ssf/): the streams receivers manage and the outbox of
+// security events delivered to them.
+
+export type SsfDeliveryMethod = 'push' | 'poll'
+export type SsfStreamStatus = 'enabled' | 'paused' | 'disabled'
+
+/** One SSF event stream: a receiver's subscription, owned by the client whose token created it. */
+export interface SsfStreamRecord {
+  /** Random, URL-safe, unique. */
+  streamId: string
+  /** Only this client may read or change the stream. */
+  clientId: string
+  /** The `aud` of every SET sent on the stream. */
+  audience: string
+  description: string | null
+  /** As the receiver asked (bounded, unknown types kept for the echo). */
+  eventsRequested: string[]
+  /** The requested types the transmitter supports: what the stream carries. */
+  eventsDelivered: string[]
+  method: SsfDeliveryMethod
+  /** Push: the receiver's URL. Poll: null (the transmitter's URL is derived from the id). */
+  endpointUrl: string | null
+  /** Push: the Authorization header value to send, sealed (src/ssf/streams.ts); null when none. */
+  authorizationHeader: string | null
+  status: SsfStreamStatus
+  statusReason: string | null
+  /** Every event with seq <= cursor was delivered and acknowledged, or is not for this stream. */
+  cursor: number
+  /** Poll: seqs above the cursor that the receiver acknowledged already, ascending. */
+  acked: number[]
+  /** Bumped by every change but a lease's: the compare-and-set token of update(). */
+  version: number
+  /** The instance delivering the stream (push), and until when; null when none. */
+  leaseOwner: string | null
+  leaseUntil: Date | null
+  /** When a verification event was last requested (min_verification_interval). */
+  verificationRequestedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type NewSsfStream = Pick<SsfStreamRecord,
+  'streamId' | 'clientId' | 'audience' | 'description' | 'eventsRequested' | 'eventsDelivered' | 'method' |
+  'endpointUrl' | 'authorizationHeader'>
+
+/** What update() may change. */
+export type SsfStreamChanges = Partial<Pick<SsfStreamRecord,
+  'description' | 'eventsRequested' | 'eventsDelivered' | 'method' | 'endpointUrl' | 'authorizationHeader' |
+  'status' | 'statusReason' | 'cursor' | 'acked' | 'verificationRequestedAt'>>
+
+export interface SsfStreamStore {
+  /**
+   * Creates an enabled stream whose cursor is the outbox's last seq (it gets
+   * the events appended after it), unless the client already owns
+   * `maxPerClient` streams: then null. The count and the insert are one
+   * atomic step (SQLite), or the insert is undone when a concurrent create
+   * took the last place (MongoDB). Throws AppError('conflict') on a duplicate id.
+   */
+  create (stream: NewSsfStream, maxPerClient: number, now: Date): Promise<SsfStreamRecord | null>
+  find (streamId: string): Promise<SsfStreamRecord | null>
+  /** The client's streams, oldest first. */
+  listForClient (clientId: string): Promise<SsfStreamRecord[]>
+  /** Every stream that is not disabled, oldest first. */
+  listActive (): Promise<SsfStreamRecord[]>
+  /**
+   * Compare-and-set: applies `changes` only while the stream's version is
+   * still `expectedVersion`, bumps the version and sets updatedAt. Returns the
+   * stream as it is now, or null when it changed meanwhile or is gone.
+   */
+  update (streamId: string, expectedVersion: number, changes: SsfStreamChanges, now: Date): Promise<SsfStreamRecord | null>
+  /** Deletes the stream; false when there was none. */
+  delete (streamId: string): Promise<boolean>
+  /**
+   * Takes or renews the delivery lease until `until`: only when nobody holds
+   * it, it expired (leaseUntil <= now) or `owner` holds it already. Returns the
+   * stream as it is now, or null (another instance holds it, or the stream is gone).
+   */
+  takeLease (streamId: string, owner: string, now: Date, until: Date): Promise<SsfStreamRecord | null>
+  /** Gives the lease up when `owner` holds it. */
+  releaseLease (streamId: string, owner: string): Promise<void>
+  /**
+   * The lease holder moves the cursor from `from` to `to` (and bumps the
+   * version); false when `owner` no longer holds the lease, the cursor moved
+   * or the stream is gone.
+   */
+  advance (streamId: string, owner: string, from: number, to: number, now: Date): Promise<boolean>
+}
+
+/** One security event in the outbox: what every stream it is for will carry, in seq order. */
+export interface SsfEventRecord {
+  /** Increasing; readers follow the outbox by it, as they follow the revocation log. */
+  seq: number
+  /** Random, 128 bits; with a stream's id it gives the SET's jti. Kept when an entry is stored again. */
+  id: string
+  /** The SETs' `txn`: shared by the events one action caused. */
+  txn: string
+  /** Event type URI. */
+  type: string
+  /** For one stream only (verification), or null: for every stream that asked for the type. */
+  streamId: string | null
+  /** The SET's `sub_id`. */
+  subject: Record<string, unknown>
+  /** The event object under the type in the SET's `events`. */
+  payload: Record<string, unknown>
+  createdAt: Date
+}
+
+export type NewSsfEvent = Omit<SsfEventRecord, 'seq' | 'createdAt'>
+
+export interface SsfEventStore {
+  /**
+   * Appends the events with increasing seqs, all or none. Where numbering and
+   * storing are two steps (MongoDB), a batch stored later than
+   * REVOCATION_LATE_MS after its numbering is stored again under fresh seqs
+   * (same ids), as a late revocation is.
+   */
+  append (events: NewSsfEvent[], now: Date): Promise<SsfEventRecord[]>
+  /** Events with seq > afterSeq, ascending, at most `limit`. */
+  since (afterSeq: number, limit: number): Promise<SsfEventRecord[]>
+  /** The highest seq handed out so far (0 for an empty outbox). */
+  lastSeq (): Promise<number>
+  /**
+   * Deletes events created before `before` (the retention), and events every
+   * stream that is not disabled has passed (seq <= the lowest such cursor; with
+   * no such stream, every event numbered so far). Returns how many went.
+   */
+  prune (before: Date): Promise<number>
+}
+
 /**
  * Test-only pauses inside the writes whose steps can interleave across
  * processes, so that the contract suite can make those races happen on purpose.
@@ -256,6 +444,20 @@ export interface StoreHooks {
   revocationNumbered?: (seq: number) => Promise<void>
   /** keys.add: after the key is stored, before older keys are retired. */
   keyInserted?: (kid: string) => Promise<void>
+  /** ssfEvents.append: after the batch's seqs are handed out, before it is stored. */
+  ssfEventsNumbered?: (firstSeq: number) => Promise<void>
+}
+
+/**
+ * The access-token lifetimes instances have issued under, so that revocations
+ * are kept for the longest lifetime any live token may have, across restarts
+ * that lowered ACCESS_TOKEN_TTL.
+ */
+export interface AccessLifetimeStore {
+  /** Tokens of `ttlSeconds` may be issued until `until` (the later time is kept). */
+  record (ttlSeconds: number, until: Date): Promise<void>
+  /** The longest recorded lifetime whose tokens may still be live at `now` (until + ttl > now); 0 when none. */
+  longestLive (now: Date): Promise<number>
 }
 
 export interface Store {
@@ -265,9 +467,20 @@ export interface Store {
   readonly revocations: RevocationStore
   readonly clients: ClientStore
   readonly keys: KeyStore
+  readonly lifetimes: AccessLifetimeStore
+  readonly ssfStreams: SsfStreamStore
+  readonly ssfEvents: SsfEventStore
   /** Creates indexes and anything else the store needs; idempotent. */
   init (): Promise<void>
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping (): Promise<void>
+  /**
+   * Deletes what has expired at `now` that the database does not expire by
+   * itself (SQLite: sessions, revocations, retired keys; MongoDB, whose TTL
+   * indexes expire sessions and keys: the revocation log), raising the
+   * revocation watermark over what goes. Returns how many records went. After
+   * init() it runs every minute.
+   */
+  sweep (now: Date): Promise<number>
   close (): Promise<void>
 }

@@ -128,14 +128,14 @@ export class TokenService {
 }
 
 /**
- * Verifies an access token and refuses it when its jti, session or client has
- * been revoked: the one check every consumer of access tokens makes (validate,
+ * Verifies an access token and refuses it when its jti, session, client or
+ * user has been revoked: the one check every consumer of access tokens makes (validate,
  * gateway verify, bearer authentication, introspection).
  */
 export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
   const verified = tokens.verifyAccess(token)
   const claims = verified.ok ? verified.claims : undefined
-  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) {
+  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub)) {
     return { ok: false, error: 'revoked' }
   }
   return verified

@@ -58,8 +58,25 @@ t.test('lookup by username and by id; views hold no hash or counters', async (t)
   t.equal((await call(app, token, 'GET', `/admin/users/${'x'.repeat(129)}`)).statusCode, 400)
 })
 
+t.test('unlock lifts an account-wide lockout, and each address\'s', async (t) => {
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '2', LOCKOUT_ACCOUNT_THRESHOLD: '3' } })
+  const token = await adminToken(app)
+  const user = await registerUser(app)
+  const attempt = (remoteAddress: string, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: user.username, password } })
+  for (let i = 0; i < 2; i++) await attempt('203.0.113.1', 'wrong wrong')
+  await attempt('203.0.113.2', 'wrong wrong')
+  t.equal((await attempt('203.0.113.3', PASSWORD)).statusCode, 429, 'three failures from two addresses lock everyone out')
+  t.ok(Date.parse((await call(app, token, 'GET', `/admin/users/${user.id}`)).json().locked_until) > Date.now())
+  const unlocked = await call(app, token, 'POST', `/admin/users/${user.id}/unlock`)
+  t.equal(unlocked.statusCode, 200)
+  t.equal(unlocked.json().locked_until, null)
+  t.equal((await attempt('203.0.113.1', PASSWORD)).statusCode, 200, 'the address locked on its own is unlocked too')
+  t.equal((await call(app, token, 'POST', '/admin/users/no-such-user/unlock')).statusCode, 404)
+})
+
 t.test('locked_until shows a lockout in force', async (t) => {
-  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '2' } })
+  const app = await build(t, { env: { ...ADMIN_ENV, LOCKOUT_THRESHOLD: '2', LOCKOUT_ACCOUNT_THRESHOLD: '2' } })
   const token = await adminToken(app)
   const user = await registerUser(app)
   for (let i = 0; i < 2; i++) await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: 'wrong wrong' } })

@@ -8,6 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { build, newSession } from '../helper.js'
+import { loadConfig } from '../../src/main/config.js'
 
 interface Media { schema?: Schema, example?: unknown, examples?: Record<string, { value: unknown }> }
 type Schema = Record<string, unknown>
@@ -258,4 +259,20 @@ t.test('operations answer as documented when called with their examples', async 
       }
     })
   }
+})
+
+t.test('DOCS=off serves neither Swagger UI nor the document; production warns while they are public', async (t) => {
+  const app = await build(t, { env: { DOCS: 'off' } })
+  for (const url of ['/docs', '/docs/json', '/docs/static/index.html']) {
+    const res = await app.inject({ method: 'GET', url })
+    t.equal(res.statusCode, 404, `${url} is not served`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the rest is')
+  const warnings: string[] = []
+  const production = { NODE_ENV: 'production', JWT_SECRET: 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0', REFRESH_TOKEN_SECRET: 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR', METRICS_TOKEN: 'a-metrics-token-0123456789' }
+  loadConfig(production, (w) => warnings.push(w))
+  t.match(warnings, [/DOCS is public/])
+  const off: string[] = []
+  loadConfig({ ...production, DOCS: 'off' }, (w) => off.push(w))
+  t.same(off, [])
 })

@@ -68,10 +68,10 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_set_header X-Original-Method $request_method;
     }
 
-    # The same check, also requiring a scope (403 insufficient_scope without it).
+    # The same check, also requiring the admin role in the token's roles claim (403 without it).
     location = /_token_auth_admin {
       internal;
-      proxy_pass http://${service}/auth/verify?scope=admin;
+      proxy_pass http://${service}/auth/verify?role=admin;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
     }
@@ -238,11 +238,13 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
     await res.arrayBuffer()
   }
 
-  const noScope = await through('/admin/users', `Bearer ${pair.access_token}`)
-  t.equal(noScope.status, 403, 'a token without the scope gets 403')
-  const withScope = await through('/admin/users', `Bearer ${accessToken({ sub: 'root-1', scope: 'admin' })}`)
-  t.equal(withScope.status, 200, 'a token with the scope passes')
-  t.equal((await withScope.json() as { subject: string }).subject, 'root-1')
+  const noRole = await through('/admin/users', `Bearer ${pair.access_token}`)
+  t.equal(noRole.status, 403, 'a token without the admin role gets 403')
+  const scopeOnly = await through('/admin/users', `Bearer ${accessToken({ sub: 'eve-1', scope: 'admin', roles: [] })}`)
+  t.equal(scopeOnly.status, 403, 'a scope named admin is not the role')
+  const admin = await through('/admin/users', `Bearer ${accessToken({ sub: 'root-1', roles: ['admin'] })}`)
+  t.equal(admin.status, 200, 'a token with the admin role passes')
+  t.equal((await admin.json() as { subject: string }).subject, 'root-1')
 
   t.equal((await post('/auth/logout', { refresh_token: pair.refresh_token })).status, 204)
   const revoked = await through('/orders/42', `Bearer ${pair.access_token}`)

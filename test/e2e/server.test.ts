@@ -1,4 +1,4 @@
-// The real server over real HTTP: every original flow against `node dist/src/server.js`.
+// The real server over real HTTP: every original flow against `node dist/src/main/server.js`.
 import t from 'tap'
 import { PASSWORD } from '../helper.js'
 import { startServer } from '../support/server-process.js'

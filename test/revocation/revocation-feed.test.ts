@@ -5,20 +5,21 @@ import { RevocationFeed, SEQUENCE_HOLE_GRACE_MS } from '../../src/revocation/rev
 import type { RevocationRecord, RevocationStore } from '../../src/store/types.js'
 
 /** A log whose entries the test writes with any seq, like a store with concurrent writers. */
-function fakeStore (): RevocationStore & { entries: RevocationRecord[] } {
+function fakeStore (): RevocationStore & { entries: RevocationRecord[], prunedThrough: number } {
   const entries: RevocationRecord[] = []
   return {
     entries,
+    prunedThrough: 0,
     async add () { throw new Error('not used') },
     async since (after, now, limit) {
       return entries.filter((e) => e.seq > after && e.expiresAt > now).sort((a, b) => a.seq - b.seq).slice(0, limit)
     },
-    async bounds () { return { prunedThrough: 0, lastSeq: Math.max(0, ...entries.map((e) => e.seq)) } }
+    async bounds () { return { prunedThrough: this.prunedThrough, lastSeq: Math.max(this.prunedThrough, ...entries.map((e) => e.seq)) } }
   }
 }
 
 function entry (seq: number, createdAt: number, expiresAt = Date.now() + 60_000): RevocationRecord {
-  return { seq, kind: 'jti', value: `jti-${seq}`, expiresAt: new Date(expiresAt), createdAt: new Date(createdAt) }
+  return { seq, kind: 'jti', value: `jti-${seq}`, expiresAt: new Date(expiresAt), createdAt: new Date(createdAt), issuedBefore: null, exceptSid: null }
 }
 
 function setup (pageSize = 1000): { store: ReturnType<typeof fakeStore>, feed: RevocationFeed, follower: RevocationFollower } {
@@ -68,6 +69,33 @@ t.test('the feed stops before a young hole and passes an old one', async (t) => 
   const { store: other, feed: otherFeed } = setup()
   other.entries.push(entry(1, now - 60_000), entry(3, now - SEQUENCE_HOLE_GRACE_MS - 10))
   t.same((await otherFeed.read(0)).entries.map((e) => e.seq), [1, 3], 'an old hole is an entry that is gone')
+})
+
+// A reader behind the watermark (a verifier starting at 0 on a pruned log) gets
+// a snapshot. Entry 6 is numbered but not visible yet while 7 is: the snapshot's
+// cursor must stop before 6, or the reader would never receive it.
+t.test('a resync snapshot stops its cursor before a young hole', async (t) => {
+  const { store, feed } = setup()
+  const now = Date.now()
+  store.prunedThrough = 4
+  store.entries.push(entry(3, now - 60_000), entry(5, now - 60_000), entry(7, now))
+  const snapshot = await feed.read(0)
+  t.equal(snapshot.resync, true)
+  t.same(snapshot.entries.map((e) => e.seq), [3, 5, 7], 'every live entry, the one below the watermark too')
+  t.equal(snapshot.next_cursor, 5, 'the cursor stops at the young hole, not at 7')
+
+  store.entries.push(entry(6, now))
+  const next = await feed.read(snapshot.next_cursor)
+  t.equal(next.resync, false)
+  t.same(next.entries.map((e) => e.seq), [6, 7], 'the late entry reaches the reader')
+
+  const { store: old, feed: oldFeed } = setup()
+  old.prunedThrough = 4
+  old.entries.push(entry(5, now - 60_000), entry(7, now - SEQUENCE_HOLE_GRACE_MS - 10))
+  t.equal((await oldFeed.read(0)).next_cursor, 7, 'an old hole is passed, as on any read')
+  const { store: empty, feed: emptyFeed } = setup()
+  empty.prunedThrough = 9
+  t.same(await emptyFeed.read(0), { resync: true, entries: [], next_cursor: 9 }, 'an emptied log resyncs to the watermark')
 })
 
 t.test('a waiting read is woken by the follower and retries a young hole', async (t) => {

@@ -120,7 +120,7 @@ t.test('POST /auth/login', async (t) => {
   })
 })
 
-t.test('lockout: LOCKOUT_THRESHOLD failures lock the account in the store', async (t) => {
+t.test('lockout: LOCKOUT_THRESHOLD failures from one address lock the account for that address, in the store', async (t) => {
   const store = memoryStore()
   const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '600' } })
   const user = await registerUser(app)
@@ -133,12 +133,64 @@ t.test('lockout: LOCKOUT_THRESHOLD failures lock the account in the store', asyn
   t.equal(locked.json().error, 'too_many_requests')
   const retryAfter = Number(locked.headers['retry-after'])
   t.ok(retryAfter > 590 && retryAfter <= 600, `Retry-After ${retryAfter}`)
-  t.ok((await store.users.findById(user.id))!.lockedUntil, 'the lock lives in the store')
+  t.equal((await store.users.findById(user.id))!.lockedUntil, null, 'the account as a whole is not locked')
 
   // A second instance on the same store sees the lock.
   const other = await build(t, { store })
   const res = await other.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD } })
   t.equal(res.statusCode, 429)
+
+  // The owner, from another address, still gets in: guessing from one address cannot lock them out.
+  const elsewhere = await other.inject({
+    method: 'POST', url: '/auth/login', remoteAddress: '198.51.100.7', payload: { username: user.username, password: PASSWORD }
+  })
+  t.equal(elsewhere.statusCode, 200, 'the right password from another address logs in')
+  const still = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD } })
+  t.equal(still.statusCode, 429, 'and the guessing address stays locked')
+})
+
+t.test('lockout: an IPv6 host counts as its /64, as the rate limit counts it', async (t) => {
+  const app = await build(t, { env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '600' } })
+  const user = await registerUser(app)
+  const attempt = (remoteAddress: string, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: user.username, password } })
+  const statuses = []
+  for (let i = 1; i <= 6; i++) statuses.push((await attempt(`2001:db8:1:2::${i.toString(16)}`, 'not the password')).statusCode)
+  t.same(statuses, [401, 401, 401, 429, 429, 429], 'six addresses of one /64 share its three guesses')
+  t.equal((await attempt('2001:db8:1:2:ffff::1', PASSWORD)).statusCode, 429, 'the whole /64 is locked')
+  t.equal((await attempt('2001:db8:1:3::1', PASSWORD)).statusCode, 200, 'the next /64 is not')
+})
+
+t.test('lockout: one address locked out again and again never adds up to the account-wide lock', async (t) => {
+  const clock = testClock()
+  const app = await build(t, { now: clock.now, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '6', LOCKOUT_SECONDS: '60' } })
+  const user = await registerUser(app)
+  const attempt = (remoteAddress: string, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { username: user.username, password } })
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 3; i++) t.equal((await attempt('203.0.113.9', 'not the password')).statusCode, 401, `round ${round}, guess ${i + 1}`)
+    t.equal((await attempt('203.0.113.9', 'not the password')).statusCode, 429, 'then that address is locked')
+    clock.advance(61)
+  }
+  t.equal((await attempt('198.51.100.7', PASSWORD)).statusCode, 200, 'after 15 guesses over 5 minutes the owner still gets in from elsewhere')
+})
+
+t.test('lockout: LOCKOUT_ACCOUNT_THRESHOLD failures from many addresses lock the account for everyone until an unlock', async (t) => {
+  const store = memoryStore()
+  const app = await build(t, { store, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '6', LOCKOUT_SECONDS: '600' } })
+  const user = await registerUser(app)
+  const from = (i: number): string => `203.0.113.${i}`
+  for (let i = 0; i < 6; i++) {
+    const res = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: from(i), payload: { username: user.username, password: 'not the password' } })
+    t.equal(res.statusCode, 401, `failure ${i + 1}, each from a new address`)
+  }
+  const owner = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '198.51.100.7', payload: { username: user.username, password: PASSWORD } })
+  t.equal(owner.statusCode, 429, 'guesses spread over addresses reach the account-wide ceiling')
+  t.ok((await store.users.findById(user.id))!.lockedUntil, 'the account-wide lock lives in the store')
+  // What `user unlock` and POST /admin/users/{id}/unlock do (test/accounts/admin-users.test.ts drives the latter).
+  await store.users.clearAllLoginFailures(user.id)
+  const again = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '198.51.100.7', payload: { username: user.username, password: PASSWORD } })
+  t.equal(again.statusCode, 200, 'and the owner gets in')
 })
 
 t.test('a successful login clears the failure count', async (t) => {

@@ -27,7 +27,9 @@ t.test('every access token is at+jwt with iss = the metadata issuer and the RFC 
 
     const client = await createClient(app, { name: 'svc', scopes: ['orders:read'] })
     const cc = await app.inject({
-      method: 'POST', url: '/oauth/token', headers: { authorization: basic(client.client_id, client.client_secret) },
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { authorization: basic(client.client_id, client.client_secret) },
       payload: { grant_type: 'client_credentials' }
     })
     t.equal(cc.statusCode, 200)
@@ -100,7 +102,9 @@ t.test('introspection accepts a previous issuer during the window', async (t) =>
   const client = await createClient(app, { name: 'rs', scopes: ['tokens:introspect'] })
   const old = accessToken({ iss: 'token-orchestrator', iat: clock.now(), exp: clock.now() + 600 })
   const introspect = async (): Promise<Record<string, unknown>> => (await app.inject({
-    method: 'POST', url: '/oauth/introspect', headers: { authorization: basic(client.client_id, client.client_secret) },
+    method: 'POST',
+    url: '/oauth/introspect',
+    headers: { authorization: basic(client.client_id, client.client_secret) },
     payload: { token: old }
   })).json()
   t.match(await introspect(), { active: true, iss: 'token-orchestrator' })

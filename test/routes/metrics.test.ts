@@ -145,7 +145,7 @@ t.test('without METRICS_TOKEN, /metrics is open, and production warns at start',
   const app = await build(t)
   t.equal((await app.inject({ url: '/metrics' })).statusCode, 200)
   const { loadConfig } = await import('../../src/main/config.js')
-  const strong = { JWT_SECRET: 'a'.repeat(16) + 'b'.repeat(16) + 'c'.repeat(8), REFRESH_TOKEN_SECRET: 'd'.repeat(20) + 'e'.repeat(20) }
+  const strong = { JWT_SECRET: 'Zk3v9QdM2rT8wLzX4nB7pAq1s5u7w9y0', REFRESH_TOKEN_SECRET: 'kV2pN8rQ4tW6yZ1bD3fG5hJ7lM9nP0qR' }
   const warnings: string[] = []
   loadConfig({ NODE_ENV: 'production', ...strong }, (msg) => warnings.push(msg))
   t.ok(warnings.some((w) => w.startsWith('METRICS_TOKEN is not set')), 'production without METRICS_TOKEN: a warning')

@@ -25,6 +25,30 @@ t.test('a valid token: 200 with identity headers and an empty body, for any meth
   t.equal(lower.statusCode, 200)
 })
 
+t.test('?role= needs that role in the token\'s roles claim: 403 forbidden otherwise (admin is a role, not a scope)', async (t) => {
+  const app = await build(t)
+  const admin = accessToken({ sub: 'root-1', roles: ['admin', 'ops'] })
+  const scopeOnly = accessToken({ scope: 'admin', roles: [] })
+  for (const [token, role, status] of [
+    [admin, 'admin', 200], [admin, 'ops', 200], [admin, 'audit', 403], [scopeOnly, 'admin', 403]
+  ] as const) {
+    const res = await app.inject({ url: '/auth/verify', query: { role }, headers: bearer(token) })
+    t.equal(res.statusCode, status, `role=${role}`)
+    if (status === 403) {
+      t.same(res.json(), { error: 'forbidden', message: 'the access token lacks the required role' })
+      t.notOk(res.headers['x-auth-subject'], 'no identity on 403')
+    } else {
+      t.equal(res.headers['x-auth-subject'], 'root-1')
+    }
+  }
+  const both = await app.inject({ url: '/auth/verify', query: { role: 'admin', scope: 'payroll:write' }, headers: bearer(admin) })
+  t.equal(both.statusCode, 403, 'the scope is still required')
+  t.equal(both.json().error, 'insufficient_scope')
+  const invalid = await app.inject({ url: '/auth/verify', query: { role: 'Not A Role' }, headers: bearer(admin) })
+  t.equal(invalid.statusCode, 400)
+  t.equal(invalid.json().error, 'invalid_request')
+})
+
 t.test('/auth/verify/<path>: the same check for gateways that append the original path (Envoy)', async (t) => {
   const app = await build(t)
   const s = await newSession(app)

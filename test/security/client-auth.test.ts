@@ -18,8 +18,8 @@ const tokenRequest = async (app: FastifyInstance, params: Record<string, string>
     payload: new URLSearchParams(params).toString()
   })
 
-const loginWith = async (app: FastifyInstance, username: string, clientId: string) =>
-  app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD, client_id: clientId } })
+const loginWith = async (app: FastifyInstance, username: string, clientId?: string) =>
+  app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD, ...(clientId !== undefined ? { client_id: clientId } : {}) } })
 
 async function setup (t: Test): Promise<{ app: FastifyInstance, username: string, billing: { id: string, secret: string } }> {
   const app = await build(t, { env: ADMIN_ENV })
@@ -78,9 +78,13 @@ t.test('refresh tokens only for clients with the refresh_token grant', async (t)
   const claims = decode(login.json().access_token)
   t.equal(claims.client_id, pub.client_id)
   t.type(claims.sid, 'string', 'a session all the same, so logout-all reaches it')
-  const logoutAll = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${login.json().access_token}` } })
-  t.equal(logoutAll.statusCode, 204)
-  t.same(await validate(app, login.json().access_token), { valid: false, error: 'revoked' })
+  const refused = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${login.json().access_token}` } })
+  t.equal(refused.statusCode, 403, 'another client\'s token cannot log the user out everywhere')
+  t.same(await validate(app, login.json().access_token), { valid: true, claims }, 'and ended nothing')
+  const own = await loginWith(app, username)
+  const logoutAll = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${own.json().access_token}` } })
+  t.equal(logoutAll.statusCode, 204, 'the user\'s own first-party token can')
+  t.same(await validate(app, login.json().access_token), { valid: false, error: 'revoked' }, 'and it reaches that session')
 })
 
 t.test('public clients: named by client_id alone, only for the grants they have', async (t) => {

@@ -83,7 +83,7 @@ export interface CountingStore extends Store {
   reset (): void
 }
 
-const BACKGROUND_POLLS = new Set(['revocations.since', 'keys.list'])
+const BACKGROUND_POLLS = new Set(['revocations.since', 'keys.list', 'ssfEvents.lastSeq', 'ssfStreams.listActive'])
 
 export function countingStore (inner: Store = memoryStore()): CountingStore {
   const calls = new Map<string, number>()
@@ -105,8 +105,12 @@ export function countingStore (inner: Store = memoryStore()): CountingStore {
     revocations: wrap('revocations', inner.revocations),
     clients: wrap('clients', inner.clients),
     keys: wrap('keys', inner.keys),
+    lifetimes: wrap('lifetimes', inner.lifetimes),
+    ssfStreams: wrap('ssfStreams', inner.ssfStreams),
+    ssfEvents: wrap('ssfEvents', inner.ssfEvents),
     init: () => inner.init(),
     ping: () => inner.ping(),
+    sweep: (now: Date) => inner.sweep(now),
     close: () => inner.close(),
     calls,
     total: () => [...calls].filter(([name]) => !BACKGROUND_POLLS.has(name)).reduce((sum, [, n]) => sum + n, 0),

@@ -8,7 +8,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { AppError } from '../../src/errors.js'
-import { REVOCATION_LATE_MS, type Rotation, type SessionRecord, type Store, type StoreHooks } from '../../src/store/types.js'
+import {
+  REVOCATION_LATE_MS, type NewSsfEvent, type NewSsfStream, type Rotation, type SessionRecord, type Store, type StoreHooks
+} from '../../src/store/types.js'
 
 /** A fresh, initialised store; `hooks` are the test-only pauses the race tests use. */
 export type MakeStore = (options?: { hooks?: StoreHooks }) => Promise<{ store: Store, cleanup: () => Promise<void> }>
@@ -86,6 +88,22 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same(await store.users.findById(user.id), user)
         t.equal(await store.users.findByUsername('nobody'), null)
         t.equal(await store.users.findById(randomUUID()), null)
+      })
+
+      await withStore(t, 'list pages through the users by username', async (t, store) => {
+        t.same(await store.users.list({ limit: 10 }), [], 'none yet')
+        const names = ['mike', 'Alice', 'zed', 'bob.smith@example.com', 'carl']
+        const created = new Map<string, string>()
+        for (const name of names) created.set(name.toLowerCase(), (await store.users.create({ username: name, passwordHash: 'h' })).id)
+        const all = await store.users.list({ limit: 100 })
+        t.same(all.map((u) => u.username), ['alice', 'bob.smith@example.com', 'carl', 'mike', 'zed'], 'ordered by the lower-cased name')
+        t.same(all.map((u) => u.id), all.map((u) => created.get(u.username)), 'whole records')
+        const first = await store.users.list({ limit: 2 })
+        t.same(first.map((u) => u.username), ['alice', 'bob.smith@example.com'])
+        const next = await store.users.list({ after: first[first.length - 1]?.username, limit: 2 })
+        t.same(next.map((u) => u.username), ['carl', 'mike'], 'after is exclusive')
+        t.same((await store.users.list({ after: 'MIKE', limit: 2 })).map((u) => u.username), ['zed'], 'after is case-insensitive')
+        t.same(await store.users.list({ after: 'zed', limit: 2 }), [], 'past the end: empty')
       })
 
       await withStore(t, 'duplicate username (any case) is username_taken', async (t, store) => {
@@ -179,6 +197,37 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.beginLoginAttempt(randomUUID(), policy), null, 'unknown user: null')
       })
 
+      await withStore(t, 'beginLoginAttempt refuses with the lock end the store holds, not one from the caller\'s policy', async (t, store) => {
+        const user = await store.users.create({ username: 'hank', passwordHash: 'h' })
+        const lockedAt = new Date(Date.now() + HOUR)
+        await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 60, now: lockedAt })
+        const stored = (await store.users.findById(user.id))?.lockedUntil
+        t.equal(stored?.getTime(), lockedAt.getTime() + 60_000, 'locked by the first policy')
+        // Another instance, its clock 30 s on, with a longer lock configured.
+        const refused = await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 900, now: new Date(lockedAt.getTime() + 30_000) })
+        t.equal(refused?.getTime(), lockedAt.getTime() + 60_000, 'the stored end, not now + 900 s')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), lockedAt.getTime() + 60_000, 'and the lock is unchanged')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 0, 'nothing counted')
+      })
+
+      // Logins that succeed clear the lock while failed ones set it again: every
+      // refusal must name a lock end that some admitted attempt stored.
+      await withStore(t, 'attempts racing with clears: every refusal names a lock end that was stored', async (t, store) => {
+        const user = await store.users.create({ username: 'iris', passwordHash: 'h' })
+        const at = Date.now() + HOUR
+        const policies = [0, 1, 2].map((i) => ({ threshold: 1, lockSeconds: 60 + i, now: new Date(at + i) }))
+        const ends = new Set(policies.map((p) => p.now.getTime() + p.lockSeconds * 1000))
+        const results = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+          if (i % 3 === 0) {
+            await store.users.clearLoginFailures(user.id)
+            return null
+          }
+          return store.users.beginLoginAttempt(user.id, policies[i % 3]!)
+        }))
+        for (const r of results) if (r !== null) t.ok(ends.has(r.getTime()), `refused until ${r.toISOString()}, a stored lock end`)
+        t.ok(results.some((r) => r === null), 'some attempts were admitted')
+      })
+
       await withStore(t, 'concurrent attempts: at most the threshold is admitted', async (t, store) => {
         const user = await store.users.create({ username: 'ivan', passwordHash: 'h' })
         const policy = { threshold: 5, lockSeconds: 30, now: new Date(Date.now() + HOUR) }
@@ -211,9 +260,136 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(await store.users.beginLoginAttempt(user.id, policy), null, 'admitted again')
         await t.resolves(store.users.clearLoginFailures(randomUUID()), 'unknown id: no error')
       })
+
+      await withStore(t, 'per address: a pair locks at the threshold, the account at the account threshold', async (t, store) => {
+        const user = await store.users.create({ username: 'kate', passwordHash: 'h' })
+        const now = new Date(Date.now() + HOUR)
+        let accountThreshold = 5
+        const at = (address: string, when = now) => ({ threshold: 2, accountThreshold, lockSeconds: 60, now: when, address })
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'a: 1 admitted')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'a: 2 (its threshold) admitted')
+        const aLocked = await store.users.beginLoginAttempt(user.id, at('a'))
+        t.equal(aLocked?.getTime(), now.getTime() + 60_000, 'a is locked with its lock end')
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'the account is not')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'the refused attempt did not reach the account count')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('b')), null, 'b is admitted meanwhile')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('c')), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at('d')), null, 'the fifth failure overall (the account threshold) is admitted')
+        const everyone = await store.users.beginLoginAttempt(user.id, at('e'))
+        t.equal(everyone?.getTime(), now.getTime() + 60_000, 'then every address is refused')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), now.getTime() + 60_000, 'by the account lock')
+
+        await store.users.clearAllLoginFailures(user.id)
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null, 'clearAll lifts the account lock')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('a')), null, 'and each address\'s')
+
+        const later = new Date(now.getTime() + 61_000)
+        accountThreshold = 100 // the per-address rules alone from here on
+        await store.users.beginLoginAttempt(user.id, at('f'))
+        await store.users.clearLoginFailures(user.id, 'f')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f')), null, 'a success from f clears f')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f')), null, 'so f counts from zero: 2 admitted')
+        t.ok(await store.users.beginLoginAttempt(user.id, at('f')), 'f locked at its threshold')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('f', later)), null, 'and admitted again once the lock has ended')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', later)), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', new Date(later.getTime() + 61_000))), null,
+          'a count lockSeconds old is forgotten: g counts from one again')
+        t.equal(await store.users.beginLoginAttempt(user.id, at('g', new Date(later.getTime() + 61_000))), null)
+      })
+
+      await withStore(t, 'the account-wide count covers lockSeconds from its first failure, then starts again', async (t, store) => {
+        const user = await store.users.create({ username: 'kim', passwordHash: 'h' })
+        const start = Date.now() + HOUR
+        const at = (offsetMs: number) => ({ threshold: 3, lockSeconds: 60, now: new Date(start + offsetMs) })
+        t.equal(await store.users.beginLoginAttempt(user.id, at(0)), null)
+        t.equal(await store.users.beginLoginAttempt(user.id, at(30_000)), null)
+        t.equal((await store.users.findById(user.id))?.failedLogins, 2, 'two inside the window')
+        t.equal(await store.users.beginLoginAttempt(user.id, at(61_000)), null, 'the window has passed')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 1, 'so the count starts again')
+        t.equal((await store.users.findById(user.id))?.lockedUntil, null)
+        await store.users.beginLoginAttempt(user.id, at(62_000))
+        t.equal(await store.users.beginLoginAttempt(user.id, at(63_000)), null, 'the third inside the new window is admitted')
+        t.equal((await store.users.findById(user.id))?.lockedUntil?.getTime(), start + 63_000 + 60_000, 'and locks')
+      })
+
+      await withStore(t, 'per address: concurrent attempts from one address admit at most its threshold', async (t, store) => {
+        const user = await store.users.create({ username: 'liam', passwordHash: 'h' })
+        const policy = { threshold: 4, accountThreshold: 100, lockSeconds: 30, now: new Date(Date.now() + HOUR), address: '192.0.2.1' }
+        const results = await Promise.all(Array.from({ length: 20 }, async () => store.users.beginLoginAttempt(user.id, policy)))
+        t.equal(results.filter((r) => r === null).length, 4, '20 at once, threshold 4: 4 admitted')
+        t.equal((await store.users.findById(user.id))?.failedLogins, 4, 'only those reached the account count')
+      })
+
+      await withStore(t, 'securityVersion: bumped by every password, disable and roles change, not by a rehash', async (t, store) => {
+        const user = await store.users.create({ username: 'mia', passwordHash: 'h1' })
+        t.equal(user.securityVersion, 0)
+        const version = async (): Promise<number | undefined> => (await store.users.findById(user.id))?.securityVersion
+        await store.users.setPasswordHash(user.id, 'h2')
+        t.equal(await version(), 1, 'a password change')
+        await store.users.upgradePasswordHash(user.id, 'h2', 'h2-rehashed')
+        t.equal(await version(), 1, 'a rehash of the same password is not a change')
+        t.equal((await store.users.findById(user.id))?.passwordHash, 'h2-rehashed')
+        await store.users.upgradePasswordHash(user.id, 'h2', 'stale')
+        t.equal((await store.users.findById(user.id))?.passwordHash, 'h2-rehashed', 'a rehash of a hash that changed meanwhile is dropped')
+        await store.users.setDisabled(user.id, true)
+        t.equal(await version(), 2, 'a disable')
+        await store.users.setDisabled(user.id, false)
+        t.equal(await version(), 3, 'an enable')
+        t.equal((await store.users.setRoles(user.id, ['ops']))?.securityVersion, 4, 'a roles change')
+        await store.users.beginLoginAttempt(user.id, { threshold: 1, lockSeconds: 60, now: new Date(Date.now() + HOUR) })
+        await store.users.clearLoginFailures(user.id)
+        t.equal(await version(), 4, 'lockout bookkeeping is not')
+      })
     })
 
     await t.test('sessions', async (t) => {
+      await withStore(t, 'createIfCurrent: only while the user is enabled and at the version the check read', async (t, store) => {
+        const user = await store.users.create({ username: 'nora', passwordHash: 'h' })
+        const base = Date.now()
+        const session = (sid: string, userId = user.id) => ({
+          sid, userId, clientId: 'c', currentJti: `j-${sid}`, createdAt: new Date(base), expiresAt: new Date(base + HOUR), absoluteExpiresAt: new Date(base + 2 * HOUR)
+        })
+        const created = await store.sessions.createIfCurrent(session('s1'), 0)
+        t.equal(created?.sid, 's1', 'current: created')
+        t.equal((await store.sessions.find('s1'))?.revokedAt, null, 'and live')
+        await store.users.setRoles(user.id, ['ops'])
+        t.equal(await store.sessions.createIfCurrent(session('s2'), 0), null, 'a stale version: refused')
+        const stale = await store.sessions.find('s2')
+        t.ok(stale === null || stale.revokedAt !== null, 'and nothing live is stored')
+        t.ok(await store.sessions.createIfCurrent(session('s3'), 1), 'the new version: created')
+        await store.users.setDisabled(user.id, true)
+        t.equal(await store.sessions.createIfCurrent(session('s4'), 2), null, 'a disabled user: refused, whatever the version')
+        t.equal(await store.sessions.createIfCurrent(session('s5', randomUUID()), 0), null, 'an unknown user: refused')
+        t.same((await store.sessions.listForUser(user.id, new Date(base))).map((s) => s.sid).sort(), ['s1', 's3'])
+      })
+
+      // The race: a login read the user (version v) and checked the password;
+      // the user changes (password, disable, roles) and the change ends the
+      // user's sessions; then the login creates its session. Whatever the
+      // order of the three steps, no session created from the stale check is
+      // live afterwards.
+      await withStore(t, 'createIfCurrent against a concurrent change: a stale session never stays live', async (t, store) => {
+        const base = Date.now()
+        for (let round = 0; round < 20; round++) {
+          const user = await store.users.create({ username: `race${round}`, passwordHash: 'h' })
+          const sid = `race-${round}`
+          const change = async (): Promise<void> => {
+            await store.users.setPasswordHash(user.id, 'h2')
+            await store.sessions.revokeAllForUser(user.id, 'password_reset', new Date(base))
+          }
+          const login = store.sessions.createIfCurrent({
+            sid, userId: user.id, clientId: 'c', currentJti: 'j', createdAt: new Date(base), expiresAt: new Date(base + HOUR), absoluteExpiresAt: new Date(base + HOUR)
+          }, user.securityVersion)
+          // Interleave: the change starts before, with, or after the login's write.
+          const order = round % 3
+          if (order === 0) await change()
+          const [created] = await Promise.all([login, order === 1 ? change() : Promise.resolve()])
+          if (order === 2) await change()
+          const stored = await store.sessions.find(sid)
+          t.ok(stored === null || stored.revokedAt !== null, `round ${round}: the session is not live (created: ${created !== null})`)
+        }
+      })
+
       const base = Date.now()
       const newSession = (userId: string, createdOffset = 0, expiresOffset = 2 * HOUR): Omit<SessionRecord, 'revokedAt' | 'revokedReason' | 'previous'> => ({
         sid: randomUUID(),
@@ -449,6 +625,17 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.ok(seqs.every((s) => s > last), 'all after the earlier ones')
       })
 
+      await withStore(t, 'a user entry keeps issuedBefore and exceptSid; other entries have null', async (t, store) => {
+        const user = await store.revocations.add({ kind: 'user', value: 'u1', expiresAt: new Date(base + HOUR), issuedBefore: 1_700_000_000, exceptSid: 's9' })
+        t.equal(user.kind, 'user')
+        t.equal(user.issuedBefore, 1_700_000_000)
+        t.equal(user.exceptSid, 's9')
+        const plain = await store.revocations.add(entry('j-plain'))
+        t.equal(plain.issuedBefore, null)
+        t.equal(plain.exceptSid, null)
+        t.same(await store.revocations.since(0, new Date(base), 10), [user, plain], 'read back as written')
+      })
+
       await withStore(t, 'since respects afterSeq and limit, ascending', async (t, store) => {
         const now = new Date(base)
         const added = []
@@ -561,6 +748,88 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           t.ok([...seen, ...later].some((r) => r.value === 'late'), 'the late entry is delivered, before or after the cursor')
         }, hooks)
       }
+
+      await withStore(t, 'sweep: expired entries go, the watermark rises to the highest one deleted and never moves back', async (t, store) => {
+        const e1 = await store.revocations.add(entry('s1', HOUR))
+        const e2 = await store.revocations.add(entry('s2', 2 * HOUR))
+        const e3 = await store.revocations.add(entry('s3', 4 * HOUR))
+        t.same(await store.revocations.bounds(), { prunedThrough: 0, lastSeq: e3.seq }, 'nothing deleted yet')
+        t.equal(await store.sweep(new Date(base + 3 * HOUR)), 2, 'the two expired entries go')
+        t.same(await store.revocations.bounds(), { prunedThrough: e2.seq, lastSeq: e3.seq }, 'the watermark covers what went')
+        t.same((await store.revocations.since(0, new Date(0), 100)).map((r) => r.seq), [e3.seq], 'only the live entry is left')
+        t.ok(e1.seq < e2.seq)
+        t.equal(await store.sweep(new Date(base + HOUR)), 0, 'an earlier clock deletes nothing')
+        t.equal((await store.revocations.bounds()).prunedThrough, e2.seq, 'and does not move the watermark back')
+        t.equal(await store.sweep(new Date(base + 3 * HOUR)), 0, 'a second sweep is a no-op')
+        const e4 = await store.revocations.add(entry('s4'))
+        t.ok(e4.seq > e3.seq, 'numbers go on above the deleted ones')
+        t.equal(await store.sweep(new Date(base + 5 * HOUR)), 2)
+        const emptied = await store.revocations.bounds()
+        t.same(emptied, { prunedThrough: e4.seq, lastSeq: e4.seq }, 'an emptied log: watermark and last seq meet')
+      })
+
+      // The race as it happens in production: the log has been emptied by the
+      // sweep, then A is numbered but not stored while B, numbered after it, is
+      // stored and already expired, and a sweep runs. Neither bounds() nor the
+      // sweep may put the watermark at or above A's number while A is on its way
+      // (a reader resynchronised past it would never receive A). A store that
+      // numbers and stores in one step has A stored before B exists.
+      {
+        const held = gate()
+        let numbered: (seq: number) => void = () => {}
+        const aNumbered = new Promise<number>((resolve) => { numbered = resolve })
+        let armed = false
+        const hooks: StoreHooks = {
+          revocationNumbered: async (seq) => {
+            if (!armed) return
+            armed = false
+            numbered(seq)
+            await held.wait()
+          }
+        }
+        await withStore(t, 'after the log was emptied, the watermark never passes an entry numbered but not yet stored', async (t, store) => {
+          const old = await store.revocations.add(entry('old', HOUR))
+          await store.sweep(new Date(base + 2 * HOUR))
+          t.same(await store.revocations.bounds(), { prunedThrough: old.seq, lastSeq: old.seq }, 'the log is empty')
+          armed = true
+          const a = store.revocations.add(entry('a'))
+          const aSeq = await Promise.race([aNumbered, a.then((r) => r.seq)])
+          const b = await store.revocations.add({ kind: 'jti', value: 'b', expiresAt: new Date(Date.now() + 1000) })
+          t.ok(b.seq > aSeq, 'b is numbered after a')
+          const aVisible = (await store.revocations.since(0, new Date(0), 100)).some((r) => r.seq === aSeq)
+          const during = await store.revocations.bounds()
+          t.ok(aVisible || during.prunedThrough < aSeq, `bounds: prunedThrough ${during.prunedThrough} below a's seq ${aSeq} while a is on its way`)
+          t.ok(during.prunedThrough <= during.lastSeq, 'prunedThrough never exceeds lastSeq')
+          // b has expired by the sweep's clock, but was stored a moment ago.
+          await store.sweep(new Date(b.createdAt.getTime() + 2000))
+          const swept = await store.revocations.bounds()
+          t.ok(aVisible || swept.prunedThrough < aSeq, `sweep: prunedThrough ${swept.prunedThrough} still below ${aSeq}`)
+          t.ok(swept.prunedThrough >= during.prunedThrough, 'the watermark never moves back')
+          t.ok(swept.prunedThrough <= swept.lastSeq)
+          held.open()
+          await a
+          if (!aVisible) {
+            const values = (await store.revocations.since(swept.prunedThrough, new Date(base), 100)).map((r) => r.value)
+            t.ok(values.includes('a'), 'a reader at the watermark receives a once it is stored')
+          }
+        }, hooks)
+      }
+    })
+
+    await t.test('access-token lifetimes', async (t) => {
+      await withStore(t, 'record keeps the later time per lifetime; longestLive is the longest whose tokens may live', async (t, store) => {
+        const base = Date.now() + HOUR
+        t.equal(await store.lifetimes.longestLive(new Date(base)), 0, 'nothing recorded')
+        await store.lifetimes.record(300, new Date(base))
+        await store.lifetimes.record(900, new Date(base + 60_000))
+        await store.lifetimes.record(900, new Date(base)) // an earlier time never moves it back
+        t.equal(await store.lifetimes.longestLive(new Date(base)), 900)
+        t.equal(await store.lifetimes.longestLive(new Date(base + 60_000 + 899_000)), 900, 'until its last token may expire')
+        t.equal(await store.lifetimes.longestLive(new Date(base + 60_000 + 900_000)), 0, 'then none (300 s ones expired long ago)')
+        t.equal(await store.lifetimes.longestLive(new Date(base + 299_000)), 900)
+        await store.lifetimes.record(10, new Date(base + 3_600_000))
+        t.equal(await store.lifetimes.longestLive(new Date(base + 3_600_000)), 10, 'a shorter one still live')
+      })
     })
 
     await t.test('clients', async (t) => {
@@ -726,6 +995,227 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
           t.ok(listed.find((k) => k.kid === 'older')?.expiresAt instanceof Date, 'the older key is retired')
           t.same((await store.keys.list(new Date(base + 2 * HOUR))).map((k) => k.kid), ['newer'],
             'once the retired key expires a key is left to sign with')
+        }, hooks)
+      }
+    })
+
+    await t.test('ssf streams', async (t) => {
+      const base = Date.now() + HOUR
+      const at = (offsetMs = 0): Date => new Date(base + offsetMs)
+      const newStream = (clientId = 'c1', streamId: string = randomUUID()): NewSsfStream => ({
+        streamId,
+        clientId,
+        audience: clientId,
+        description: 'orders',
+        eventsRequested: ['urn:a', 'urn:b'],
+        eventsDelivered: ['urn:a'],
+        method: 'push',
+        endpointUrl: 'https://receiver.example.com/events',
+        authorizationHeader: 'sealed-header'
+      })
+      const event = (id: string = randomUUID()): NewSsfEvent => ({
+        id, txn: 'txn-1', type: 'urn:a', streamId: null, subject: { format: 'opaque', id: 's' }, payload: { n: 1 }
+      })
+
+      await withStore(t, 'create returns an enabled stream starting at the outbox\'s last seq, find and list return it', async (t, store) => {
+        const empty = await store.ssfStreams.create(newStream('c1', 'first'), 5, at())
+        t.equal(empty?.cursor, 0, 'an empty outbox: cursor 0')
+        await store.ssfEvents.append([event(), event()], at())
+        const created = await store.ssfStreams.create(newStream('c1', 'second'), 5, at(1))
+        t.ok(created !== null)
+        if (created === null) return
+        t.equal(created.cursor, await store.ssfEvents.lastSeq(), 'cursor = the last seq: only later events are for it')
+        t.match(created, {
+          streamId: 'second',
+          clientId: 'c1',
+          audience: 'c1',
+          description: 'orders',
+          eventsRequested: ['urn:a', 'urn:b'],
+          eventsDelivered: ['urn:a'],
+          method: 'push',
+          endpointUrl: 'https://receiver.example.com/events',
+          authorizationHeader: 'sealed-header',
+          status: 'enabled',
+          statusReason: null,
+          acked: [],
+          version: 1,
+          leaseOwner: null,
+          leaseUntil: null,
+          verificationRequestedAt: null
+        })
+        t.equal(created.createdAt.getTime(), at(1).getTime())
+        t.same(await store.ssfStreams.find('second'), created, 'find returns what create returned')
+        t.equal(await store.ssfStreams.find('nope'), null)
+        await store.ssfStreams.create(newStream('c2', 'other'), 5, at(2))
+        t.same((await store.ssfStreams.listForClient('c1')).map((s) => s.streamId), ['first', 'second'], 'a client\'s own, oldest first')
+        t.same((await store.ssfStreams.listForClient('c3')), [])
+        const err = await store.ssfStreams.create(newStream('c1', 'second'), 5, at()).then(() => undefined, (e: unknown) => e)
+        t.equal((err as AppError | undefined)?.code, 'conflict', 'a duplicate id is a conflict')
+      })
+
+      await withStore(t, 'create refuses past maxPerClient, also when the creates race', async (t, store) => {
+        t.ok(await store.ssfStreams.create(newStream('c1'), 2, at()))
+        t.ok(await store.ssfStreams.create(newStream('c1'), 2, at()))
+        t.equal(await store.ssfStreams.create(newStream('c1'), 2, at()), null, 'the third is refused')
+        t.ok(await store.ssfStreams.create(newStream('c2'), 2, at()), 'another client has its own places')
+        const racing = await Promise.all(Array.from({ length: 8 }, async () => store.ssfStreams.create(newStream('c3'), 3, at())))
+        t.ok(racing.filter((r) => r !== null).length <= 3, 'never more than the limit')
+        t.ok((await store.ssfStreams.listForClient('c3')).length <= 3, 'and the store holds no more')
+      })
+
+      await withStore(t, 'update is a compare-and-set on the version', async (t, store) => {
+        const created = await store.ssfStreams.create(newStream(), 5, at())
+        if (created === null) { t.fail('not created'); return }
+        const updated = await store.ssfStreams.update(created.streamId, created.version, {
+          description: null,
+          status: 'paused',
+          statusReason: 'maintenance',
+          acked: [3, 5],
+          cursor: 2,
+          verificationRequestedAt: at(5),
+          endpointUrl: 'https://elsewhere.example.com/',
+          authorizationHeader: null
+        }, at(10))
+        t.match(updated, {
+          description: null,
+          status: 'paused',
+          statusReason: 'maintenance',
+          acked: [3, 5],
+          cursor: 2,
+          endpointUrl: 'https://elsewhere.example.com/',
+          authorizationHeader: null,
+          version: created.version + 1,
+          eventsRequested: ['urn:a', 'urn:b'],
+          method: 'push'
+        })
+        t.equal(updated?.verificationRequestedAt?.getTime(), at(5).getTime())
+        t.equal(updated?.updatedAt.getTime(), at(10).getTime())
+        t.same(await store.ssfStreams.find(created.streamId), updated)
+        t.equal(await store.ssfStreams.update(created.streamId, created.version, { status: 'disabled' }, at()), null,
+          'a stale version changes nothing')
+        t.equal((await store.ssfStreams.find(created.streamId))?.status, 'paused')
+        t.equal(await store.ssfStreams.update('nope', 1, { status: 'disabled' }, at()), null, 'unknown: null')
+        const fresh = await store.ssfStreams.find(created.streamId)
+        const racing = await Promise.all(Array.from({ length: 6 }, async (_, i) =>
+          store.ssfStreams.update(created.streamId, fresh!.version, { statusReason: `r${i}` }, at())))
+        t.equal(racing.filter((r) => r !== null).length, 1, 'of concurrent updates from one version, one wins')
+      })
+
+      await withStore(t, 'listActive leaves disabled streams out; delete removes', async (t, store) => {
+        const a = await store.ssfStreams.create(newStream('c1', 'a'), 5, at())
+        await store.ssfStreams.create(newStream('c2', 'b'), 5, at(1))
+        await store.ssfStreams.update('a', a!.version, { status: 'disabled' }, at())
+        t.same((await store.ssfStreams.listActive()).map((s) => s.streamId), ['b'])
+        t.equal(await store.ssfStreams.delete('b'), true)
+        t.equal(await store.ssfStreams.delete('b'), false, 'twice: false')
+        t.equal(await store.ssfStreams.find('b'), null)
+      })
+
+      await withStore(t, 'the lease: one holder at a time until it expires; only the holder advances the cursor', async (t, store) => {
+        const created = await store.ssfStreams.create(newStream('c1', 's'), 5, at())
+        if (created === null) { t.fail('not created'); return }
+        const held = await store.ssfStreams.takeLease('s', 'A', at(), at(30_000))
+        t.equal(held?.leaseOwner, 'A')
+        t.equal(held?.leaseUntil?.getTime(), at(30_000).getTime())
+        t.equal(held?.version, created.version, 'a lease leaves the version alone')
+        t.equal(await store.ssfStreams.takeLease('s', 'B', at(29_999), at(60_000)), null, 'B waits while A holds it')
+        t.ok(await store.ssfStreams.takeLease('s', 'A', at(10_000), at(40_000)), 'A renews')
+        t.equal(await store.ssfStreams.advance('s', 'B', 0, 5, at()), false, 'B cannot advance')
+        t.equal(await store.ssfStreams.advance('s', 'A', 1, 5, at()), false, 'nor A from a cursor that is not the stream\'s')
+        t.equal(await store.ssfStreams.advance('s', 'A', 0, 5, at()), true, 'A advances')
+        const moved = await store.ssfStreams.find('s')
+        t.equal(moved?.cursor, 5)
+        t.equal(moved?.version, created.version + 1, 'advancing bumps the version')
+        t.equal(await store.ssfStreams.takeLease('s', 'B', at(40_000), at(70_000)) !== null, true, 'B takes an expired lease')
+        t.equal(await store.ssfStreams.advance('s', 'A', 5, 6, at()), false, 'A lost it')
+        await store.ssfStreams.releaseLease('s', 'A')
+        t.equal((await store.ssfStreams.find('s'))?.leaseOwner, 'B', 'releasing a lease A no longer holds does nothing')
+        await store.ssfStreams.releaseLease('s', 'B')
+        t.equal((await store.ssfStreams.find('s'))?.leaseOwner, null)
+        t.ok(await store.ssfStreams.takeLease('s', 'C', at(), at(1000)), 'a released lease is free at once')
+        const racing = await Promise.all(['D', 'E', 'F', 'G'].map(async (owner) => store.ssfStreams.takeLease('s', owner, at(2000), at(9000))))
+        t.equal(racing.filter((r) => r !== null).length, 1, 'of concurrent takers of an expired lease, one wins')
+        t.equal(await store.ssfStreams.takeLease('nope', 'A', at(), at(1)), null, 'unknown: null')
+      })
+    })
+
+    await t.test('ssf events (the outbox)', async (t) => {
+      const base = Date.now() + HOUR
+      const at = (offsetMs = 0): Date => new Date(base + offsetMs)
+      const event = (id: string, streamId: string | null = null): NewSsfEvent => ({
+        id, txn: `txn-${id}`, type: 'urn:a', streamId, subject: { format: 'complex', user: { format: 'iss_sub', iss: 'i', sub: id } }, payload: { reason: { en: id } }
+      })
+      const stream = (streamId: string): NewSsfStream => ({
+        streamId, clientId: 'c', audience: 'c', description: null, eventsRequested: [], eventsDelivered: [], method: 'poll', endpointUrl: null, authorizationHeader: null
+      })
+
+      await withStore(t, 'append numbers a batch in order; since reads it back; lastSeq follows', async (t, store) => {
+        t.equal(await store.ssfEvents.lastSeq(), 0)
+        t.same(await store.ssfEvents.append([], at()), [], 'an empty batch writes nothing')
+        const batch = await store.ssfEvents.append([event('a'), event('b', 'stream-1')], at())
+        t.same(batch.map((e) => e.id), ['a', 'b'])
+        t.ok(batch[1]!.seq > batch[0]!.seq, 'increasing seqs')
+        t.match(batch[1], { txn: 'txn-b', type: 'urn:a', streamId: 'stream-1', subject: { user: { sub: 'b' } }, payload: { reason: { en: 'b' } } })
+        t.equal(batch[0]!.createdAt.getTime(), at().getTime())
+        const more = await store.ssfEvents.append([event('c')], at(1))
+        t.equal(await store.ssfEvents.lastSeq(), more[0]!.seq)
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['a', 'b', 'c'])
+        t.same((await store.ssfEvents.since(batch[0]!.seq, 1)).map((e) => e.id), ['b'], 'after a seq, at most limit')
+        t.same(await store.ssfEvents.since(0, 0), [])
+        t.same(await store.ssfEvents.since(0, 10), [...batch, ...more], 'the records are what append returned')
+        const read = await store.ssfEvents.since(0, 1)
+        ;(read[0]!.subject as { user: { sub: string } }).user.sub = 'changed'
+        t.equal(((await store.ssfEvents.since(0, 1))[0]!.subject as { user: { sub: string } }).user.sub, 'a', 'records are copies')
+      })
+
+      await withStore(t, 'prune: past the retention, and what every stream that is not disabled has passed', async (t, store) => {
+        const old = await store.ssfEvents.append([event('old')], at(-10_000))
+        const s = await store.ssfStreams.create(stream('s'), 5, at())
+        const newer = await store.ssfEvents.append([event('x'), event('y')], at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'the event older than the retention goes')
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['x', 'y'])
+        await store.ssfStreams.update('s', s!.version, { cursor: newer[0]!.seq }, at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'x: every stream has passed it')
+        const disabled = await store.ssfStreams.create(stream('d'), 5, at())
+        await store.ssfStreams.update('d', disabled!.version, { status: 'disabled', cursor: 0 }, at())
+        t.equal(await store.ssfEvents.prune(at(-5000)), 0, 'y waits for s; a disabled stream holds nothing back')
+        t.same((await store.ssfEvents.since(0, 10)).map((e) => e.id), ['y'])
+        await store.ssfStreams.delete('s')
+        t.equal(await store.ssfEvents.prune(at(-5000)), 1, 'with no stream left to deliver to, everything goes')
+        t.equal(await store.ssfEvents.lastSeq(), newer[1]!.seq, 'the numbering goes on from where it was')
+        t.ok(old[0]!.seq < newer[0]!.seq)
+        const after = await store.ssfEvents.append([event('z')], at())
+        t.ok(after[0]!.seq > newer[1]!.seq, 'a seq is never handed out twice')
+      })
+
+      // A batch numbered but not yet stored while a later one is: a reader
+      // polling by seq passes its numbers; once the late batch is stored it must
+      // still reach that reader (stored again above the cursor, with the same ids).
+      {
+        const held = gate()
+        let numbered: () => void = () => {}
+        const lateNumbered = new Promise<void>((resolve) => { numbered = resolve })
+        let first = true
+        const hooks: StoreHooks = {
+          ssfEventsNumbered: async () => {
+            if (!first) return
+            first = false
+            numbered()
+            await held.wait()
+          }
+        }
+        await withStore(t, 'a batch stored late still reaches a reader whose cursor passed its numbers', async (t, store) => {
+          const late = store.ssfEvents.append([event('late')], at())
+          await lateNumbered
+          await store.ssfEvents.append([event('early')], at())
+          const seen = await store.ssfEvents.since(0, 100)
+          const cursor = Math.max(0, ...seen.map((e) => e.seq))
+          await new Promise((resolve) => setTimeout(resolve, REVOCATION_LATE_MS + 100))
+          held.open()
+          const records = await late
+          t.equal(records[0]?.id, 'late')
+          const later = await store.ssfEvents.since(cursor, 100)
+          t.ok([...seen, ...later].some((e) => e.id === 'late'), 'the late event is read, before or after the cursor')
         }, hooks)
       }
     })

@@ -48,20 +48,32 @@ await t.test('an unreachable server is reported as StoreUnavailableError', async
     ['users.create', async () => store.users.create({ username: 'alice', passwordHash: 'h' })],
     ['users.findByUsername', async () => store.users.findByUsername('alice')],
     ['users.beginLoginAttempt', async () => store.users.beginLoginAttempt('id', { threshold: 3, lockSeconds: 60, now })],
+    ['users.setRoles', async () => store.users.setRoles('id', ['admin'])],
     ['sessions.rotate', async () => store.sessions.rotate('sid', 'jti', {
       nextJti: 'next', expiresAt: now, previous: { jti: 'jti', rotatedAt: now, successor: null }
     })],
     ['sessions.revoke', async () => store.sessions.revoke('sid', 'logout', now)],
     ['sessions.revokeAllForUser', async () => store.sessions.revokeAllForUser('user', 'logout', now)],
+    ['sessions.revokeAllForClient', async () => store.sessions.revokeAllForClient('c', 'disabled', now)],
     ['sessions.listForUser', async () => store.sessions.listForUser('user', now)],
     ['revocations.add', async () => store.revocations.add({ kind: 'jti', value: 'j', expiresAt: now })],
     ['revocations.since', async () => store.revocations.since(0, now, 10)],
+    ['revocations.bounds', async () => store.revocations.bounds()],
+    ['users.setPasswordHash', async () => store.users.setPasswordHash('id', 'h')],
+    ['users.clearAllLoginFailures', async () => store.users.clearAllLoginFailures('id')],
+    ['sessions.createIfCurrent', async () => store.sessions.createIfCurrent({
+      sid: 's', userId: 'u', clientId: 'c', currentJti: 'j', createdAt: now, expiresAt: now, absoluteExpiresAt: now
+    }, 0)],
+    ['lifetimes.record', async () => store.lifetimes.record(900, now)],
+    ['lifetimes.longestLive', async () => store.lifetimes.longestLive(now)],
+    ['sweep', async () => store.sweep(now)],
     ['clients.create', async () => store.clients.create({
       clientId: 'c', name: 'n', secretHash: 'h', grants: [], audiences: [], scopes: [], accessTokenTtl: null, refreshTokenTtl: null
     })],
     ['clients.find', async () => store.clients.find('c')],
     ['clients.list', async () => store.clients.list()],
     ['clients.setDisabled', async () => store.clients.setDisabled('c', true)],
+    ['clients.setSecret', async () => store.clients.setSecret('c', 'h', null)],
     ['keys.add', async () => store.keys.add({ kid: 'k', alg: 'ES256', publicKey: 'p', privateKey: 's', activatesAt: now }, now)],
     ['keys.list', async () => store.keys.list(now)]
   ]

@@ -27,6 +27,7 @@ export interface DomainOptions {
   reuseInterval?: number
   lockoutThreshold?: number
   lockoutSeconds?: number
+  lockoutAccountThreshold?: number
 }
 
 export function domain (t: Test, opts: DomainOptions = {}) {
@@ -48,7 +49,7 @@ export function domain (t: Test, opts: DomainOptions = {}) {
     hasher,
     follower,
     now: clock.now,
-    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
+    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, maxAccessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
   })
   const auth = new AuthService({
     store,
@@ -62,6 +63,7 @@ export function domain (t: Test, opts: DomainOptions = {}) {
       sessionMaxLifetime: 7200,
       reuseInterval: opts.reuseInterval ?? 0,
       lockoutThreshold: opts.lockoutThreshold ?? 5,
+      lockoutAccountThreshold: opts.lockoutAccountThreshold ?? 50,
       lockoutSeconds: opts.lockoutSeconds ?? 600,
       maxAccessTtl: 900
     },

@@ -1,4 +1,4 @@
-// Starts the real entry point (dist/src/server.js) as a child process on a free
+// Starts the real entry point (dist/src/main/server.js) as a child process on a free
 // loopback port, for end-to-end tests; stops it in teardown. The JSON log on
 // stdout is also kept parsed, line by line, for tests that follow the server
 // through it.

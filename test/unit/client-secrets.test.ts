@@ -28,7 +28,7 @@ function setup (t: Test, ttlMs = 60_000) {
     hasher,
     verifiedSecrets,
     follower: new RevocationFollower(new RevocationList(), store.revocations, { intervalMs: 1000 }),
-    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
+    policy: { defaultAudience: 'token-orchestrator', accessTtl: 900, maxAccessTtl: 900, refreshTtl: 3600, sessionMaxLifetime: 7200 }
   })
   return { store, hasher, clients, verifiedSecrets, tick: (ms: number) => { now += ms } }
 }

@@ -88,14 +88,22 @@ export class VerifierError extends Error {
 const ASYMMETRIC: ReadonlySet<string> = new Set(['ES256', 'EdDSA', 'RS256', 'RS384', 'RS512', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'])
 const REQUEST_TIMEOUT_MS = 10_000
 const MAX_BACKOFF_MS = 5_000
-const FEED_KINDS: ReadonlySet<string> = new Set(['jti', 'sid', 'client', 'key'])
+const FEED_KINDS: ReadonlySet<string> = new Set(['jti', 'sid', 'client', 'user', 'key'])
 /** JWKS refresh bounds, seconds: never hammer the service, never keep a key set for long. */
 const MIN_JWKS_REFRESH = 1
 const MAX_JWKS_REFRESH = 300
 
 interface FeedPage {
   resync: boolean
-  entries: Array<{ seq: number, kind: RevocationKind, value: string, expires_at: number }>
+  entries: Array<{
+    seq: number
+    kind: RevocationKind
+    value: string
+    expires_at: number
+    created_at?: number
+    issued_before?: number
+    except_sid?: string
+  }>
   next_cursor: number
 }
 
@@ -190,7 +198,7 @@ class LocalVerifier implements Verifier {
     }
     if (!this.allowStale && nowMs - this.lastSyncMs > this.maxStalenessMs) return { valid: false, error: 'revocation_state_stale' }
     const { claims } = result
-    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat)) return { valid: false, error: 'revoked' }
+    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub)) return { valid: false, error: 'revoked' }
     return result
   }
 
@@ -353,7 +361,14 @@ class LocalVerifier implements Verifier {
     for (const entry of page.entries) {
       // An entry kind this version does not know cannot be enforced: refuse to go on as if it were applied.
       if (!FEED_KINDS.has(entry.kind)) throw new VerifierError('bad_response', `unknown revocation kind ${String(entry.kind).slice(0, 32)}`)
-      this.list.add(entry.kind, entry.value, entry.expires_at)
+      this.list.apply({
+        kind: entry.kind,
+        value: entry.value,
+        expiresAt: new Date(entry.expires_at * 1000),
+        ...(typeof entry.created_at === 'number' ? { createdAt: new Date(entry.created_at * 1000) } : {}),
+        ...(typeof entry.issued_before === 'number' ? { issuedBefore: entry.issued_before } : {}),
+        ...(typeof entry.except_sid === 'string' ? { exceptSid: entry.except_sid } : {})
+      })
     }
     this.cursor = page.next_cursor
     const nowMs = Date.now()

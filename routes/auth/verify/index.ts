@@ -58,7 +58,8 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: anyMethod + 'For gateway auth subrequests. 200 with `X-Auth-Subject`, `X-Auth-Session`, `X-Auth-Client` ' +
         'and `X-Auth-Scope` headers and an empty body; 401 with `WWW-Authenticate: Bearer error="invalid_token"` ' +
         '(also when `?audience=` names an audience the token\'s `aud` does not contain); ' +
-        '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks.'
+        '403 `insufficient_scope` when `?scope=` asks for scopes the token lacks; 403 `forbidden` when `?role=` names ' +
+        'a role its `roles` claim lacks.'
     },
     {
       url: '/auth/verify',
@@ -103,7 +104,11 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           ...errors({
             400: { description: 'The query does not match the schema', error: 'invalid_request', message: 'querystring/scope must NOT have more than 1024 characters' },
             401: 'The bearer token is missing, malformed, invalid, expired or revoked, or not meant for `?audience=`',
-            403: { description: 'The token lacks a scope asked for in `?scope=`', error: 'insufficient_scope', message: 'the access token lacks a required scope' }
+            403: {
+              description: 'The token lacks a scope asked for in `?scope=` (`insufficient_scope`), or the role asked for in `?role=` (`forbidden`)',
+              error: 'insufficient_scope',
+              message: 'the access token lacks a required scope'
+            }
           })
         }
       },
@@ -137,6 +142,11 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           return reply.code(403)
             .header('www-authenticate', 'Bearer error="insufficient_scope"')
             .send({ error: 'insufficient_scope', message: 'the access token lacks a required scope' })
+        }
+        // Roles are a claim of the token (a role taken away ends the user's sessions, so the claim cannot outlive it).
+        const role = request.query.role
+        if (role !== undefined && !claims.roles.includes(role)) {
+          return reply.code(403).send({ error: 'forbidden', message: 'the access token lacks the required role' })
         }
         return reply.headers(identity).code(200).send()
       }

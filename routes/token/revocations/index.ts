@@ -26,11 +26,16 @@ const CLIENT_BASIC_CHALLENGE = 'Basic realm="token-orchestrator", charset="UTF-8
 
 const FeedEntry = Type.Object({
   seq: Type.Integer({ description: 'Sequence number in the revocation log' }),
-  kind: Type.Union([Type.Literal('jti'), Type.Literal('sid'), Type.Literal('client')], {
-    description: '`jti`: one access token; `sid`: every token of a session; `client`: every token of a disabled client'
+  kind: Type.Union([Type.Literal('jti'), Type.Literal('sid'), Type.Literal('client'), Type.Literal('user')], {
+    description: '`jti`: one access token; `sid`: every token of a session; `client`: every token of a disabled client ' +
+      'issued up to a few seconds after `created_at`; `user`: every token of the user (`sub`) issued in a second before ' +
+      '`issued_before` (logout-all, a disable, a password change or reset, a role removal)'
   }),
-  value: Type.String({ description: 'The jti, sid or client_id' }),
-  expires_at: Type.Integer({ description: 'Epoch seconds after which every token the entry covers has expired' })
+  value: Type.String({ description: 'The jti, sid, client_id or user id' }),
+  expires_at: Type.Integer({ description: 'Epoch seconds after which every token the entry covers has expired' }),
+  created_at: Type.Integer({ description: 'Epoch seconds (floored) when the entry was written' }),
+  issued_before: Type.Optional(Type.Integer({ description: 'A `user` entry only: the user\'s tokens with an earlier `iat` are covered' })),
+  except_sid: Type.Optional(Type.String({ description: 'A `user` entry only: the session it spares (a password change keeps its own)' }))
 })
 
 const FeedPage = Type.Object({
@@ -46,8 +51,8 @@ const FeedPage = Type.Object({
     {
       resync: false,
       entries: [
-        { seq: 41, kind: 'jti', value: 'Yk3v9QdM2rT8wLzX4nB7pA', expires_at: 1767226500 },
-        { seq: 42, kind: 'sid', value: 'kV2pN8rQ4tW6yZ1bD3fG5h', expires_at: 1769817600 }
+        { seq: 41, kind: 'jti', value: 'Yk3v9QdM2rT8wLzX4nB7pA', expires_at: 1767226500, created_at: 1767225600 },
+        { seq: 42, kind: 'sid', value: 'kV2pN8rQ4tW6yZ1bD3fG5h', expires_at: 1769817600, created_at: 1767225610 }
       ],
       next_cursor: 42
     },
@@ -100,7 +105,7 @@ const revocationFeedRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     try {
       // The limiter runs once a request: for one metered at onRequest, this is a no-op.
-      await feedReaders.authenticate(request.headers.authorization, request.ip, async () => { await credentialRateLimit.call(fastify, request, reply) })
+      await feedReaders.authenticate(request.headers.authorization, fastify.clientAddress(request), async () => { await credentialRateLimit.call(fastify, request, reply) })
     } catch (err) {
       // RFC 7235: a 401 names the scheme to use.
       if (err instanceof AppError && err.code === 'invalid_client') reply.header('www-authenticate', CLIENT_BASIC_CHALLENGE)

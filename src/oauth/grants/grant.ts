@@ -35,7 +35,8 @@ export interface Grant {
   grantType: GrantType
   /** Whether the built-in public `default` client (no secret) may use it. */
   allowPublic: boolean
-  handle: (request: TokenRequest, caller: Caller, deps: GrantDeps) => Promise<TokenResponse>
+  /** `from`: the client IP of the request. */
+  handle: (request: TokenRequest, caller: Caller, deps: GrantDeps, from: string) => Promise<TokenResponse>
 }
 
 /** The scope of an access token this service just issued (RFC 6749 §5.1 returns it). */

@@ -18,7 +18,7 @@ t.test('register applies the account rules and refuses a taken name', async (t) 
 t.test('refresh rotates; the spent token is reuse and ends the session', async (t) => {
   const { auth, store, tokens } = domain(t)
   await auth.register('carol', PASSWORD)
-  const first = await auth.login('carol', PASSWORD)
+  const first = await auth.login('carol', PASSWORD, undefined, '127.0.0.1')
   if (!('refresh_token' in first)) throw new Error('no refresh token')
   const second = await auth.refresh(first.refresh_token)
   t.not(second.refresh_token, first.refresh_token)
@@ -32,7 +32,7 @@ t.test('refresh rotates; the spent token is reuse and ends the session', async (
 t.test('the reuse window: a repeat inside it answers the same pair, after it is reuse', async (t) => {
   const { auth, clock } = domain(t, { reuseInterval: 5 })
   await auth.register('dave', PASSWORD)
-  const first = await auth.login('dave', PASSWORD)
+  const first = await auth.login('dave', PASSWORD, undefined, '127.0.0.1')
   if (!('refresh_token' in first)) throw new Error('no refresh token')
   const second = await auth.refresh(first.refresh_token)
   clock.advance(3)
@@ -44,17 +44,17 @@ t.test('the reuse window: a repeat inside it answers the same pair, after it is 
 t.test('lockout ends with the clock', async (t) => {
   const { auth, clock } = domain(t, { lockoutThreshold: 2, lockoutSeconds: 60 })
   await auth.register('erin', PASSWORD)
-  t.equal(await codeOf(auth.login('erin', 'wrong password')), 'invalid_credentials')
-  t.equal(await codeOf(auth.login('erin', 'wrong password')), 'invalid_credentials')
-  t.equal(await codeOf(auth.login('erin', PASSWORD)), 'too_many_requests')
+  t.equal(await codeOf(auth.login('erin', 'wrong password', undefined, '127.0.0.1')), 'invalid_credentials')
+  t.equal(await codeOf(auth.login('erin', 'wrong password', undefined, '127.0.0.1')), 'invalid_credentials')
+  t.equal(await codeOf(auth.login('erin', PASSWORD, undefined, '127.0.0.1')), 'too_many_requests')
   clock.advance(61)
-  t.ok(await auth.login('erin', PASSWORD))
+  t.ok(await auth.login('erin', PASSWORD, undefined, '127.0.0.1'))
 })
 
 t.test('a session past its absolute lifetime no longer refreshes', async (t) => {
   const { auth, clock } = domain(t)
   await auth.register('frank', PASSWORD)
-  let pair = await auth.login('frank', PASSWORD)
+  let pair = await auth.login('frank', PASSWORD, undefined, '127.0.0.1')
   for (let i = 0; i < 3; i++) {
     clock.advance(2000)
     if (!('refresh_token' in pair)) throw new Error('no refresh token')
