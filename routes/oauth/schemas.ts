@@ -103,7 +103,7 @@ export const TokenParamBody = Type.Object({
 const ActiveAccessToken = Type.Object({
   active: Type.Literal(true),
   token_type: Type.Literal('Bearer'),
-  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  iss: Type.String({ description: 'Issuer: the metadata\'s `issuer` unless JWT_ISSUER overrides it' }),
   sub: Type.String({ description: 'User id, or client id for client_credentials tokens' }),
   aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
   iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
@@ -119,7 +119,7 @@ const ActiveAccessToken = Type.Object({
 const ActiveRefreshToken = Type.Object({
   active: Type.Literal(true),
   token_type: Type.Literal('refresh_token'),
-  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  iss: Type.String({ description: 'Issuer: the metadata\'s `issuer` unless JWT_ISSUER overrides it' }),
   sub: Type.String({ description: 'User id' }),
   iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
   exp: Type.Integer({ description: 'Expires at (seconds since the epoch)' }),
@@ -153,7 +153,7 @@ export const IntrospectionResponse = Type.Union([ActiveAccessToken, ActiveRefres
     {
       active: true,
       token_type: 'refresh_token',
-      iss: 'token-orchestrator',
+      iss: 'http://localhost:4000',
       sub: '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11',
       iat: 1767225600,
       exp: 1768435200,
