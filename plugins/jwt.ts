@@ -74,6 +74,8 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
       now: fastify.clock
     }
   ))
+  // A revoked signing key: tokens verified before must meet the key ring's refusal, not a cached success.
+  fastify.revocations.onKeyRevoked(() => fastify.tokens.forgetVerified())
 }
 
-export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring'] })
+export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring', 'revocation'] })

@@ -117,13 +117,14 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   // eslint-disable-next-line no-new
   new Gauge({
     name: `${METRICS_PREFIX}revocation_cache_size`,
-    help: 'Revoked jtis, ended sids and disabled clients held in memory by this instance',
+    help: 'Revoked jtis, ended sids, disabled clients and revoked signing keys held in memory by this instance',
     labelNames: ['kind'],
     registers: [registry],
     collect () {
       this.set({ kind: 'jti' }, list.jtiCount)
       this.set({ kind: 'sid' }, list.sidCount)
       this.set({ kind: 'client' }, list.clientCount)
+      this.set({ kind: 'key' }, list.keyCount)
     }
   })
   // eslint-disable-next-line no-new
