@@ -13,6 +13,7 @@ import { accessRules, refreshRules, verifierOptions, type TokenRules } from '@to
 import type { FastifyInstance } from 'fastify'
 import { ACCESS_CACHE_SIZE, TokenService, type JwtCodec } from '../src/tokens/tokens.js'
 import { symmetricKid } from '../src/keys/key-ring.js'
+import { previousIssuers } from '../src/main/config.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -44,8 +45,9 @@ function jwtOptions (namespace: 'access' | 'refresh', secret: string, rules: Tok
 
 async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   const { config } = fastify
-  const accessTokenRules = accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE)
-  const refreshTokenRules = refreshRules(config.JWT_ISSUER)
+  const previous = previousIssuers(config)
+  const accessTokenRules = accessRules(config.JWT_ISSUER, config.JWT_AUDIENCE, previous)
+  const refreshTokenRules = refreshRules(config.JWT_ISSUER, previous)
   const access = jwtOptions('access', config.JWT_SECRET, accessTokenRules, symmetricKid(config.JWT_SECRET))
   const refresh = jwtOptions('refresh', config.REFRESH_TOKEN_SECRET, refreshTokenRules)
   await fastify.register(fastifyJwt, access)
@@ -65,8 +67,15 @@ async function jwtPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('tokens', new TokenService(
     fastify.keyRing?.codec ?? codec('access', accessTokenRules, config.JWT_SECRET),
     codec('refresh', refreshTokenRules, config.REFRESH_TOKEN_SECRET),
-    { issuer: config.JWT_ISSUER, accessCacheSize: VERIFY_CACHE_SIZE, now: fastify.clock }
+    {
+      issuer: config.JWT_ISSUER,
+      ...(previous !== undefined ? { previousIssuers: previous } : {}),
+      accessCacheSize: VERIFY_CACHE_SIZE,
+      now: fastify.clock
+    }
   ))
+  // A revoked signing key: tokens verified before must meet the key ring's refusal, not a cached success.
+  fastify.revocations.onKeyRevoked(() => fastify.tokens.forgetVerified())
 }
 
-export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring'] })
+export default fp(jwtPlugin, { name: 'jwt', fastify: '5.x', dependencies: ['config', 'key-ring', 'revocation'] })

@@ -10,8 +10,8 @@ import {
  * Realistic token examples for the OpenAPI document. They are well-formed and
  * signed, but with example keys, so they validate as `invalid_signature` here.
  */
-export const EXAMPLE_ACCESS_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJpc3MiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJhdWQiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJpYXQiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyNjUwMCwianRpIjoiWWszdjlRZE0yclQ4d0x6WDRuQjdwQSIsInNpZCI6ImtWMnBOOHJRNHRXNnlaMWJEM2ZHNWgiLCJjbGllbnRfaWQiOiJkZWZhdWx0Iiwic2NvcGUiOiIiLCJyb2xlcyI6W119.dkrCf8oJaJvCRgEjd9qLoWKb1wCWO8UF_5VoAfZPkpQ'
-export const EXAMPLE_REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.eyJpc3MiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJzaWQiOiJrVjJwTjhyUTR0VzZ5WjFiRDNmRzVoIiwianRpIjoiUW04Y1IyeFY1blQxa0w3ZEozZkg5dyIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxNzY4NDM1MjAwfQ.YcRDgn5oH8Hk3W7-vmGHd2eSapyzD4hrdmbyb9ogEeY'
+export const EXAMPLE_ACCESS_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjQwMDAiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJhdWQiOiJ0b2tlbi1vcmNoZXN0cmF0b3IiLCJpYXQiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyNjUwMCwianRpIjoiWWszdjlRZE0yclQ4d0x6WDRuQjdwQSIsInNpZCI6ImtWMnBOOHJRNHRXNnlaMWJEM2ZHNWgiLCJjbGllbnRfaWQiOiJkZWZhdWx0Iiwic2NvcGUiOiIiLCJyb2xlcyI6W119.W3eumtxsMUMNNWxSeFo1KwKG8H8c97ety8lySt76EQ0'
+export const EXAMPLE_REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjQwMDAiLCJzdWIiOiI2ZjFjMmEwZS04ZDRiLTRjNTUtOWE1MS0wYzNmM2YyYjhlMTEiLCJzaWQiOiJrVjJwTjhyUTR0VzZ5WjFiRDNmRzVoIiwianRpIjoiUW04Y1IyeFY1blQxa0w3ZEozZkg5dyIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxNzY4NDM1MjAwfQ.4YRnlVX2TiugZk36UYcZIF8CWQSTfPlNa6HQfS4e0Dg'
 const EXAMPLE_USER_ID = '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11'
 const EXAMPLE_USERNAME = 'alice@example.com'
 const EXAMPLE_PASSWORD = 'correct horse battery staple'
@@ -106,7 +106,7 @@ export const LoginResponse = Type.Object({
 })
 
 const EXAMPLE_CLAIMS = {
-  iss: 'token-orchestrator',
+  iss: 'http://localhost:4000',
   sub: EXAMPLE_USER_ID,
   aud: 'token-orchestrator',
   iat: 1767225600,
@@ -137,7 +137,7 @@ export const ActorClaim = Type.Object({
 }, { description: 'Who acts for `sub` (token exchange); absent on tokens the user or client got directly' })
 
 export const Claims = Type.Object({
-  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  iss: Type.String({ description: 'Issuer: the metadata\'s `issuer` (PUBLIC_URL) unless JWT_ISSUER overrides it, or a previous issuer (JWT_ISSUER_PREVIOUS) inside its window' }),
   sub: Type.String({ description: 'User id, or client id for service tokens' }),
   aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
   iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),

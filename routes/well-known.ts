@@ -10,6 +10,12 @@ import { TransmitterMetadataSchema } from './ssf/schemas.js'
 import { SSF_OFF } from '../src/ssf/transmitter.js'
 import { AppError } from '../src/errors.js'
 import { errors } from '../plugins/schemas.js'
+import { previousIssuers } from '../src/main/config.js'
+import type { PreviousIssuers } from '@token-orchestrator/verifier/rules'
+
+function issuerWindow (previous: PreviousIssuers | undefined): { jwt_issuer_previous?: string[], jwt_issuer_previous_until?: number } {
+  return previous === undefined ? {} : { jwt_issuer_previous: [...previous.issuers], jwt_issuer_previous_until: previous.until }
+}
 
 const Jwk = Type.Object({
   kty: Type.String({ description: '`EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256)', examples: ['EC'] }),
@@ -49,7 +55,10 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     token_endpoint_auth_methods_supported: [...clientAuthMethods, 'none'],
     introspection_endpoint_auth_methods_supported: clientAuthMethods,
     revocation_endpoint_auth_methods_supported: clientAuthMethods,
-    dpop_signing_alg_values_supported: [...fastify.dpop.algorithms]
+    dpop_signing_alg_values_supported: [...fastify.dpop.algorithms],
+    // What the verifier package needs to accept exactly the issuers the service does.
+    ...(fastify.config.JWT_ISSUER !== base ? { jwt_issuer: fastify.config.JWT_ISSUER } : {}),
+    ...issuerWindow(previousIssuers(fastify.config))
   }
 
   const { KEY_ROTATION_OVERLAP, KEY_RING_SYNC_INTERVAL_MS } = fastify.config

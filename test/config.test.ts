@@ -12,7 +12,9 @@ t.test('defaults match the documented table', async (t) => {
   t.match(config, {
     PORT: 4000,
     HOST: '0.0.0.0',
-    JWT_ISSUER: 'token-orchestrator',
+    // RFC 9068: tokens' iss is the metadata's issuer, PUBLIC_URL (http://localhost:PORT by default).
+    PUBLIC_URL: 'http://localhost:4000',
+    JWT_ISSUER: 'http://localhost:4000',
     JWT_AUDIENCE: 'token-orchestrator',
     ACCESS_TOKEN_TTL: 900,
     REFRESH_TOKEN_TTL: 1209600,

@@ -25,6 +25,9 @@ export const TEST_ENV: Record<string, string> = {
   WORKERS: '1'
 }
 
+/** The `iss` of the tokens of an app built with TEST_ENV: its configuration's, the metadata's issuer (PUBLIC_URL). */
+export const TEST_ISSUER = loadConfig(TEST_ENV).JWT_ISSUER
+
 export interface BuildOptions {
   env?: Record<string, string>
   store?: Store

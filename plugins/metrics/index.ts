@@ -129,7 +129,7 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   // eslint-disable-next-line no-new
   new Gauge({
     name: `${METRICS_PREFIX}revocation_cache_size`,
-    help: 'Revoked jtis, ended sids and disabled clients held in memory by this instance (the largest of its workers)',
+    help: 'Revoked jtis, ended sids, disabled clients and revoked signing keys held in memory by this instance (the largest of its workers)',
     labelNames: ['kind'],
     registers: [registry],
     // Every worker holds the same view; one that lags holds less.
@@ -138,6 +138,7 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       this.set({ kind: 'jti' }, list.jtiCount)
       this.set({ kind: 'sid' }, list.sidCount)
       this.set({ kind: 'client' }, list.clientCount)
+      this.set({ kind: 'key' }, list.keyCount)
     }
   })
   // eslint-disable-next-line no-new

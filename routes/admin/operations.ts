@@ -5,7 +5,8 @@ import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
 import { NoContent } from '../schemas.js'
 import {
-  ClientIdParams, ClientList, Client, ClientUpdateBody, guarded, NewClientBody, NewClientResponse, RotatedKey, SessionList, SidParams, UserIdParams
+  ClientIdParams, ClientList, Client, ClientUpdateBody, guarded, KidParams, NewClientBody, NewClientResponse, RevokedKey, RotatedKey,
+  SessionList, SidParams, UserIdParams
 } from './schemas.js'
 import { errors } from '../../plugins/schemas.js'
 
@@ -182,6 +183,49 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const key = await ring.rotate()
     request.log.info({ kid: key.kid, activatesAt: key.activatesAt, by: request.principal?.sub }, 'signing key rotated')
     return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
+  })
+
+  fastify.post('/admin/keys/:kid/revoke', {
+    schema: {
+      tags: ['keys'],
+      security,
+      summary: 'Revoke a signing key (a leaked private key)',
+      description: 'Emergency revocation: the key leaves the JWKS at once, and every token it signed (its `kid` ' +
+        'header) is refused as `revoked` by every instance and every verifier that follows the revocation feed ' +
+        'within about a second. When it was the key that signed, a new key signs in its place at once, without ' +
+        'the rotation overlap (verifiers fetch it as an unknown kid). Access tokens it signed, the caller\'s ' +
+        'included, stop working: log in again. Refresh tokens are not signed by the key ring and keep working. ' +
+        '404 for a kid that is unknown, expired or revoked already; 409 with JWT_ALGORITHM=HS256.',
+      params: KidParams,
+      response: {
+        200: RevokedKey,
+        ...errors({
+          ...badPath('kid'),
+          ...guarded,
+          404: { description: 'No such signing key: unknown, expired or revoked already', error: 'not_found', message: 'no such signing key (unknown, expired or revoked already)' },
+          409: {
+            description: 'conflict: JWT_ALGORITHM is HS256, there is no key ring',
+            error: 'conflict',
+            message: 'key revocation needs JWT_ALGORITHM ES256, EdDSA or RS256'
+          },
+          ...storeDown
+        })
+      }
+    }
+  }, async (request) => {
+    const ring = fastify.keyRing
+    if (ring === null) throw new AppError('conflict', 'key revocation needs JWT_ALGORITHM ES256, EdDSA or RS256')
+    const { key, replacement, revocation } = await ring.revoke(request.params.kid)
+    request.log.warn({ kid: key.kid, replacement: replacement?.kid ?? null, by: request.principal?.sub }, 'signing key revoked')
+    return {
+      kid: key.kid,
+      alg: key.alg,
+      revoked_at: revocation.createdAt.toISOString(),
+      revocation_seq: revocation.seq,
+      replacement: replacement === null
+        ? null
+        : { kid: replacement.kid, alg: replacement.alg, activates_at: replacement.activatesAt.toISOString() }
+    }
   })
 }
 

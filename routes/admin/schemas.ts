@@ -171,6 +171,39 @@ export const RotatedKey = Type.Object({
   }]
 })
 
+export const KidParams = Type.Object({
+  kid: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    description: 'The key\'s `kid` (in the JWKS, and the `kid` header of the tokens it signed)',
+    examples: ['Pzs6Dncpobh9aPFJ8TJEHyheKrO2NRkGvUkrb8FhS0g']
+  })
+})
+
+export const RevokedKey = Type.Object({
+  kid: Type.String({ description: 'The key revoked: out of the JWKS, and every token it signed refused' }),
+  alg: Type.String({ examples: ['ES256'] }),
+  revoked_at: Type.String({ format: 'date-time' }),
+  revocation_seq: Type.Integer({ description: 'Its entry in the revocation feed (kind `key`), which instances and verifiers apply' }),
+  replacement: Type.Union([
+    Type.Object({
+      kid: Type.String(),
+      alg: Type.String(),
+      activates_at: Type.String({ format: 'date-time', description: 'Now: it signs at once, without the rotation overlap' })
+    }),
+    Type.Null()
+  ], { description: 'The key that signs in its place; null when the revoked key was not the one signing' })
+}, {
+  description: 'A signing key revoked in an emergency',
+  examples: [{
+    kid: 'Pzs6Dncpobh9aPFJ8TJEHyheKrO2NRkGvUkrb8FhS0g',
+    alg: 'ES256',
+    revoked_at: '2026-11-23T09:00:00.000Z',
+    revocation_seq: 42,
+    replacement: { kid: 'hQGukHYQ94ZNua0gOijz4tcDdD5Q9UHfsH-XCxy616U', alg: 'ES256', activates_at: '2026-11-23T09:00:00.000Z' }
+  }]
+})
+
 /** The admin guard's (./autohooks.ts) answers, documented on every /admin route. */
 export const guarded = {
   401: 'invalid_token: missing, invalid or revoked access token, or the caller\'s account is disabled (with ' +

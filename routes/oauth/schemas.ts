@@ -103,7 +103,7 @@ export const TokenParamBody = Type.Object({
 const ActiveAccessToken = Type.Object({
   active: Type.Literal(true),
   token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], { description: '`DPoP` for a DPoP-bound token (RFC 9449 §6.2)' }),
-  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  iss: Type.String({ description: 'Issuer: the metadata\'s `issuer` unless JWT_ISSUER overrides it' }),
   sub: Type.String({ description: 'User id, or client id for client_credentials tokens' }),
   aud: Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Audience' }),
   iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
@@ -120,7 +120,7 @@ const ActiveAccessToken = Type.Object({
 const ActiveRefreshToken = Type.Object({
   active: Type.Literal(true),
   token_type: Type.Literal('refresh_token'),
-  iss: Type.String({ description: 'Issuer (JWT_ISSUER)' }),
+  iss: Type.String({ description: 'Issuer: the metadata\'s `issuer` unless JWT_ISSUER overrides it' }),
   sub: Type.String({ description: 'User id' }),
   iat: Type.Integer({ description: 'Issued at (seconds since the epoch)' }),
   exp: Type.Integer({ description: 'Expires at (seconds since the epoch)' }),
@@ -154,7 +154,7 @@ export const IntrospectionResponse = Type.Union([ActiveAccessToken, ActiveRefres
     {
       active: true,
       token_type: 'refresh_token',
-      iss: 'token-orchestrator',
+      iss: 'http://localhost:4000',
       sub: '6f1c2a0e-8d4b-4c55-9a51-0c3f3f2b8e11',
       iat: 1767225600,
       exp: 1768435200,
@@ -177,9 +177,20 @@ export const ServerMetadata = Type.Object({
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  dpop_signing_alg_values_supported: Type.Array(Type.String(), { description: 'RFC 9449 §5.1: the algorithms DPoP proofs may be signed with (DPOP_ALGORITHMS)' })
+  dpop_signing_alg_values_supported: Type.Array(Type.String(), { description: 'RFC 9449 §5.1: the algorithms DPoP proofs may be signed with (DPOP_ALGORITHMS)' }),
+  jwt_issuer: Type.Optional(Type.String({
+    description: 'Only when JWT_ISSUER overrides the default: the `iss` tokens carry, which then differs from ' +
+      '`issuer` (RFC 9068 wants them equal)'
+  })),
+  jwt_issuer_previous: Type.Optional(Type.Array(Type.String(), {
+    description: 'Only during an issuer change (JWT_ISSUER_PREVIOUS): older `iss` values still accepted, never issued'
+  })),
+  jwt_issuer_previous_until: Type.Optional(Type.Integer({
+    description: 'With jwt_issuer_previous: epoch seconds from which only the current issuer is accepted'
+  }))
 }, {
-  description: 'RFC 8414 authorization server metadata',
+  description: 'RFC 8414 authorization server metadata, plus where this service\'s token `iss` differs from ' +
+    '`issuer` or an older one is still accepted (read by @token-orchestrator/verifier)',
   examples: [{
     issuer: 'http://localhost:4000',
     token_endpoint: 'http://localhost:4000/oauth/token',

@@ -15,6 +15,12 @@
 // never looked at. A public key is never used as an HMAC secret: each verifier
 // accepts only its key's asymmetric algorithm.
 //
+// Emergency revocation (a leaked private key): the key leaves the store at
+// once, a revocation of kind `key` in the revocation log makes every instance
+// and every verifier refuse the tokens whose `kid` names it (and drop it from
+// the JWKS and from signing) within a sync interval, and when it was the key
+// that signed, a new key that signs at once takes over.
+//
 // Private keys are stored as PKCS8 PEM sealed with AES-256-GCM under a key
 // derived (HKDF-SHA256) from JWT_SECRET, so a copy of the store alone does not
 // yield a signing key. The service and the CLI must share JWT_SECRET.
@@ -23,9 +29,9 @@ import {
   randomBytes, type JsonWebKey
 } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
-import { headerKid, unknownKid, verifierOptions, type TokenRules } from '@token-orchestrator/verifier/rules'
+import { headerKid, KeyRevokedError, unknownKid, verifierOptions, type TokenRules } from '@token-orchestrator/verifier/rules'
 import { AppError } from '../errors.js'
-import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../store/types.js'
+import type { KeyStore, RevocationRecord, RevocationStore, SigningAlgorithm, SigningKeyRecord } from '../store/types.js'
 import type { JwtCodec } from '../tokens/tokens.js'
 
 export const ASYMMETRIC_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
@@ -137,6 +143,45 @@ export async function rotateKeys (keys: KeyStore, policy: RotationPolicy, nowMs 
   return keys.add(key, new Date(activatesAt.getTime() + policy.maxAccessTtl * 1000))
 }
 
+export interface KeyRevocation {
+  /** The key removed. */
+  key: SigningKeyRecord
+  /** The key that signs from now on in its place; null when the revoked key was not the one signing. */
+  replacement: SigningKeyRecord | null
+  /** The entry of the revocation log that makes every instance and verifier refuse the key's tokens. */
+  revocation: RevocationRecord
+}
+
+/**
+ * Revokes a signing key in an emergency. In this order, so that a retry after
+ * a failure half-way finishes the job and no instance is ever left without a
+ * key to sign with: (1) when the key is the one that signs now (or no other
+ * key could sign), a new key of `policy.algorithm` is added, active at once;
+ * (2) a revocation of kind `key` is appended to the log, kept as long as any
+ * token the key signed may live; (3) the key is removed from the store.
+ * Throws AppError('not_found') for a kid the store does not hold (unknown,
+ * expired, or revoked already). Used by POST /admin/keys/{kid}/revoke and the CLI.
+ */
+export async function revokeSigningKey (
+  keys: KeyStore, revocations: RevocationStore, policy: RotationPolicy, kid: string, nowMs = Date.now()
+): Promise<KeyRevocation> {
+  const records = await keys.list(new Date(nowMs))
+  const key = records.find((r) => r.kid === kid)
+  if (key === undefined) throw new AppError('not_found', 'no such signing key (unknown, expired or revoked already)')
+  const others = records.filter((r) => r.kid !== kid)
+  const signing = signingOrder(records, policy.algorithm, nowMs)[0]
+  // An older, retired key must not sign again: its own expiry does not cover new tokens.
+  const needsReplacement = signing?.kid === kid || signingOrder(others, policy.algorithm, nowMs).length === 0
+  let replacement: SigningKeyRecord | null = null
+  if (needsReplacement) {
+    const next = generateSigningKey(policy.algorithm, policy.secret, new Date(nowMs))
+    replacement = await keys.add(next, new Date(nowMs + policy.maxAccessTtl * 1000))
+  }
+  const revocation = await revocations.add({ kind: 'key', value: kid, expiresAt: new Date(nowMs + policy.maxAccessTtl * 1000) })
+  await keys.remove(kid, new Date(nowMs))
+  return { key, replacement, revocation }
+}
+
 // ---------------------------------------------------------------------------
 // The ring as one instance sees it
 
@@ -146,6 +191,17 @@ export type AccessVerifyOptions = TokenRules
 export interface KeyRingOptions extends RotationPolicy {
   verify: AccessVerifyOptions
   now?: () => number
+  /**
+   * Whether a kid was revoked (the instance's revocation view): such a key is
+   * neither loaded, published nor used to sign, and its tokens are refused as
+   * `revoked`, even while the store still lists it.
+   */
+  isRevoked?: (kid: string) => boolean
+  /**
+   * Where revoke writes the key's revocation (the store's log), and how the
+   * instance applies it to its own view at once. Without it, revoke refuses.
+   */
+  revocations?: { store: RevocationStore, apply: (revocation: RevocationRecord) => void }
 }
 
 interface LoadedKey {
@@ -173,6 +229,7 @@ export class KeyRing {
     sign: (payload) => this.currentSigner().sign(payload),
     verify: (token) => {
       const kid = headerKid(token)
+      if (kid !== undefined && this.options.isRevoked?.(kid) === true) throw new KeyRevokedError()
       const key = kid === undefined ? undefined : this.keys.get(kid)
       if (key === undefined) throw unknownKid()
       return key.verify(token)
@@ -200,17 +257,45 @@ export class KeyRing {
     return key
   }
 
+  /**
+   * Revokes `kid` (see revokeSigningKey), applies the revocation to this
+   * instance's view (the others read it from the log) and loads the ring: this
+   * instance stops publishing and signing with the key, and signs with its
+   * replacement, before it answers.
+   */
+  async revoke (kid: string): Promise<KeyRevocation> {
+    const revocations = this.options.revocations
+    if (revocations === undefined) throw new Error('this key ring was built without a revocation log')
+    const revoked = await revokeSigningKey(this.store, revocations.store, this.options, kid, this.now())
+    revocations.apply(revoked.revocation)
+    this.drop(kid)
+    await this.load()
+    return revoked
+  }
+
+  /** Stops publishing, signing and verifying with `kid` at once, before the next load. */
+  drop (kid: string): void {
+    if (!this.keys.has(kid)) return
+    this.keys.delete(kid)
+    this.index()
+  }
+
   /** Reads the ring from the store; keys already loaded keep their verifier. Throws when the store fails. */
   async load (): Promise<void> {
     const records = await this.store.list(new Date(this.now()))
     const next = new Map<string, LoadedKey>()
     for (const record of records) {
+      if (this.options.isRevoked?.(record.kid) === true) continue
       const known = this.keys.get(record.kid)
       // expiresAt changes when a later key retires this one; the verifier stays.
       next.set(record.kid, known !== undefined ? { ...known, record } : { record, verify: this.buildVerifier(record) })
     }
     this.keys = next
-    this.ordered = [...next.values()]
+    this.index()
+  }
+
+  private index (): void {
+    this.ordered = [...this.keys.values()]
     this.jwksBody = { keys: this.ordered.map((k) => publicJwk(k.record.publicKey, k.record.kid, k.record.alg)) }
   }
 

@@ -10,10 +10,13 @@ import { ADMIN_PASSWORD_RULE, adminPasswordProblem } from '../auth/admin-passwor
 import { DEFAULT_SQLITE_PATH, MEMORY } from '../store/location.js'
 import { availableCores } from './cores.js'
 import { DPOP_ALGORITHMS, DPOP_WINDOW_SECONDS } from '@token-orchestrator/verifier/dpop'
+import type { PreviousIssuers } from '@token-orchestrator/verifier/rules'
 
 const Seconds = (def: number, min = 1) => Type.Integer({ minimum: min, default: def })
 /** One DPoP proof algorithm of the allow-list. */
 const DPOP_ALG = `(${DPOP_ALGORITHMS.join('|')})`
+/** An RFC 3339 date-time with its offset (2026-07-01T00:00:00Z): no local time that moves with the machine. */
+const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$'
 
 export const ConfigSchema = Type.Object({
   // Anything else is refused: a typo (`prod`) must not run with development's generated secrets.
@@ -30,7 +33,9 @@ export const ConfigSchema = Type.Object({
   REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 2000 }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   REFRESH_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 1 })),
-  JWT_ISSUER: Type.String({ minLength: 1, default: 'token-orchestrator' }),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER_PREVIOUS: Type.Optional(Type.String({ minLength: 1, pattern: '^[^\\s,]+(,[^\\s,]+)*$' })),
+  JWT_ISSUER_PREVIOUS_UNTIL: Type.Optional(Type.String({ pattern: ISO_DATE_TIME })),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-orchestrator' }),
   ACCESS_TOKEN_TTL: Seconds(900),
   REFRESH_TOKEN_TTL: Seconds(1_209_600),
@@ -86,14 +91,16 @@ type RawConfig = Static<typeof ConfigSchema>
 
 export type JwtAlgorithm = RawConfig['JWT_ALGORITHM']
 
-/** Config after secrets are resolved: both keys, the public URL and the number of workers are always present. */
-export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'PUBLIC_URL' | 'WORKERS'> & {
+/** Config after secrets are resolved: both keys, the public URL, the issuer and the number of workers are always present. */
+export type Config = Omit<RawConfig, 'JWT_SECRET' | 'REFRESH_TOKEN_SECRET' | 'PUBLIC_URL' | 'JWT_ISSUER' | 'WORKERS'> & {
   JWT_SECRET: string
   REFRESH_TOKEN_SECRET: string
   /** The issuer URL of the OAuth metadata, without a trailing slash. */
   PUBLIC_URL: string
   /** Worker processes on one port; 1 is a single process with no primary. */
   WORKERS: number
+  /** `iss` of every token: JWT_ISSUER, or PUBLIC_URL (the metadata's `issuer`, as RFC 9068 wants) when unset. */
+  JWT_ISSUER: string
 }
 
 export class ConfigError extends Error {
@@ -291,9 +298,11 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     }
     return value
   }
+  const publicUrl = trimTrailingSlashes(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`)
   const config: Config = {
     ...raw,
-    PUBLIC_URL: trimTrailingSlashes(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`),
+    PUBLIC_URL: publicUrl,
+    JWT_ISSUER: raw.JWT_ISSUER ?? publicUrl,
     WORKERS: workerCount(raw),
     JWT_SECRET: secret('JWT_SECRET'),
     REFRESH_TOKEN_SECRET: secret('REFRESH_TOKEN_SECRET')
@@ -315,6 +324,7 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
     // Otherwise an instance could meet tokens signed with a key it has not loaded yet.
     throw new ConfigError('KEY_RING_SYNC_INTERVAL_MS must be shorter than KEY_ROTATION_OVERLAP (in ms)')
   }
+  checkPreviousIssuers(config, warn)
   checkAdmin(config, production, warn)
   checkMetrics(config, production, warn)
   if (production && config.DOCS === 'public') {
@@ -322,6 +332,38 @@ export function resolveConfig (raw: RawConfig, warn: Warn, secrets: SecretSource
   }
   checkSharedSignals(config)
   return config
+}
+
+/**
+ * The issuers tokens may still carry after an issuer change (JWT_ISSUER_PREVIOUS,
+ * until JWT_ISSUER_PREVIOUS_UNTIL), or undefined when no window is configured.
+ * validate, gateway verify, introspection, refresh and the verifier package
+ * (through the metadata) accept them until then; nothing is issued with them.
+ */
+export function previousIssuers (config: Pick<Config, 'JWT_ISSUER_PREVIOUS' | 'JWT_ISSUER_PREVIOUS_UNTIL'>): PreviousIssuers | undefined {
+  if (config.JWT_ISSUER_PREVIOUS === undefined || config.JWT_ISSUER_PREVIOUS_UNTIL === undefined) return undefined
+  return {
+    issuers: [...new Set(config.JWT_ISSUER_PREVIOUS.split(','))],
+    until: Math.floor(Date.parse(config.JWT_ISSUER_PREVIOUS_UNTIL) / 1000)
+  }
+}
+
+/** The window is bounded: it must end, and within a session's lifetime (no token of the old issuer lives longer). */
+function checkPreviousIssuers (config: Config, warn: Warn): void {
+  const { JWT_ISSUER_PREVIOUS: previous, JWT_ISSUER_PREVIOUS_UNTIL: until } = config
+  if ((previous === undefined) !== (until === undefined)) {
+    throw new ConfigError('JWT_ISSUER_PREVIOUS and JWT_ISSUER_PREVIOUS_UNTIL must be set together: the previous issuers are accepted until that date-time')
+  }
+  const window = previousIssuers(config)
+  if (window === undefined) return
+  if (!Number.isFinite(window.until)) throw new ConfigError('JWT_ISSUER_PREVIOUS_UNTIL must be a valid date-time, e.g. 2026-07-01T00:00:00Z')
+  if (window.issuers.includes(config.JWT_ISSUER)) throw new ConfigError('JWT_ISSUER_PREVIOUS must not name the current issuer (JWT_ISSUER, default PUBLIC_URL)')
+  const nowSeconds = Math.floor(Date.now() / 1000)
+  if (window.until > nowSeconds + config.SESSION_MAX_LIFETIME) {
+    throw new ConfigError(`JWT_ISSUER_PREVIOUS_UNTIL must be at most SESSION_MAX_LIFETIME (${config.SESSION_MAX_LIFETIME} s) from now: ` +
+      'no token of the previous issuer lives longer')
+  }
+  if (window.until <= nowSeconds) warn('JWT_ISSUER_PREVIOUS_UNTIL has passed: the previous issuers are refused; remove both variables')
 }
 
 /** /metrics shows the runtime, heap and login counts: say so when production leaves it open. */

@@ -944,6 +944,21 @@ class MongoKeys implements KeyStore {
       return docs.map(toSigningKey)
     })
   }
+
+  async remove (kid: string, now: Date): Promise<SigningKeyRecord | null> {
+    return guard(async () => {
+      const removed = await this.keys.findOneAndDelete({ _id: kid }, { writeConcern: this.wc })
+      if (removed === null) return null
+      // Two steps here: an add that lands in between may leave an older key
+      // without expiry too; the next rotation's add retires it.
+      const newest = await this.keys.find({ $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] })
+        .sort({ activatesAt: -1, _id: -1 }).limit(1).next()
+      if (newest !== null && newest.expiresAt !== null) {
+        await this.keys.updateOne({ _id: newest._id }, { $set: { expiresAt: null } }, { writeConcern: this.wc })
+      }
+      return toSigningKey(removed)
+    })
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -250,6 +250,26 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX dpop_proofs_expires ON dpop_proofs (expires_at);
+  `,
+  // 7 -> 8: revocations of a signing key (a new kind: the CHECK is rebuilt with
+  // the table as in 3 -> 4, keeping every seq and the AUTOINCREMENT counter).
+  `
+  CREATE TABLE revocations_v8 (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('jti', 'sid', 'client', 'user', 'key')),
+    value      TEXT NOT NULL,
+    issued_before INTEGER,
+    except_sid TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO revocations_v8 (seq, kind, value, issued_before, except_sid, expires_at, created_at)
+    SELECT seq, kind, value, issued_before, except_sid, expires_at, created_at FROM revocations;
+  DELETE FROM sqlite_sequence WHERE name = 'revocations_v8';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'revocations_v8', seq FROM sqlite_sequence WHERE name = 'revocations';
+  DROP TABLE revocations;
+  ALTER TABLE revocations_v8 RENAME TO revocations;
+  CREATE INDEX revocations_expires ON revocations (expires_at);
   `
 ]
 
@@ -908,6 +928,8 @@ class SqliteKeys implements KeyStore {
   private readonly retireOlder: Statement
   private readonly retireSelf: Statement
   private readonly live: Statement
+  private readonly deleteKey: Statement
+  private readonly unretireNewest: Statement
 
   constructor (private readonly db: Db, private readonly hooks: StoreHooks) {
     this.insert = db.prepare(`INSERT INTO signing_keys (kid, alg, public_key, private_key, created_at, activates_at, expires_at)
@@ -921,6 +943,9 @@ class SqliteKeys implements KeyStore {
       WHERE kid = @kid AND EXISTS (SELECT 1 FROM signing_keys WHERE activates_at > @activatesAt OR (activates_at = @activatesAt AND kid > @kid))
       RETURNING *`)
     this.live = db.prepare('SELECT * FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY activates_at, kid')
+    this.deleteKey = db.prepare('DELETE FROM signing_keys WHERE kid = ? RETURNING *')
+    this.unretireNewest = db.prepare(`UPDATE signing_keys SET expires_at = NULL WHERE kid =
+      (SELECT kid FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY activates_at DESC, kid DESC LIMIT 1)`)
   }
 
   async add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord> {
@@ -947,6 +972,16 @@ class SqliteKeys implements KeyStore {
 
   async list (now: Date): Promise<SigningKeyRecord[]> {
     return guard(() => (this.live.all(ms(now)) as KeyRow[]).map(toKey))
+  }
+
+  async remove (kid: string, now: Date): Promise<SigningKeyRecord | null> {
+    // One transaction: no add can slip between the delete and the un-retire.
+    return guard(() => this.db.transaction(() => {
+      const removed = this.deleteKey.get(kid) as KeyRow | undefined
+      if (removed === undefined) return null
+      this.unretireNewest.run(ms(now))
+      return toKey(removed)
+    }).immediate())
   }
 }
 

@@ -66,9 +66,10 @@ export interface Rotation {
 
 /**
  * jti: one access token; sid: every token of a session; client: every token of
- * a disabled client; user: every token of a user issued before the entry.
+ * a disabled client; user: every token of a user issued before the entry;
+ * key: every token signed by a signing key revoked in an emergency (value: its kid).
  */
-export type RevocationKind = 'jti' | 'sid' | 'client' | 'user'
+export type RevocationKind = 'jti' | 'sid' | 'client' | 'user' | 'key'
 
 export interface RevocationRecord {
   /**
@@ -312,6 +313,13 @@ export interface KeyStore {
   add (key: Omit<SigningKeyRecord, 'createdAt' | 'expiresAt'>, retireExpiresAt: Date): Promise<SigningKeyRecord>
   /** Keys not expired at `now` (expiresAt null or > now), ascending by activatesAt. */
   list (now: Date): Promise<SigningKeyRecord[]>
+  /**
+   * Forgets a key at once (an emergency revocation): it is never listed again.
+   * The newest key left that has not expired at `now` loses its expiry, so a
+   * ring whose newest key was removed still has a key that never retires on its
+   * own. Returns the key removed, or null when there was none.
+   */
+  remove (kid: string, now: Date): Promise<SigningKeyRecord | null>
 }
 
 // ---------------------------------------------------------------------------

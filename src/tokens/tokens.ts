@@ -6,8 +6,8 @@
 // stays free of Fastify and of key handling.
 import { randomBytes } from 'node:crypto'
 import {
-  ACCESS_TOKEN_TYPE, hasAccessShape, hasRefreshShape, REFRESH_TOKEN_TYPE, verifyToken,
-  type AccessClaims, type Actor, type RefreshClaims, type Verified
+  ACCESS_TOKEN_TYPE, hasAccessShape, hasRefreshShape, REFRESH_TOKEN_TYPE, verifiedUntil, verifyToken,
+  type AccessClaims, type Actor, type ClaimRules, type PreviousIssuers, type RefreshClaims, type Verified
 } from '@token-orchestrator/verifier/rules'
 import type { RevocationView } from '@token-orchestrator/verifier/revocation-list'
 import { VerifiedTokenCache } from './verified-token-cache.js'
@@ -46,7 +46,10 @@ export function newId (): string {
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 export interface TokenServiceOptions {
+  /** `iss` of every token issued, and the one verification always accepts. */
   issuer: string
+  /** Older issuers still accepted (never issued) for a bounded window after an issuer change. */
+  previousIssuers?: PreviousIssuers
   now?: () => number
   /** Verified access tokens remembered (by exact token string) until their exp; 0 turns the cache off. */
   accessCacheSize?: number
@@ -59,6 +62,8 @@ export class TokenService {
   private readonly now: () => number
   private readonly nowMs: () => number
   private readonly accessCache: VerifiedTokenCache<Verified<AccessClaims>>
+  private readonly accessRules: ClaimRules
+  private readonly refreshRules: ClaimRules
 
   constructor (
     private readonly access: JwtCodec,
@@ -69,6 +74,9 @@ export class TokenService {
     this.now = now ?? nowSeconds
     this.nowMs = now !== undefined ? () => now() * 1000 : Date.now
     this.accessCache = new VerifiedTokenCache(options.accessCacheSize ?? ACCESS_CACHE_SIZE)
+    const previous = options.previousIssuers !== undefined ? { previous: options.previousIssuers } : {}
+    this.accessRules = { typ: ACCESS_TOKEN_TYPE, issuer: options.issuer, ...previous }
+    this.refreshRules = { typ: REFRESH_TOKEN_TYPE, issuer: options.issuer, ...previous }
   }
 
   issueAccess (grant: AccessGrant): { token: string, claims: AccessClaims } {
@@ -102,14 +110,23 @@ export class TokenService {
   verifyAccess (token: string): Verified<AccessClaims> {
     const cached = this.accessCache.get(token, this.nowMs())
     if (cached !== undefined) return cached
-    const result = verifyToken<AccessClaims>(this.access.verify, { typ: ACCESS_TOKEN_TYPE }, token, this.now(), hasAccessShape)
+    const result = verifyToken<AccessClaims>(this.access.verify, this.accessRules, token, this.now(), hasAccessShape)
     // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
-    if (result.ok) this.accessCache.set(token, result, result.claims.exp)
+    if (result.ok) this.accessCache.set(token, result, verifiedUntil(this.accessRules, result.claims))
     return result
   }
 
   verifyRefresh (token: string): Verified<RefreshClaims> {
-    return verifyToken(this.refresh.verify, { typ: REFRESH_TOKEN_TYPE }, token, this.now(), hasRefreshShape)
+    return verifyToken(this.refresh.verify, this.refreshRules, token, this.now(), hasRefreshShape)
+  }
+
+  /**
+   * Forgets every verified access token, so each is verified again on its next
+   * use: after a signing key is revoked, the tokens it signed must meet the
+   * key ring's refusal instead of a cached success.
+   */
+  forgetVerified (): void {
+    this.accessCache.clear()
   }
 }
 

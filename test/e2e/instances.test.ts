@@ -21,7 +21,7 @@ import { ADMIN_ENV, basic } from '../support/clients.js'
 import { eventually } from '../support/eventually.js'
 import { freshAddress, sendFrom, type Answer, type SendOptions } from '../support/http-from.js'
 import { redisUnavailable, startRedis } from '../support/redis-server.js'
-import { startServer, type RunningServer } from '../support/server-process.js'
+import { ONE_SERVICE, startServer, type RunningServer } from '../support/server-process.js'
 import { scratchDir } from '../support/stores.js'
 
 const skip = await redisUnavailable()
@@ -69,7 +69,9 @@ t.test('three instances on one SQLite file and one Redis', { skip }, async (t: T
     KEY_ROTATION_OVERLAP: '2',
     KEY_RING_SYNC_INTERVAL_MS: '200',
     REVOCATION_SYNC_INTERVAL_MS: '100',
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    // One service behind one name: the issuer of every token.
+    ...ONE_SERVICE
   }
   // One after the other: the first creates the schema, the key ring and the admin.
   const servers: RunningServer[] = []

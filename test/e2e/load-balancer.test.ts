@@ -15,7 +15,7 @@ import { eventually } from '../support/eventually.js'
 import { sendFrom } from '../support/http-from.js'
 import { findNginx, startNginx } from '../support/nginx.js'
 import { redisUnavailable, startRedis } from '../support/redis-server.js'
-import { freePort, startServer, type RunningServer } from '../support/server-process.js'
+import { freePort, ONE_SERVICE, startServer, type RunningServer } from '../support/server-process.js'
 import { scratchDir } from '../support/stores.js'
 
 const DOC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'operations.md')
@@ -44,7 +44,9 @@ t.test('the documented nginx example: three instances, one budget, one session',
     REDIS_URL: redis.url,
     SQLITE_PATH: join(dir, 'shared.sqlite'),
     RATE_LIMIT_AUTH: String(BUDGET),
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    // One service behind one name: the issuer of every token.
+    ...ONE_SERVICE
   }
   const servers: RunningServer[] = []
   for (let i = 0; i < 3; i++) servers.push(await startServer(t, env))

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { PASSWORD, uniqueName } from '../helper.js'
-import { startServer } from '../support/server-process.js'
+import { ONE_SERVICE, startServer } from '../support/server-process.js'
 import { ADMIN_ENV } from '../support/clients.js'
 import { scratchDir } from '../support/stores.js'
 import { SqliteStore } from '../../src/store/sqlite-store.js'
@@ -15,7 +15,7 @@ const post = async (url: string, body: unknown): Promise<Response> =>
 
 t.test('a logout after a restart that lowered ACCESS_TOKEN_TTL is kept as long as the earlier tokens live', async (t) => {
   const file = join(scratchDir(t), 'tokens.sqlite')
-  const before = await startServer(t, { ...ADMIN_ENV, SQLITE_PATH: file, ACCESS_TOKEN_TTL: '300' })
+  const before = await startServer(t, { ...ADMIN_ENV, ...ONE_SERVICE, SQLITE_PATH: file, ACCESS_TOKEN_TTL: '300' })
   const username = uniqueName('ttl')
   t.equal((await post(`${before.url}/auth/register`, { username, password: PASSWORD })).status, 201)
   const pair = await (await post(`${before.url}/auth/login`, { username, password: PASSWORD })).json() as { access_token: string, refresh_token: string }
@@ -35,7 +35,7 @@ t.test('a logout after a restart that lowered ACCESS_TOKEN_TTL is kept as long a
   before.child.kill('SIGTERM')
   t.equal(await before.exited, 0)
 
-  const after = await startServer(t, { ...ADMIN_ENV, SQLITE_PATH: file, ACCESS_TOKEN_TTL: '10' })
+  const after = await startServer(t, { ...ADMIN_ENV, ...ONE_SERVICE, SQLITE_PATH: file, ACCESS_TOKEN_TTL: '10' })
   t.equal((await post(`${after.url}/auth/logout`, { refresh_token: pair.refresh_token })).status, 204)
   const admin2 = await (await post(`${after.url}/auth/login`, { username: ADMIN_ENV.ADMIN_USERNAME, password: ADMIN_ENV.ADMIN_PASSWORD })).json() as { access_token: string }
   t.equal((await fetch(`${after.url}/admin/clients/${created.client_id}/disable`, { method: 'POST', headers: { authorization: `Bearer ${admin2.access_token}` } })).status, 200)

@@ -14,7 +14,7 @@ import { createServer as createHttpServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { TEST_ENV } from '../helper.js'
+import { TEST_ENV, TEST_ISSUER } from '../helper.js'
 import { findNginx, stopProcess } from '../support/nginx.js'
 import { freePort } from '../support/server-process.js'
 import { accessToken } from '../support/tokens.js'
@@ -171,7 +171,10 @@ t.test('nginx auth_request in front of the token service', { skip: nginx === nul
 
   // The real service, listening.
   const servicePort = await freePort()
-  const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }
+  // The iss the test's crafted tokens carry (the service's own default would name its random port).
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, ...TEST_ENV, JWT_ISSUER: TEST_ISSUER, PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'warn'
+  }
   delete env.MONGODB_URL // the embedded store
   const service = spawn(process.execPath, [join(root, 'dist', 'src', 'main', 'server.js')], {
     cwd: root,

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { PASSWORD } from '../helper.js'
-import { startServer, type RunningServer } from '../support/server-process.js'
+import { ONE_SERVICE, startServer, type RunningServer } from '../support/server-process.js'
 import { scratchDir } from '../support/stores.js'
 
 // Each case starts two or three server processes; on a busy machine a start takes seconds.
@@ -26,7 +26,7 @@ interface Pair { access_token: string, refresh_token: string }
 
 t.test('kill -9 during a burst of writes, then a restart: every acknowledged write is there', async (t) => {
   const file = join(scratchDir(t), 'burst.sqlite')
-  const env = { SQLITE_PATH: file }
+  const env = { SQLITE_PATH: file, ...ONE_SERVICE }
   const first = await startServer(t, env)
 
   // What the first process acknowledged (a 2xx answer received), by kind.
@@ -94,7 +94,7 @@ t.test('kill -9 during a burst of writes, then a restart: every acknowledged wri
 t.test('two processes on one file act as one service', async (t) => {
   const file = join(scratchDir(t), 'shared.sqlite')
   // The default follower interval: what an operator running two `npm start`s gets.
-  const env = { SQLITE_PATH: file, REVOCATION_SYNC_INTERVAL_MS: '500' }
+  const env = { SQLITE_PATH: file, REVOCATION_SYNC_INTERVAL_MS: '500', ...ONE_SERVICE }
   const a = await startServer(t, env)
   const b = await startServer(t, env)
 

@@ -2,7 +2,8 @@
 // server on 127.0.0.1: oauth4webapi discovers the server (RFC 8414), gets a
 // client_credentials token, introspects and revokes it; jose verifies the
 // tokens through the JWKS URL (createRemoteJWKSet) for ES256, EdDSA and RS256,
-// across a key rotation with tokens in flight.
+// across a key rotation with tokens in flight; oauth4webapi's strict RFC 9068
+// validation (validateJwtAccessToken) accepts the access tokens.
 import t, { type Test } from 'tap'
 import * as oauth from 'oauth4webapi'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
@@ -15,7 +16,7 @@ import { freePort } from '../support/server-process.js'
 async function listening (t: Test, env: Record<string, string>): Promise<{ app: FastifyInstance, issuer: URL }> {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: base, JWT_ISSUER: base, PORT: String(port), ...env } })
+  const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: base, PORT: String(port), ...env } })
   await app.listen({ port, host: '127.0.0.1' })
   return { app, issuer: new URL(base) }
 }
@@ -58,6 +59,20 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     const user = await newSession(app)
     const userToken = await jwtVerify(user.access_token, jwks, { issuer: as.issuer, audience: 'token-orchestrator', typ: 'at+jwt' })
     t.equal(userToken.payload.sub, user.userId, 'password-grant tokens verify the same way')
+
+    // oauth4webapi's resource-server validation is RFC 9068 to the letter: typ at+jwt, iss equal to the
+    // discovered issuer, and sub, client_id, iat, jti, aud and exp present, for both kinds of token.
+    const strict = async (token: string, audience: string): Promise<oauth.JWTAccessTokenClaims> => oauth.validateJwtAccessToken(
+      as, new Request(`${issuer.origin}/orders`, { headers: { authorization: `Bearer ${token}` } }), audience, insecure)
+    const service = await strict(tokens.access_token, 'orders-api')
+    t.equal(service.iss, as.issuer)
+    t.equal(service.client_id, created.client_id)
+    t.equal(service.sub, created.client_id)
+    const person = await strict(user.access_token, 'token-orchestrator')
+    t.equal(person.sub, user.userId)
+    t.equal(person.client_id, 'default')
+    const refused = await strict(user.refresh_token, 'token-orchestrator').then(() => null, (e: unknown) => e)
+    t.ok(refused instanceof Error, 'a refresh token is not an access token to oauth4webapi either')
 
     const introspected = await oauth.processIntrospectionResponse(as, client,
       await oauth.introspectionRequest(as, client, auth, tokens.access_token, insecure))

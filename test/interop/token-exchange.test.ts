@@ -17,7 +17,7 @@ const insecure = { [oauth.allowInsecureRequests]: true }
 t.test('oauth4webapi exchanges a user\'s token for the orders API; logout ends it', async (t) => {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: base, JWT_ISSUER: base, PORT: String(port), JWT_ALGORITHM: 'ES256' } })
+  const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: base, PORT: String(port), JWT_ALGORITHM: 'ES256' } })
   await app.listen({ port, host: '127.0.0.1' })
   const issuer = new URL(base)
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }))

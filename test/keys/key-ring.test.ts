@@ -7,7 +7,7 @@ import t from 'tap'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { KeyRing, openPrivateKey, symmetricKid } from '../../src/keys/key-ring.js'
 import { memoryStore } from '../support/stores.js'
-import { build, login, newSession, TEST_ENV, validate } from '../helper.js'
+import { build, login, newSession, TEST_ENV, TEST_ISSUER, validate } from '../helper.js'
 import { faultyStore } from '../support/faulty-store.js'
 import { ADMIN_ENV, adminToken } from '../support/clients.js'
 
@@ -52,7 +52,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     t.notOk(res.body.includes('PRIVATE'), 'no PEM')
 
     const { payload, protectedHeader } = await jwtVerify(session.access_token, createLocalJWKSet(jwks), {
-      issuer: 'token-orchestrator', audience: 'token-orchestrator', typ: 'at+jwt', algorithms: [alg]
+      issuer: TEST_ISSUER, audience: 'token-orchestrator', typ: 'at+jwt', algorithms: [alg]
     })
     t.equal(payload.sub, session.userId)
     t.equal(protectedHeader.kid, header.kid)

@@ -105,7 +105,7 @@ await verifier.close()
 console.log(JSON.stringify({ before: before.valid, after }))
 `)
   const run = spawnSync(process.execPath, ['resource-server.mjs', service.url, clientId, clientSecret, session.access_token, session.refresh_token], {
-    cwd: app, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', ISSUER: service.env.JWT_ISSUER ?? 'token-orchestrator' }
+    cwd: app, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', ISSUER: service.env.PUBLIC_URL ?? '' }
   })
   t.equal(run.status, 0, run.stderr)
   t.same(JSON.parse(run.stdout), { before: true, after: { valid: false, error: 'revoked' } })

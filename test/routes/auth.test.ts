@@ -2,7 +2,7 @@
 import t from 'tap'
 import { createDecoder } from 'fast-jwt'
 import { memoryStore } from '../support/stores.js'
-import { build, login, newSession, PASSWORD, registerUser, uniqueName, validate } from '../helper.js'
+import { build, login, newSession, PASSWORD, registerUser, TEST_ISSUER, uniqueName, validate } from '../helper.js'
 import { testClock } from '../support/clock.js'
 
 const decode = createDecoder({ complete: true })
@@ -77,7 +77,7 @@ t.test('POST /auth/login', async (t) => {
     t.equal(access.header.typ, 'at+jwt')
     t.equal(access.header.alg, 'HS256')
     t.match(access.payload, {
-      iss: 'token-orchestrator', sub: user.id, aud: 'token-orchestrator', client_id: 'default', scope: '', roles: []
+      iss: TEST_ISSUER, sub: user.id, aud: 'token-orchestrator', client_id: 'default', scope: '', roles: []
     })
     t.type(access.payload.sid, 'string')
     t.ok(Buffer.from(access.payload.jti as string, 'base64url').length >= 16, 'jti has at least 128 bits')

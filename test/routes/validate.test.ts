@@ -1,7 +1,7 @@
 // POST /token/validate and /token/validate/batch: every `error` value, the
 // claims of a valid token, revocation, body errors, batch order and bounds.
 import t from 'tap'
-import { build, newSession, TEST_ENV, validate } from '../helper.js'
+import { build, newSession, TEST_ENV, TEST_ISSUER, validate } from '../helper.js'
 import { accessClaims, accessToken, craft, nowSec } from '../support/tokens.js'
 import { memoryStore } from '../support/stores.js'
 
@@ -15,7 +15,9 @@ t.test('a token from login is valid, with its claims, and not cached downstream'
   t.equal(body.valid, true)
   t.notOk('error' in body)
   t.equal(body.claims.sub, s.userId)
-  t.equal(body.claims.iss, 'token-orchestrator')
+  t.equal(body.claims.iss, TEST_ISSUER)
+  const metadata = (await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).json()
+  t.equal(body.claims.iss, metadata.issuer, 'iss is the metadata\'s issuer (RFC 9068 §2.2, RFC 8414)')
   t.equal(body.claims.aud, 'token-orchestrator')
   t.equal(body.claims.client_id, 'default')
   t.type(body.claims.sid, 'string')

@@ -8,12 +8,12 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import type { Test } from 'tap'
 import { memoryStore } from '../support/stores.js'
 import type { Store } from '../../src/store/types.js'
-import { TEST_ENV } from '../helper.js'
+import { TEST_ENV, TEST_ISSUER } from '../helper.js'
 import { nowSec } from '../support/tokens.js'
 
 export const ACCESS_SECRET = TEST_ENV.JWT_SECRET!
 export const REFRESH_SECRET = TEST_ENV.REFRESH_TOKEN_SECRET!
-export const ISSUER = 'token-orchestrator'
+export const ISSUER = TEST_ISSUER
 export const AUDIENCE = 'token-orchestrator'
 
 export const b64url = (value: string | Buffer): string => Buffer.from(value).toString('base64url')

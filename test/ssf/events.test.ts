@@ -16,7 +16,8 @@ import {
 } from '../support/ssf.js'
 
 const ISSUER = SSF_ENV.PUBLIC_URL!
-const TOKEN_ISSUER = 'token-orchestrator'
+// Tokens' iss defaults to the metadata issuer (PUBLIC_URL), so a user's iss_sub names it too.
+const TOKEN_ISSUER = ISSUER
 const claimsOf = (jwt: string): Record<string, any> => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString())
 
 interface Poller {

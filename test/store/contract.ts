@@ -645,6 +645,12 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.same(await store.revocations.since(0, new Date(base), 10), [user, plain], 'read back as written')
       })
 
+      await withStore(t, 'a key entry (a revoked signing key) is stored and read back', async (t, store) => {
+        const key = await store.revocations.add({ kind: 'key', value: 'kid-1', expiresAt: new Date(base + HOUR) })
+        t.match(key, { kind: 'key', value: 'kid-1', issuedBefore: null, exceptSid: null })
+        t.same(await store.revocations.since(0, new Date(base), 10), [key])
+      })
+
       await withStore(t, 'since respects afterSeq and limit, ascending', async (t, store) => {
         const now = new Date(base)
         const added = []
@@ -1010,6 +1016,29 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.equal(listed[1]?.expiresAt, null, 'the newer key stays unretired')
         t.equal(older.expiresAt?.getTime(), base + 60_000 + HOUR, 'the older key expires a lifetime after the newer one activates')
         t.equal(listed[0]?.expiresAt?.getTime(), base + 60_000 + HOUR)
+      })
+
+      await withStore(t, 'remove forgets a key at once; the newest key left has no expiry', async (t, store) => {
+        await store.keys.add(key('k1'), new Date(base + HOUR))
+        await store.keys.add(key('k2', 60_000), new Date(base + HOUR))
+        const removed = await store.keys.remove('k2', new Date(base))
+        t.equal(removed?.kid, 'k2')
+        const listed = await store.keys.list(new Date(base))
+        t.same(listed.map((k) => [k.kid, k.expiresAt]), [['k1', null]], 'k1 was retired by k2; it is the newest again')
+        t.equal(await store.keys.remove('k2', new Date(base)), null, 'a second remove finds nothing')
+        t.equal(await store.keys.remove('unknown', new Date(base)), null)
+
+        await store.keys.add(key('k3', 120_000), new Date(base + HOUR))
+        t.equal((await store.keys.remove('k1', new Date(base)))?.kid, 'k1', 'an older key goes')
+        t.same((await store.keys.list(new Date(base))).map((k) => [k.kid, k.expiresAt]), [['k3', null]], 'the newest is untouched')
+        t.same(await store.keys.list(new Date(base + 2 * HOUR)).then((keys) => keys.map((k) => k.kid)), ['k3'])
+      })
+
+      await withStore(t, 'remove never gives an expired key back its place', async (t, store) => {
+        await store.keys.add(key('old'), new Date(base + HOUR))
+        await store.keys.add(key('new', 1000), new Date(base + HOUR))
+        await store.keys.remove('new', new Date(base + 2 * HOUR))
+        t.same(await store.keys.list(new Date(base + 2 * HOUR)), [], 'the expired key stays expired')
       })
 
       // Two adds at once, each paused after its insert until the other has

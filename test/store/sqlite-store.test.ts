@@ -335,3 +335,27 @@ t.test('a version-1 database migrates: its clients gain an empty previous secret
   const rotated = await store.clients.setSecret('old', 'h2', { hash: 'h', expiresAt: new Date(Date.now() + 60_000) })
   t.equal(rotated?.previousSecret?.hash, 'h')
 })
+
+t.test('a version-6 database migrates to key revocations: every entry and the seq counter are kept', async (t) => {
+  const file = join(scratchDir(t), 'v6.sqlite')
+  const db = new Database(file)
+  migrate(db, MIGRATIONS.slice(0, 6))
+  const later = Date.now() + 3_600_000
+  const add = db.prepare(`INSERT INTO revocations (kind, value, issued_before, except_sid, expires_at, created_at)
+    VALUES (?, ?, ?, ?, ?, ?)`)
+  add.run('jti', 'j1', null, null, later, 1)
+  add.run('user', 'u1', 1_700_000_000, 's1', later, 2)
+  add.run('sid', 'gone', null, null, later, 3)
+  db.prepare("DELETE FROM revocations WHERE value = 'gone'").run()
+  t.throws(() => add.run('key', 'k1', null, null, later, 4), /CHECK constraint failed/, 'version 6 knows no key kind')
+  db.close()
+  const store = new SqliteStore(file)
+  t.teardown(() => store.close())
+  t.equal(store.schemaVersion, MIGRATIONS.length)
+  t.match(await store.revocations.since(0, new Date(), 10), [
+    { seq: 1, kind: 'jti', value: 'j1' },
+    { seq: 2, kind: 'user', value: 'u1', issuedBefore: 1_700_000_000, exceptSid: 's1' }
+  ])
+  const key = await store.revocations.add({ kind: 'key', value: 'k1', expiresAt: new Date(later) })
+  t.equal(key.seq, 4, 'the number of the deleted entry is never handed out again')
+})

@@ -10,11 +10,11 @@ import { OAuthError } from '../../src/oauth/errors.js'
 import { OAuthService } from '../../src/oauth/oauth-service.js'
 import { RevocationFollower, RevocationList } from '../../src/revocation/revocation-list.js'
 import { ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenService, type JwtCodec } from '../../src/tokens/tokens.js'
-import { TEST_ENV } from '../helper.js'
+import { TEST_ENV, TEST_ISSUER } from '../helper.js'
 import { testClock } from './clock.js'
 import { memoryStore } from './stores.js'
 
-const ISSUER = 'token-orchestrator'
+const ISSUER = TEST_ISSUER
 
 function codec (secret: string, typ: string, audience?: string): JwtCodec {
   // fast-jwt takes `typ` as an option; its type definitions miss it.

@@ -13,6 +13,13 @@ import { TEST_ENV } from '../helper.js'
 
 const serverEntry = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'server.js')
 
+/**
+ * For processes that act as one service (sharing a store, or one restarted on
+ * another port): the same PUBLIC_URL, hence the same default `iss`, as
+ * instances behind one load balancer have.
+ */
+export const ONE_SERVICE = { PUBLIC_URL: 'http://127.0.0.1:4000' }
+
 export function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()

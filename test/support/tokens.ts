@@ -2,7 +2,7 @@
 // others), so every validation failure can be reached on purpose.
 import { randomBytes } from 'node:crypto'
 import { createSigner, type SignerOptions } from 'fast-jwt'
-import { TEST_ENV } from '../helper.js'
+import { TEST_ENV, TEST_ISSUER } from '../helper.js'
 
 export const nowSec = (): number => Math.floor(Date.now() / 1000)
 const id = (): string => randomBytes(16).toString('base64url')
@@ -11,7 +11,7 @@ const id = (): string => randomBytes(16).toString('base64url')
 export function accessClaims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const iat = nowSec()
   return {
-    iss: 'token-orchestrator',
+    iss: TEST_ISSUER,
     sub: `user-${id()}`,
     aud: 'token-orchestrator',
     iat,

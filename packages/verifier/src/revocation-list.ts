@@ -1,15 +1,16 @@
 // The in-memory view of revocations that every verification consults: revoked
-// access-token jtis, ended session ids, disabled client ids and users whose
-// earlier tokens were all revoked, each kept only until the tokens it covers
-// have expired. The service's instances keep it in
+// access-token jtis, ended session ids, disabled client ids, users whose
+// earlier tokens were all revoked and signing keys revoked in an emergency,
+// each kept only until the tokens it covers have expired. The service's instances keep it in
 // step with the store; resource servers keep it in step with the service's
 // revocation feed. Either way a check is a few Map lookups.
 
 /**
  * jti: one access token; sid: every token of a session; client: every token of
- * a disabled client; user: every token of a user (`sub`) issued before the entry.
+ * a disabled client; user: every token of a user (`sub`) issued before the entry;
+ * key: every token signed by a revoked signing key (value: its kid).
  */
-export type RevocationKind = 'jti' | 'sid' | 'client' | 'user'
+export type RevocationKind = 'jti' | 'sid' | 'client' | 'user' | 'key'
 
 export interface RevocationEntry {
   kind: RevocationKind
@@ -62,11 +63,21 @@ export class RevocationList implements RevocationView {
    * only under the other entries.
    */
   private readonly users = new Map<string, UserCutoff[]>()
+  /** Revoked signing keys: kid → expiry. Checked where a token's signature is verified, not per cached token. */
+  private readonly keys = new Map<string, number>()
+  private readonly keyListeners = new Set<(kid: string) => void>()
 
   apply (entry: RevocationEntry): void {
     const exp = Math.ceil(entry.expiresAt.getTime() / 1000)
     if (entry.kind === 'user') {
       this.keepUser(entry, exp)
+      return
+    }
+    if (entry.kind === 'key') {
+      const known = this.keys.has(entry.value)
+      this.keep('key', entry.value, exp)
+      // Once per kid: caches of verified tokens are emptied, so every token of that key is verified again.
+      if (!known) for (const listener of [...this.keyListeners]) listener(entry.value)
       return
     }
     this.keep(entry.kind, entry.value, exp)
@@ -104,7 +115,7 @@ export class RevocationList implements RevocationView {
   }
 
   private keep (kind: Exclude<RevocationKind, 'user'>, value: string, expSeconds: number): void {
-    const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : this.clients
+    const map = kind === 'jti' ? this.jtis : kind === 'sid' ? this.sids : kind === 'key' ? this.keys : this.clients
     const known = map.get(value)
     if (known === undefined || known < expSeconds) map.set(value, expSeconds)
   }
@@ -144,12 +155,27 @@ export class RevocationList implements RevocationView {
     return this.clientRevokes(clientId, iat)
   }
 
+  /** Whether the signing key `kid` was revoked: every token it signed is refused. */
+  isKeyRevoked (kid: string): boolean {
+    return this.keys.has(kid)
+  }
+
+  /**
+   * Calls `listener` (synchronously, inside apply) the first time a kid is
+   * revoked, before apply returns: a verifier drops the key and its cached
+   * tokens before it answers another verify. Returns the remover.
+   */
+  onKeyRevoked (listener: (kid: string) => void): () => void {
+    this.keyListeners.add(listener)
+    return () => { this.keyListeners.delete(listener) }
+  }
+
   isSessionEnded (sid: string): boolean {
     return this.sids.has(sid)
   }
 
   get size (): number {
-    return this.jtis.size + this.sids.size + this.clients.size + this.users.size
+    return this.jtis.size + this.sids.size + this.clients.size + this.users.size + this.keys.size
   }
 
   get jtiCount (): number {
@@ -168,9 +194,13 @@ export class RevocationList implements RevocationView {
     return this.users.size
   }
 
+  get keyCount (): number {
+    return this.keys.size
+  }
+
   /** Forgets entries whose tokens have all expired. */
   sweep (nowSec: number): void {
-    for (const map of [this.jtis, this.sids, this.clients]) {
+    for (const map of [this.jtis, this.sids, this.clients, this.keys]) {
       for (const [value, exp] of map) if (exp <= nowSec) map.delete(value)
     }
     for (const value of this.clientCutoffs.keys()) if (!this.clients.has(value)) this.clientCutoffs.delete(value)
@@ -188,5 +218,6 @@ export class RevocationList implements RevocationView {
     this.clients.clear()
     this.clientCutoffs.clear()
     this.users.clear()
+    this.keys.clear()
   }
 }

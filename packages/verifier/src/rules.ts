@@ -60,6 +60,17 @@ export type TokenErrorCode =
 
 export type Verified<T> = { ok: true, claims: T } | { ok: false, error: TokenErrorCode }
 
+/**
+ * Issuers a service accepted before its `iss` changed, still accepted (never
+ * issued) until `until`: tokens signed before an upgrade keep working for a
+ * bounded window instead of all failing at once.
+ */
+export interface PreviousIssuers {
+  issuers: readonly string[]
+  /** Epoch seconds: from then on only the current issuer passes. */
+  until: number
+}
+
 /** What a verifier checks besides the signature. */
 export interface TokenRules {
   typ: string
@@ -67,14 +78,27 @@ export interface TokenRules {
   /** Checked when set: the token's `aud` must contain it. */
   audience?: string
   requiredClaims: readonly string[]
+  previous?: PreviousIssuers
 }
 
-export function accessRules (issuer: string, audience: string): TokenRules {
-  return { typ: ACCESS_TOKEN_TYPE, issuer, audience, requiredClaims: ACCESS_REQUIRED_CLAIMS }
+export function accessRules (issuer: string, audience: string, previous?: PreviousIssuers): TokenRules {
+  return { typ: ACCESS_TOKEN_TYPE, issuer, audience, requiredClaims: ACCESS_REQUIRED_CLAIMS, ...(previous !== undefined ? { previous } : {}) }
 }
 
-export function refreshRules (issuer: string): TokenRules {
-  return { typ: REFRESH_TOKEN_TYPE, issuer, requiredClaims: REFRESH_REQUIRED_CLAIMS }
+export function refreshRules (issuer: string, previous?: PreviousIssuers): TokenRules {
+  return { typ: REFRESH_TOKEN_TYPE, issuer, requiredClaims: REFRESH_REQUIRED_CLAIMS, ...(previous !== undefined ? { previous } : {}) }
+}
+
+/** The rules' part verifyToken reads. */
+export type ClaimRules = Pick<TokenRules, 'typ' | 'issuer' | 'previous'>
+
+/**
+ * Until when (epoch seconds) a verification that passed holds: the token's
+ * exp, or sooner when it carries a previous issuer whose window ends first.
+ * Caches of verified tokens keep an entry no longer than this.
+ */
+export function verifiedUntil (rules: ClaimRules, claims: { iss: string, exp: number }): number {
+  return rules.previous !== undefined && claims.iss !== rules.issuer ? Math.min(claims.exp, rules.previous.until) : claims.exp
 }
 
 /**
@@ -88,7 +112,8 @@ export function verifierOptions (rules: TokenRules, key: string, algorithm: Algo
     key,
     algorithms: [algorithm],
     checkTyp: rules.typ,
-    allowedIss: rules.issuer,
+    // fast-jwt checks membership; verifyToken ends the previous issuers' window.
+    allowedIss: rules.previous !== undefined ? [rules.issuer, ...rules.previous.issuers] : rules.issuer,
     ...(rules.audience !== undefined ? { allowedAud: rules.audience } : {}),
     requiredClaims: [...rules.requiredClaims],
     clockTolerance: 0,
@@ -117,6 +142,7 @@ function headerType (token: string): string | undefined {
 
 /** The error code of a verification that threw (fast-jwt's TokenError, or anything else). */
 export function classifyError (err: unknown, token: string, expectedTyp: string): TokenErrorCode {
+  if (err instanceof KeyRevokedError) return 'revoked'
   const code = (err as { code?: string }).code
   switch (code) {
     case TokenError.codes.expired: return 'expired'
@@ -165,7 +191,7 @@ export function hasRefreshShape (p: Record<string, unknown>): boolean {
  * fast-jwt's TokenError the same way).
  */
 export function verifyToken<T> (
-  verify: (token: string) => Record<string, unknown>, rules: Pick<TokenRules, 'typ'>, token: string, nowSeconds: number,
+  verify: (token: string) => Record<string, unknown>, rules: ClaimRules, token: string, nowSeconds: number,
   hasShape: (payload: Record<string, unknown>) => boolean
 ): Verified<T> {
   let payload: Record<string, unknown>
@@ -177,6 +203,9 @@ export function verifyToken<T> (
   // fast-jwt checks exp and nbf; a future iat is ours to refuse.
   if (typeof payload.iat !== 'number') return { ok: false, error: 'invalid_claims' }
   if (payload.iat > nowSeconds + IAT_LEEWAY_SECONDS) return { ok: false, error: 'not_yet_valid' }
+  if (rules.previous !== undefined && payload.iss !== rules.issuer && nowSeconds >= rules.previous.until) {
+    return { ok: false, error: 'invalid_claims' }
+  }
   if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' ||
     !hasShape(payload)) {
     return { ok: false, error: 'invalid_claims' }
@@ -201,6 +230,17 @@ export function headerKid (token: string): string | undefined {
   if (header === null || typeof header !== 'object') throw new TokenError(TokenError.codes.malformed, 'The token header is not an object.')
   const kid = (header as { kid?: unknown }).kid
   return typeof kid === 'string' ? kid : undefined
+}
+
+/**
+ * Thrown for a token whose `kid` names a signing key revoked in an emergency
+ * (a revocation of kind `key`): every token that key signed is `revoked`,
+ * whatever its signature says.
+ */
+export class KeyRevokedError extends TokenError {
+  constructor () {
+    super(TokenError.codes.invalidSignature, 'The signing key was revoked.')
+  }
 }
 
 /** The error a verifier throws for a kid it does not hold (named invalid_signature by classifyError). */

@@ -10,8 +10,8 @@ import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
 import { checkBinding, ProofVerifier, ReplayCache, type PresentedProof } from './dpop.js'
 import { RevocationList, type RevocationKind } from './revocation-list.js'
 import {
-  accessRules, hasAccessShape, headerKid, unknownKid, verifierOptions, verifyToken,
-  type AccessClaims, type TokenErrorCode, type TokenRules
+  accessRules, hasAccessShape, headerKid, KeyRevokedError, unknownKid, verifiedUntil, verifierOptions, verifyToken,
+  type AccessClaims, type PreviousIssuers, type TokenErrorCode, type TokenRules
 } from './rules.js'
 
 export type VerifyResult =
@@ -25,7 +25,13 @@ export interface VerifierOptions {
   /** A client of the service with the `revocations:read` scope. */
   clientId: string
   clientSecret: string
-  /** The `iss` tokens must carry: the service's JWT_ISSUER (default `token-orchestrator`). */
+  /**
+   * The `iss` tokens must carry. Default: what the service's metadata names (its
+   * `issuer`, or `jwt_issuer` when the service overrides it). When given, it must
+   * be that value: createVerifier rejects (issuer_mismatch) rather than refuse
+   * every token. Older issuers the metadata lists (`jwt_issuer_previous`) are
+   * accepted until `jwt_issuer_previous_until`, as the service accepts them.
+   */
   issuer?: string
   /** An audience tokens must carry: the service's JWT_AUDIENCE or one of a client's audiences (default `token-orchestrator`). */
   audience?: string
@@ -85,6 +91,7 @@ export interface Verifier {
 
 export type VerifierErrorCode =
   | 'unreachable' | 'bad_response' | 'symmetric_keys' | 'credentials_refused' | 'insufficient_scope' | 'closed'
+  | 'issuer_mismatch'
 
 export class VerifierError extends Error {
   constructor (readonly code: VerifierErrorCode, message: string, options?: { cause?: unknown }) {
@@ -96,7 +103,7 @@ export class VerifierError extends Error {
 const ASYMMETRIC: ReadonlySet<string> = new Set(['ES256', 'EdDSA', 'RS256', 'RS384', 'RS512', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'])
 const REQUEST_TIMEOUT_MS = 10_000
 const MAX_BACKOFF_MS = 5_000
-const FEED_KINDS: ReadonlySet<string> = new Set(['jti', 'sid', 'client', 'user'])
+const FEED_KINDS: ReadonlySet<string> = new Set(['jti', 'sid', 'client', 'user', 'key'])
 /** JWKS refresh bounds, seconds: never hammer the service, never keep a key set for long. */
 const MIN_JWKS_REFRESH = 1
 const MAX_JWKS_REFRESH = 300
@@ -152,7 +159,8 @@ class LocalVerifier implements Verifier {
   private readonly replays: ReplayCache
   private readonly cache = new Map<string, CacheEntry>()
   private keys = new Map<string, KeyVerifier>()
-  private readonly rules: TokenRules
+  /** Set by start() from the service's metadata. */
+  private rules: TokenRules
   private readonly maxStalenessMs: number
   private readonly allowStale: boolean
   private readonly cacheSize: number
@@ -173,7 +181,7 @@ class LocalVerifier implements Verifier {
   private lastSweepMs = 0
 
   constructor (private readonly options: VerifierOptions) {
-    this.rules = accessRules(options.issuer ?? 'token-orchestrator', options.audience ?? 'token-orchestrator')
+    this.rules = accessRules(options.issuer ?? '', options.audience ?? 'token-orchestrator')
     this.maxStalenessMs = (options.maxStaleness ?? 30) * 1000
     this.allowStale = options.onStale === 'allow'
     this.cacheSize = options.cacheSize ?? 10_000
@@ -188,6 +196,13 @@ class LocalVerifier implements Verifier {
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
     const form = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+')
     this.authorization = 'Basic ' + Buffer.from(`${form(options.clientId)}:${form(options.clientSecret)}`).toString('base64')
+    // A revoked signing key: verify refuses its kid from now on (keyVerifier), cached
+    // successes are dropped, and the JWKS is read again at once for the key that replaces it.
+    this.list.onKeyRevoked(() => {
+      this.cache.clear()
+      this.lastKidRefetchMs = 0
+      if (this.jwksUri !== '') this.loadKeys()
+    })
   }
 
   verify (token: string, dpop?: PresentedProof): VerifyResult {
@@ -201,7 +216,7 @@ class LocalVerifier implements Verifier {
       const verified = verifyToken<AccessClaims>(this.keyVerifier, this.rules, token, Math.floor(nowMs / 1000), hasAccessShape)
       if (!verified.ok) return { valid: false, error: verified.error }
       result = { valid: true, claims: verified.claims }
-      this.remember(token, result, verified.claims.exp * 1000)
+      this.remember(token, result, verifiedUntil(this.rules, verified.claims) * 1000)
     }
     if (!this.allowStale && nowMs - this.lastSyncMs > this.maxStalenessMs) return { valid: false, error: 'revocation_state_stale' }
     const { claims } = result
@@ -252,6 +267,7 @@ class LocalVerifier implements Verifier {
     const metadata = await this.getJson(`${this.options.url.replace(/\/+$/, '')}/.well-known/oauth-authorization-server`)
     const jwksUri = (metadata.body as { jwks_uri?: unknown }).jwks_uri
     if (typeof jwksUri !== 'string') throw new VerifierError('bad_response', 'the authorization server metadata has no jwks_uri')
+    this.rules = accessRules(this.issuerFrom(metadata.body), this.options.audience ?? 'token-orchestrator', previousFrom(metadata.body))
     this.jwksUri = jwksUri
     await this.refreshKeys(true)
     // Catch up with the whole log before the first verify; a refusal here is the caller's to see.
@@ -263,8 +279,21 @@ class LocalVerifier implements Verifier {
     this.following = this.follow()
   }
 
+  /** The `iss` the service's tokens carry, as its metadata says (checked against the `issuer` option). */
+  private issuerFrom (metadata: unknown): string {
+    const { issuer, jwt_issuer: jwtIssuer } = (metadata ?? {}) as { issuer?: unknown, jwt_issuer?: unknown }
+    const tokenIssuer = typeof jwtIssuer === 'string' ? jwtIssuer : issuer
+    if (typeof tokenIssuer !== 'string') throw new VerifierError('bad_response', 'the authorization server metadata has no issuer')
+    if (this.options.issuer !== undefined && this.options.issuer !== tokenIssuer) {
+      throw new VerifierError('issuer_mismatch', `the service's tokens carry iss ${JSON.stringify(tokenIssuer).slice(0, 200)}, ` +
+        `not ${JSON.stringify(this.options.issuer).slice(0, 200)}: leave the issuer option out (it defaults to the service's) or correct it`)
+    }
+    return tokenIssuer
+  }
+
   private readonly keyVerifier = (token: string): Record<string, unknown> => {
     const kid = headerKid(token)
+    if (kid !== undefined && this.list.isKeyRevoked(kid)) throw new KeyRevokedError()
     const verify = kid === undefined ? undefined : this.keys.get(kid)
     if (verify === undefined) {
       if (kid !== undefined) this.refetchForUnknownKid()
@@ -295,6 +324,8 @@ class LocalVerifier implements Verifier {
       for (const jwk of keys as Jwk[]) {
         if (typeof jwk.kid !== 'string' || typeof jwk.alg !== 'string' || !ASYMMETRIC.has(jwk.alg)) continue
         if (jwk.use !== undefined && jwk.use !== 'sig') continue
+        // A JWKS read just before a revocation may still hold the key; it is never loaded again.
+        if (this.list.isKeyRevoked(jwk.kid)) continue
         const known = this.keys.get(jwk.kid)
         if (known !== undefined) {
           next.set(jwk.kid, known)
@@ -422,6 +453,13 @@ class LocalVerifier implements Verifier {
     if (!this.failing) this.options.onError?.(error)
     this.failing = true
   }
+}
+
+/** The metadata's window for older issuers (jwt_issuer_previous until jwt_issuer_previous_until), if any. */
+function previousFrom (metadata: unknown): PreviousIssuers | undefined {
+  const { jwt_issuer_previous: issuers, jwt_issuer_previous_until: until } = (metadata ?? {}) as Record<string, unknown>
+  if (!Array.isArray(issuers) || typeof until !== 'number') return undefined
+  return { issuers: issuers.filter((i): i is string => typeof i === 'string'), until }
 }
 
 function describe (body: unknown): string {

@@ -26,12 +26,13 @@ const CLIENT_BASIC_CHALLENGE = 'Basic realm="token-orchestrator", charset="UTF-8
 
 const FeedEntry = Type.Object({
   seq: Type.Integer({ description: 'Sequence number in the revocation log' }),
-  kind: Type.Union([Type.Literal('jti'), Type.Literal('sid'), Type.Literal('client'), Type.Literal('user')], {
+  kind: Type.Union([Type.Literal('jti'), Type.Literal('sid'), Type.Literal('client'), Type.Literal('user'), Type.Literal('key')], {
     description: '`jti`: one access token; `sid`: every token of a session; `client`: every token of a disabled client ' +
       'issued up to a few seconds after `created_at`; `user`: every token of the user (`sub`) issued in a second before ' +
-      '`issued_before` (logout-all, a disable, a password change or reset, a role removal)'
+      '`issued_before` (logout-all, a disable, a password change or reset, a role removal); `key`: every token whose ' +
+      '`kid` header names the signing key (`value`), revoked in an emergency'
   }),
-  value: Type.String({ description: 'The jti, sid, client_id or user id' }),
+  value: Type.String({ description: 'The jti, sid, client_id, user id or kid' }),
   expires_at: Type.Integer({ description: 'Epoch seconds after which every token the entry covers has expired' }),
   created_at: Type.Integer({ description: 'Epoch seconds (floored) when the entry was written' }),
   issued_before: Type.Optional(Type.Integer({ description: 'A `user` entry only: the user\'s tokens with an earlier `iat` are covered' })),

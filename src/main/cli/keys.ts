@@ -1,6 +1,6 @@
-// CLI commands on the signing key ring (ES256, EdDSA, RS256): rotate, list.
+// CLI commands on the signing key ring (ES256, EdDSA, RS256): rotate, revoke, list.
 import { AppError } from '../../errors.js'
-import { isAsymmetric, keyViews, rotateKeys } from '../../keys/key-ring.js'
+import { isAsymmetric, keyViews, revokeSigningKey, rotateKeys } from '../../keys/key-ring.js'
 import type { SigningAlgorithm } from '../../store/types.js'
 import type { Config } from '../config.js'
 import { keepsDevSecrets } from '../dev-secrets.js'
@@ -41,6 +41,47 @@ development the one kept with the data) and its store.`,
         maxAccessTtl: await accessLifetime(ctx)
       })
       return { kid: key.kid, alg: key.alg, published_at: key.createdAt.toISOString(), activates_at: key.activatesAt.toISOString() }
+    }
+  },
+
+  {
+    name: 'keys revoke',
+    args: ['<kid>'],
+    summary: 'Revoke a signing key at once (a leaked private key)',
+    details: `Removes the key from the store and writes a revocation of kind key to the
+revocation log: every instance drops it from /.well-known/jwks.json and
+refuses every access token it signed (error revoked) within
+REVOCATION_SYNC_INTERVAL_MS, and so does every verifier that follows the
+revocation feed. When it was the key that signed, a new key of JWT_ALGORITHM
+is added that signs at once (no overlap). Access tokens it signed stop
+working, admins' included: log in again. Prints {kid, alg, revoked_at,
+revocation_seq, replacement}. A kid that is unknown, expired or revoked
+already is refused (exit 1). Needs the service's JWT_SECRET (a new private
+key is sealed with it) and its store.`,
+    secrets: ['JWT_SECRET'],
+    writes: true,
+    run: async (ctx) => {
+      const { config } = ctx
+      const algorithm = ringAlgorithm(config, 'keys revoke')
+      if (ctx.env.JWT_SECRET === undefined && !keepsDevSecrets(config)) {
+        throw new AppError('invalid_request', 'JWT_SECRET must be set to the service\'s value: a new private key may be sealed with it')
+      }
+      const { key, replacement, revocation } = await revokeSigningKey(ctx.store.keys, ctx.store.revocations, {
+        algorithm,
+        secret: config.JWT_SECRET,
+        overlapSeconds: config.KEY_ROTATION_OVERLAP,
+        // The revocation is kept as long as any token the key signed may live.
+        maxAccessTtl: await accessLifetime(ctx)
+      }, ctx.args[0] as string)
+      return {
+        kid: key.kid,
+        alg: key.alg,
+        revoked_at: revocation.createdAt.toISOString(),
+        revocation_seq: revocation.seq,
+        replacement: replacement === null
+          ? null
+          : { kid: replacement.kid, alg: replacement.alg, activates_at: replacement.activatesAt.toISOString() }
+      }
     }
   },
 
