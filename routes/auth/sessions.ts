@@ -106,15 +106,25 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'End the session of a refresh token',
-      description: 'Its refresh token and every access token of the session are refused from then on. Idempotent.',
+      description: 'Its refresh token and every access token of the session are refused from then on. Idempotent. ' +
+        'A DPoP-bound session (logged in with a `DPoP` proof) ends only with a proof from the same key.',
       body: RefreshTokenBody,
       response: {
         204: NoContent,
-        ...errors({ ...badRequest, ...badGrant('Not a refresh token of this service'), ...storeDown })
+        ...errors({
+          400: {
+            description: 'The body does not match the schema, or the session is DPoP-bound and the request has no proof from its key',
+            error: 'invalid_dpop_proof',
+            message: 'the refresh token is DPoP-bound: log out with a DPoP proof from its key'
+          },
+          ...badGrant('Not a refresh token of this service'),
+          ...storeDown
+        })
       }
     }
   }, async (request, reply) => {
-    await fastify.auth.logout(request.body.refresh_token)
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    await fastify.auth.logout(request.body.refresh_token, jkt)
     return reply.code(204).send()
   })
 

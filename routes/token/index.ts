@@ -89,15 +89,24 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Revoke an access or refresh token',
       description: 'A refresh token ends its session; an access token is refused (by jti) until it expires. ' +
-        'A garbage or unknown token is not an error: `{revoked: false}` (RFC 7009).',
+        'A garbage or unknown token is not an error: `{revoked: false}` (RFC 7009). A DPoP-bound token (or a ' +
+        'refresh token of a DPoP-bound session) is revoked only with a `DPoP` proof from its key for this request.',
       body: RevokeBody,
       response: {
         200: RevokeResponse,
-        ...errors({ 400: 'The body does not match the schema', 503: 'The store is unreachable; nothing was written' })
+        ...errors({
+          400: {
+            description: 'The body does not match the schema, or the token is DPoP-bound and the request has no proof from its key (`invalid_dpop_proof`)',
+            error: 'invalid_dpop_proof',
+            message: 'the access token is DPoP-bound: revoke it with a DPoP proof from its key'
+          },
+          503: 'The store is unreachable; nothing was written'
+        })
       }
     }
-  }, async (request) => {
-    return fastify.auth.revoke(request.body.token, request.body.token_type_hint)
+  }, async (request, reply) => {
+    const jkt = await fastify.dpopTokenRequest(request, reply)
+    return fastify.auth.revoke(request.body.token, request.body.token_type_hint, jkt)
   })
 }
 

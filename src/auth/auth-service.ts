@@ -379,10 +379,23 @@ export class AuthService {
     }
   }
 
-  async logout (refreshToken: string): Promise<void> {
+  /**
+   * Ends the refresh token's session. A DPoP-bound session (a public client's,
+   * logged in with a proof) ends only with a proof from its key (`jkt`): a
+   * thief holding the refresh token alone cannot log its owner out.
+   */
+  async logout (refreshToken: string, jkt?: string): Promise<void> {
     const verified = this.deps.tokens.verifyRefresh(refreshToken)
     if (!verified.ok) throw invalidGrant()
+    await this.requireSessionKey(verified.claims.sid, jkt, 'log out')
     await this.endSession(verified.claims.sid, 'logout')
+  }
+
+  private async requireSessionKey (sid: string, jkt: string | undefined, action: string): Promise<void> {
+    const session = await this.deps.store.sessions.find(sid)
+    if (session !== null && session.dpopJkt !== null && jkt !== session.dpopJkt) {
+      throw new AppError('invalid_dpop_proof', `the refresh token is DPoP-bound: ${action} with a DPoP proof from its key`)
+    }
   }
 
   async logoutAll (userId: string, reason = 'logout_all'): Promise<number> {
@@ -457,14 +470,26 @@ export class AuthService {
   }
 
   /** RFC 7009 spirit: anything that is not a live token of ours is `{revoked: false}`, not an error. */
-  async revoke (token: string, hint?: 'access_token' | 'refresh_token'): Promise<RevokeResult> {
+  /**
+   * `jkt`: the key of the request's DPoP proof, which a DPoP-bound token needs
+   * to be revoked by its holder. `byClient`: the token's own client
+   * authenticated (/oauth/revoke), which needs no proof.
+   */
+  async revoke (token: string, hint?: 'access_token' | 'refresh_token', jkt?: string, byClient = false): Promise<RevokeResult> {
     const tryAccess = async (): Promise<RevokeResult | null> => {
       const verified = this.deps.tokens.verifyAccess(token)
-      return verified.ok ? { revoked: await this.revokeAccess(verified.claims) } : null
+      if (!verified.ok) return null
+      const bound = verified.claims.cnf?.jkt
+      if (!byClient && bound !== undefined && jkt !== bound) {
+        throw new AppError('invalid_dpop_proof', 'the access token is DPoP-bound: revoke it with a DPoP proof from its key')
+      }
+      return { revoked: await this.revokeAccess(verified.claims) }
     }
     const tryRefresh = async (): Promise<RevokeResult | null> => {
       const verified = this.deps.tokens.verifyRefresh(token)
-      return verified.ok ? { revoked: await this.endSession(verified.claims.sid, 'revoked') } : null
+      if (!verified.ok) return null
+      if (!byClient) await this.requireSessionKey(verified.claims.sid, jkt, 'revoke it')
+      return { revoked: await this.endSession(verified.claims.sid, 'revoked') }
     }
     const order = hint === 'refresh_token' ? [tryRefresh, tryAccess] : [tryAccess, tryRefresh]
     for (const attempt of order) {

@@ -10,5 +10,6 @@ export async function revokeForClient (
   // answered 200 without effect.
   const owner = accessInfo(deps, token)?.client_id ?? (await refreshInfo(deps, token))?.client_id
   if (owner !== clientId) return
-  await deps.auth.revoke(token, hint === 'refresh_token' ? 'refresh_token' : hint === 'access_token' ? 'access_token' : undefined)
+  // The owner authenticated: a DPoP-bound token needs no proof here.
+  await deps.auth.revoke(token, hint === 'refresh_token' ? 'refresh_token' : hint === 'access_token' ? 'access_token' : undefined, undefined, true)
 }

@@ -290,3 +290,43 @@ t.test('ten concurrent uses of one proof across two instances: exactly one is ac
   t.equal(answers.filter((a) => a.valid).length, 1, 'one accepted')
   t.ok(answers.filter((a) => !a.valid).every((a) => a.error === 'invalid_dpop_proof'), 'the other nine refused as replays')
 })
+
+t.test('a thief holding only a bound refresh or access token cannot log out or revoke with it; its key can', async (t) => {
+  const base = 'http://localhost:4000'
+  const app = await build(t, { env: { ...ADMIN_ENV, PUBLIC_URL: base } })
+  const key = await dpopKey()
+  const other = await dpopKey()
+  const user = await registerUser(app)
+  const login = async (): Promise<{ access_token: string, refresh_token: string }> => {
+    const res = await app.inject({
+      method: 'POST', url: '/auth/login', headers: { dpop: await key.proof({ method: 'POST', url: `${base}/auth/login` }) }, payload: { username: user.username, password: PASSWORD }
+    })
+    t.equal(res.json().token_type, 'DPoP')
+    return res.json()
+  }
+  const post = async (path: string, payload: Record<string, unknown>, proof?: string): Promise<{ statusCode: number, json: () => any }> =>
+    app.inject({ method: 'POST', url: path, payload, ...(proof !== undefined ? { headers: { dpop: proof } } : {}) })
+  const live = async (pair: { refresh_token: string }): Promise<boolean> =>
+    (await post('/auth/refresh', { refresh_token: pair.refresh_token }, await key.proof({ method: 'POST', url: `${base}/auth/refresh` }))).statusCode === 200
+
+  const pair = await login()
+  for (const [path, body, proof, what] of [
+    ['/auth/logout', { refresh_token: pair.refresh_token }, undefined, 'logout without a proof'],
+    ['/auth/logout', { refresh_token: pair.refresh_token }, await other.proof({ method: 'POST', url: `${base}/auth/logout` }), 'logout with another key\'s proof'],
+    ['/token/revoke', { token: pair.refresh_token, token_type_hint: 'refresh_token' }, undefined, 'revoking the refresh token without a proof'],
+    ['/token/revoke', { token: pair.access_token }, undefined, 'revoking the access token without a proof']
+  ] as const) {
+    const res = await post(path, body, proof)
+    t.equal(res.statusCode, 400, what)
+    t.equal(res.json().error, 'invalid_dpop_proof', what)
+  }
+  t.equal((await post('/token/validate', { token: pair.access_token, dpop: { proof: await key.proof({ method: 'GET', url: 'https://api.example.com/x', accessToken: pair.access_token }), method: 'GET', url: 'https://api.example.com/x' } })).json().valid, true, 'the access token still works with its key')
+  t.ok(await live(pair), 'and its session lives: it refreshes with its key')
+
+  const mine = await login()
+  t.equal((await post('/auth/logout', { refresh_token: mine.refresh_token }, await key.proof({ method: 'POST', url: `${base}/auth/logout` }))).statusCode, 204, 'logout with the key\'s proof')
+  t.notOk(await live(mine), 'the session ended')
+  const again = await login()
+  const revoked = await post('/token/revoke', { token: again.access_token }, await key.proof({ method: 'POST', url: `${base}/token/revoke` }))
+  t.same(revoked.json(), { revoked: true }, 'revoking with the key\'s proof')
+})
