@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientView } from '../../src/clients/clients.js'
 import { AppError } from '../../src/errors.js'
+import { keyRevocationView } from '../../src/keys/key-ring.js'
 import { NoContent } from '../schemas.js'
 import {
   ClientIdParams, ClientList, Client, ClientUpdateBody, guarded, KidParams, NewClientBody, NewClientResponse, RevokedKey, RotatedKey,
@@ -215,17 +216,9 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const ring = fastify.keyRing
     if (ring === null) throw new AppError('conflict', 'key revocation needs JWT_ALGORITHM ES256, EdDSA or RS256')
-    const { key, replacement, revocation } = await ring.revoke(request.params.kid)
-    request.log.warn({ kid: key.kid, replacement: replacement?.kid ?? null, by: request.principal?.sub }, 'signing key revoked')
-    return {
-      kid: key.kid,
-      alg: key.alg,
-      revoked_at: revocation.createdAt.toISOString(),
-      revocation_seq: revocation.seq,
-      replacement: replacement === null
-        ? null
-        : { kid: replacement.kid, alg: replacement.alg, activates_at: replacement.activatesAt.toISOString() }
-    }
+    const revoked = await ring.revoke(request.params.kid)
+    request.log.warn({ kid: revoked.key.kid, replacement: revoked.replacement?.kid ?? null, by: request.principal?.sub }, 'signing key revoked')
+    return keyRevocationView(revoked)
   })
 }
 

@@ -400,6 +400,25 @@ export function keyViews (records: readonly SigningKeyRecord[], algorithm: Signi
   }))
 }
 
+/** A key revocation as the admin API and the CLI show it (snake_case, ISO dates). */
+export function keyRevocationView ({ key, replacement, revocation }: KeyRevocation): {
+  kid: string
+  alg: string
+  revoked_at: string
+  revocation_seq: number
+  replacement: { kid: string, alg: string, activates_at: string } | null
+} {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    revoked_at: revocation.createdAt.toISOString(),
+    revocation_seq: revocation.seq,
+    replacement: replacement === null
+      ? null
+      : { kid: replacement.kid, alg: replacement.alg, activates_at: replacement.activatesAt.toISOString() }
+  }
+}
+
 /** Seconds a JWKS answer may be cached: well inside the overlap, so no cache misses a key that signs. */
 export function jwksMaxAge (overlapSeconds: number, syncIntervalMs: number): number {
   return Math.max(0, Math.min(300, Math.floor((overlapSeconds - syncIntervalMs / 1000) / 2)))

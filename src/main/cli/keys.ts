@@ -1,6 +1,6 @@
 // CLI commands on the signing key ring (ES256, EdDSA, RS256): rotate, revoke, list.
 import { AppError } from '../../errors.js'
-import { isAsymmetric, keyViews, revokeSigningKey, rotateKeys } from '../../keys/key-ring.js'
+import { isAsymmetric, keyRevocationView, keyViews, revokeSigningKey, rotateKeys } from '../../keys/key-ring.js'
 import type { SigningAlgorithm } from '../../store/types.js'
 import type { Config } from '../config.js'
 import { keepsDevSecrets } from '../dev-secrets.js'
@@ -66,22 +66,13 @@ key is sealed with it) and its store.`,
       if (ctx.env.JWT_SECRET === undefined && !keepsDevSecrets(config)) {
         throw new AppError('invalid_request', 'JWT_SECRET must be set to the service\'s value: a new private key may be sealed with it')
       }
-      const { key, replacement, revocation } = await revokeSigningKey(ctx.store.keys, ctx.store.revocations, {
+      return keyRevocationView(await revokeSigningKey(ctx.store.keys, ctx.store.revocations, {
         algorithm,
         secret: config.JWT_SECRET,
         overlapSeconds: config.KEY_ROTATION_OVERLAP,
         // The revocation is kept as long as any token the key signed may live.
         maxAccessTtl: await accessLifetime(ctx)
-      }, ctx.args[0] as string)
-      return {
-        kid: key.kid,
-        alg: key.alg,
-        revoked_at: revocation.createdAt.toISOString(),
-        revocation_seq: revocation.seq,
-        replacement: replacement === null
-          ? null
-          : { kid: replacement.kid, alg: replacement.alg, activates_at: replacement.activatesAt.toISOString() }
-      }
+      }, ctx.args[0] as string))
     }
   },
 
