@@ -295,15 +295,26 @@ export class ProofVerifier {
 }
 
 /**
- * Proofs seen recently, by replayKey, each until its expiresAt: bounded, the
- * oldest forgotten first when full (a proof that old is usually past its
- * window already). In one process; the service backs it with its store.
+ * Proofs seen and not yet expired, bounded by `capacity`. A live entry is never
+ * evicted: forgetting one would let whoever fills the cache with proofs of
+ * their own replay a captured proof within its window. When the cache is full
+ * of live entries a new proof is refused (claim returns false, the caller's
+ * replay answer) until entries expire; `onFull` is told at most once per second.
+ * In one process; the service backs it with its store or Redis by default.
  */
 export class ReplayCache {
-  /** replayKey → expiresAt (epoch seconds); insertion order is age order. */
+  /** replayKey → expiresAt (epoch seconds); insertion order is not expiry order. */
   private readonly seen = new Map<string, number>()
+  /** When a full scan for expired entries last ran (epoch seconds): at most one a second. */
+  private lastSweep = -Infinity
+  private lastWarn = -Infinity
+  /** Claims refused because the cache was full of live entries. */
+  refusedFull = 0
 
-  constructor (private readonly capacity = 100_000) {}
+  constructor (
+    private readonly capacity = 100_000,
+    private readonly onFull?: (size: number) => void
+  ) {}
 
   /** Whether the proof was seen and has not expired. */
   has (key: string, nowSeconds: number): boolean {
@@ -311,11 +322,19 @@ export class ReplayCache {
     return expiresAt !== undefined && expiresAt > nowSeconds
   }
 
-  /** Records a proof: true the first time, false for a replay. */
+  /** Records a proof: true the first time, false for a replay or when full of live proofs. */
   claim (key: string, expiresAt: number, nowSeconds: number): boolean {
     if (this.has(key, nowSeconds)) return false
     this.seen.delete(key)
-    this.evict(nowSeconds)
+    this.reclaim(nowSeconds)
+    if (this.seen.size >= this.capacity) {
+      this.refusedFull++
+      if (nowSeconds - this.lastWarn >= 1) {
+        this.lastWarn = nowSeconds
+        this.onFull?.(this.seen.size)
+      }
+      return false
+    }
     this.seen.set(key, expiresAt)
     return true
   }
@@ -324,16 +343,18 @@ export class ReplayCache {
     return this.seen.size
   }
 
-  /** Forgets a few expired entries from the old end, and the oldest entry when still full. */
-  private evict (nowSeconds: number): void {
+  /** Forgets a few expired entries from the old end; when full, one bounded full scan a second. */
+  private reclaim (nowSeconds: number): void {
     let budget = 4
     for (const [key, expiresAt] of this.seen) {
       if (budget-- === 0 || expiresAt > nowSeconds) break
       this.seen.delete(key)
     }
-    if (this.seen.size >= this.capacity) {
-      const oldest = this.seen.keys().next()
-      if (oldest.done !== true) this.seen.delete(oldest.value)
+    if (this.seen.size >= this.capacity && nowSeconds - this.lastSweep >= 1) {
+      this.lastSweep = nowSeconds
+      for (const [key, expiresAt] of this.seen) {
+        if (expiresAt <= nowSeconds) this.seen.delete(key)
+      }
     }
   }
 }

@@ -188,6 +188,21 @@ t.test('ReplayCache: a proof once, until it expires; bounded', async (t) => {
   t.ok(cache.size <= 3, 'never above its capacity')
 })
 
+t.test('ReplayCache: full of live proofs, a new one is refused and a captured one stays remembered', async (t) => {
+  const warnings: number[] = []
+  const cache = new ReplayCache(3, (size) => warnings.push(size))
+  t.equal(cache.claim('captured', NOW + 60, NOW), true)
+  t.equal(cache.claim('own-1', NOW + 30, NOW), true)
+  t.equal(cache.claim('own-2', NOW + 30, NOW), true)
+  for (let i = 3; i < 50; i++) t.equal(cache.claim(`own-${i}`, NOW + 30, NOW), false, 'refused while full of live entries')
+  t.equal(cache.claim('captured', NOW + 60, NOW + 1), false, 'the captured proof is still a replay after the flood')
+  t.equal(cache.claim('own-late', NOW + 31, NOW + 1), false, 'still full a second later')
+  t.equal(cache.size, 3)
+  t.same(warnings, [3, 3], 'one warning per second, not per refusal')
+  t.equal(cache.claim('fresh', NOW + 90, NOW + 31), true, 'accepted once expired entries are reclaimed')
+  t.equal(cache.claim('captured', NOW + 60, NOW + 31), false, 'the live captured proof survived the reclaim')
+})
+
 t.test('authorizationToken reads both schemes, and nothing else', async (t) => {
   t.same(authorizationToken('Bearer abc.def'), { scheme: 'Bearer', token: 'abc.def' })
   t.same(authorizationToken('DPoP abc.def'), { scheme: 'DPoP', token: 'abc.def' })
