@@ -39,7 +39,7 @@ async function waitFor (url: string, proc?: ChildProcess, log?: string): Promise
 }
 
 /** The gateway part of the config: what an operator puts in their server block. */
-export function authRequestLocations (service: string, upstream: string): string {
+export function authRequestLocations (service: string, upstream: string, origin: string): string {
   return `
     # Every request under / is authorized by the token service first.
     location = /_token_auth {
@@ -49,8 +49,9 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
-      # What a DPoP proof's htu names; Authorization and DPoP are passed as the client sent them.
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      # What a DPoP proof's htu names: this gateway's own origin, fixed, never the client's Host.
+      # Authorization and DPoP are passed as the client sent them.
+      proxy_set_header X-Original-URL ${origin}$request_uri;
     }
 
     # The same check, also requiring the admin role in the token's roles claim (403 without it).
@@ -60,7 +61,7 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-URL ${origin}$request_uri;
     }
 
     # One check per API behind this gateway: a token passes only where its
@@ -71,7 +72,7 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-URL ${origin}$request_uri;
     }
 
     location = /_token_auth_shop {
@@ -80,7 +81,7 @@ export function authRequestLocations (service: string, upstream: string): string
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-URL ${origin}$request_uri;
     }
 
     location /orders-api/ {
@@ -139,7 +140,7 @@ http {
   scgi_temp_path ${dir}/scgi;
   server {
     listen 127.0.0.1:${listen};
-${authRequestLocations(service, upstream)}
+${authRequestLocations(service, upstream, `http://127.0.0.1:${listen}`)}
   }
 }
 `

@@ -114,6 +114,32 @@ t.test('DPoP on every surface, from oauth4webapi and jose', async (t) => {
     })
     t.equal(noOriginal.statusCode, 401, 'without the original method and URL: refused')
     t.equal(noOriginal.json().error, 'invalid_dpop_proof')
+    // One complete header set, never a mix of the gateway's and the client's.
+    const verifyWith = async (headers: Record<string, string>, url = '/auth/verify'): Promise<{ status: number, message: string }> => {
+      const res = await app.inject({
+        method: 'GET', url, headers: { authorization: `DPoP ${token}`, dpop: await key.proof({ ...api, accessToken: token }), ...headers }
+      })
+      return { status: res.statusCode, message: res.statusCode === 200 ? '' : res.json().message }
+    }
+    const mixed: Array<[string, Record<string, string>, string?]> = [
+      ['X-Original-Method with the client\'s X-Forwarded-* for the URL',
+        { 'x-original-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders' }],
+      ['X-Original-URL without X-Original-Method', { 'x-original-url': api.url }],
+      ['X-Original-URL that is not absolute', { 'x-original-method': 'GET', 'x-original-url': '/orders' }],
+      ['X-Original-URL with a path in its authority', { 'x-original-method': 'GET', 'x-original-url': 'https://api.example.com@evil.example/orders' }],
+      ['a partial X-Forwarded-* set', { 'x-forwarded-method': 'GET', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders' }],
+      ['X-Forwarded-Host holding a path', { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com/orders?', 'x-forwarded-uri': '/x' }],
+      ['an appended path on a Host holding a slash', { host: 'api.example.com/orders#', 'x-forwarded-proto': 'https' }, '/auth/verify/x']
+    ]
+    for (const [why, headers, url] of mixed) {
+      const res = await verifyWith(headers, url)
+      t.equal(res.status, 401, `${why}: refused`)
+      t.match(res.message, /forwarded only|malformed|not an absolute/, `${why}: the message says what is wrong with the headers`)
+    }
+    t.equal((await verifyWith({ 'x-original-method': 'GET', 'x-original-url': api.url })).status, 200, 'nginx\'s set, complete: accepted')
+    t.equal((await verifyWith({ 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders' })).status,
+      200, 'Traefik\'s set, complete: accepted')
+    t.equal((await verifyWith({ host: 'api.example.com', 'x-forwarded-proto': 'https' }, '/auth/verify/orders')).status, 200, 'Envoy\'s appended path: accepted')
     const plain = await app.inject({ method: 'GET', url: '/auth/verify', headers: { authorization: `Bearer ${unbound.access_token}` } })
     t.equal(plain.statusCode, 200, 'an unbound Bearer token needs nothing more')
   })

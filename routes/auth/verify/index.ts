@@ -41,25 +41,48 @@ function header (request: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
 
+/** A host as a URL authority may carry it: no path, query, fragment, userinfo or whitespace. */
+const HOST = /^[A-Za-z0-9.:[\]-]+$/
+
+/** An absolute http(s) URL whose authority is a plain host, or undefined. */
+function absoluteUrl (value: string): string | undefined {
+  const match = /^(https?):\/\/([^/?#]*)/i.exec(value)
+  return match !== null && HOST.test(match[2]!) ? value : undefined
+}
+
 /**
  * The method and URL of the request the gateway is checking, which a DPoP
- * proof's htm and htu must name: from X-Original-Method and X-Original-URL
- * (nginx), or X-Forwarded-Method, -Proto, -Host and -Uri (Traefik), or, on
- * /auth/verify/<path> (Envoy), this request's own method and the appended
- * path on its Host. The gateway sets these itself, over anything the client sent.
+ * proof's htm and htu must name. They come from one complete set of headers,
+ * never a mix (a gateway sets its own set and may pass others through from
+ * the client):
+ * - nginx: X-Original-Method and X-Original-URL (absolute);
+ * - Traefik: X-Forwarded-Method, -Proto, -Host and -Uri;
+ * - Envoy: on /auth/verify/<path>, this request's method and the appended
+ *   path on its Host, with X-Forwarded-Proto (http by default).
+ * A string says what is missing or malformed.
  */
-function originalRequest (request: FastifyRequest): { method: string, url: string } | null {
-  const appended = request.url.startsWith('/auth/verify/') ? request.url.slice('/auth/verify'.length) : undefined
-  const method = header(request, 'x-original-method') ?? header(request, 'x-forwarded-method') ??
-    (appended !== undefined ? request.method : undefined)
-  const proto = header(request, 'x-forwarded-proto') ?? 'http'
-  const forwardedHost = header(request, 'x-forwarded-host')
-  const forwardedUri = header(request, 'x-forwarded-uri')
-  const host = header(request, 'host')
-  const url = header(request, 'x-original-url') ??
-    (forwardedHost !== undefined && forwardedUri !== undefined ? `${proto}://${forwardedHost}${forwardedUri}` : undefined) ??
-    (appended !== undefined && host !== undefined ? `${proto}://${host}${appended}` : undefined)
-  return method === undefined || url === undefined ? null : { method, url }
+function originalRequest (request: FastifyRequest): { method: string, url: string } | string {
+  const originalMethod = header(request, 'x-original-method')
+  const originalUrl = header(request, 'x-original-url')
+  if (originalMethod !== undefined || originalUrl !== undefined) {
+    if (originalMethod === undefined || originalUrl === undefined) return 'the gateway forwarded only one of X-Original-Method and X-Original-URL'
+    const url = absoluteUrl(originalUrl)
+    return url === undefined ? 'X-Original-URL is not an absolute http(s) URL' : { method: originalMethod, url }
+  }
+  const forwarded = ['x-forwarded-method', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-uri'].map((name) => header(request, name))
+  const [method, proto, host, uri] = forwarded
+  if (method !== undefined || uri !== undefined) {
+    if (forwarded.includes(undefined)) return 'the gateway forwarded only some of X-Forwarded-Method, -Proto, -Host and -Uri'
+    if (!HOST.test(host!) || !/^https?$/i.test(proto!) || !uri!.startsWith('/')) return 'the X-Forwarded-Proto, -Host or -Uri header is malformed'
+    return { method: method!, url: `${proto!}://${host!}${uri!}` }
+  }
+  if (request.url.startsWith('/auth/verify/')) {
+    const own = header(request, 'host')
+    const scheme = proto ?? 'http'
+    if (own === undefined || !HOST.test(own) || !/^https?$/i.test(scheme)) return 'the Host or X-Forwarded-Proto header is malformed'
+    return { method: request.method, url: `${scheme}://${own}${request.url.slice('/auth/verify'.length)}` }
+  }
+  return 'the gateway did not forward the original method and URL (X-Original-Method, X-Original-URL)'
 }
 
 const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -78,9 +101,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (claims.cnf === undefined) return refuse('invalid_token', 'the access token is not DPoP-bound: send it as a Bearer token')
     if (scheme !== 'DPoP') return refuse('invalid_token', 'the access token is DPoP-bound: send it as `Authorization: DPoP` with a DPoP proof')
     const original = originalRequest(request)
-    if (original === null) {
-      return refuse('invalid_dpop_proof', 'the gateway did not forward the original method and URL (X-Original-Method, X-Original-URL)')
-    }
+    if (typeof original === 'string') return refuse('invalid_dpop_proof', original)
     const result = await dpop.forwarded(claims.cnf, token, { proof: request.headers.dpop, ...original })
     if (result !== null && !result.ok) return refuse('invalid_dpop_proof', result.message)
     return null
