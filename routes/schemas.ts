@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox'
 import {
   PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, ROLE_NAME_PATTERN, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN
 } from '../src/auth/accounts.js'
+import { BATCH_FAILED_VERIFICATIONS } from '../src/tokens/tokens.js'
 
 /**
  * Realistic token examples for the OpenAPI document. They are well-formed and
@@ -154,10 +155,13 @@ export const Claims = Type.Object({
 export const ValidationError = Type.Union([
   Type.Literal('malformed'), Type.Literal('invalid_signature'), Type.Literal('expired'),
   Type.Literal('not_yet_valid'), Type.Literal('invalid_claims'), Type.Literal('wrong_token_type'),
-  Type.Literal('revoked'), Type.Literal('dpop_proof_required'), Type.Literal('invalid_dpop_proof')
+  Type.Literal('revoked'), Type.Literal('dpop_proof_required'), Type.Literal('invalid_dpop_proof'),
+  Type.Literal('not_verified')
 ], {
   description: 'Why the token is not valid. `dpop_proof_required`: the token is DPoP-bound and no `dpop` came ' +
-    'with it; `invalid_dpop_proof`: the proof that came with it does not hold (see `message`)'
+    'with it; `invalid_dpop_proof`: the proof that came with it does not hold (see `message`); `not_verified` ' +
+    `(batch only): the batch had already failed ${BATCH_FAILED_VERIFICATIONS} verifications (forged signatures or ` +
+    'DPoP proofs), so this token, not yet verified by this instance, was not checked: send it again on its own or in another batch'
 })
 
 /** What a resource server forwards of the request it received, so that a DPoP-bound token can be checked. */

@@ -58,6 +58,13 @@ export interface TokenServiceOptions {
 /** Default size of the verified access-token cache: the hot path's working set. */
 export const ACCESS_CACHE_SIZE = 20_000
 
+/**
+ * Failed verifications (a token's signature, or its DPoP proof) one batch
+ * validate may spend: a batch of forged tokens then costs this many signature
+ * checks, not one per token, and the rest are answered `not_verified`.
+ */
+export const BATCH_FAILED_VERIFICATIONS = 10
+
 export class TokenService {
   private readonly now: () => number
   private readonly nowMs: () => number
@@ -114,6 +121,11 @@ export class TokenService {
     // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
     if (result.ok) this.accessCache.set(token, result, verifiedUntil(this.accessRules, result.claims))
     return result
+  }
+
+  /** Whether `token` is in the verified-token cache: verifying it again costs no signature check. */
+  isVerified (token: string): boolean {
+    return this.accessCache.get(token, this.nowMs()) !== undefined
   }
 
   verifyRefresh (token: string): Verified<RefreshClaims> {

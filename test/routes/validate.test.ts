@@ -125,6 +125,34 @@ t.test('batch: one result per token, in order', async (t) => {
   t.equal(results[0]!.claims!.sub, live.userId)
 })
 
+t.test('batch: at most a few failed verifications per batch; the rest are not checked', async (t) => {
+  const app = await build(t)
+  const metric = async (result: string): Promise<number> => {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    const line = text.split('\n').find((l) => l.startsWith(`token_orchestrator_validations_total{result="${result}"}`))
+    return line === undefined ? 0 : Number(line.split(' ').pop())
+  }
+  const seen = await newSession(app)
+  t.equal((await validate(app, seen.access_token)).valid, true, 'verified once, so in the verified-token cache')
+  const unseen = accessToken()
+  const forged = Array.from({ length: 97 }, () => accessToken({}, { secret: 'another-secret-0123456789-abcdefghijklmnopqrs' }))
+  const before = await metric('invalid_signature')
+  const res = await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: [...forged, seen.access_token, unseen, 'garbage'] } })
+  t.equal(res.statusCode, 200)
+  const results = res.json().results as Array<{ valid: boolean, error?: string }>
+  t.equal(results.length, 100)
+  t.same(results.slice(0, 10).map((r) => r.error), Array(10).fill('invalid_signature'), 'the first ten are verified and fail')
+  t.same(results.slice(10, 97).map((r) => r.error), Array(87).fill('not_verified'), 'the rest are not verified')
+  t.equal(results[97]!.valid, true, 'a token already verified by this instance is still answered')
+  t.same(results[98], { valid: false, error: 'not_verified' }, 'a good token not seen before is not checked either')
+  t.same(results[99], { valid: false, error: 'not_verified' })
+  t.equal(await metric('invalid_signature') - before, 10, 'ten signature verifications failed, not 97')
+  t.equal(await metric('not_verified'), 89, '87 forged, the unseen good token and the garbage')
+  // On its own, or in a batch without forgeries, the good token is checked.
+  const again = await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: [...forged.slice(0, 9), unseen] } })
+  t.equal(again.json().results[9].valid, true, 'under the budget, every token is verified')
+})
+
 t.test('batch: 1 to 100 tokens; 0 or 101 is a 400', async (t) => {
   const app = await build(t)
   const distinct = Array.from({ length: 100 }, () => accessToken())
