@@ -108,7 +108,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Revoke an access or refresh token',
       description: 'A refresh token ends its session; an access token is refused (by jti) until it expires. ' +
         'A garbage or unknown token is not an error: `{revoked: false}` (RFC 7009). A DPoP-bound token (or a ' +
-        'refresh token of a DPoP-bound session) is revoked only with a `DPoP` proof from its key for this request.',
+        'refresh token of a DPoP-bound session) is revoked only with a `DPoP` proof from its key for this request. ' +
+        'A confidential client\'s tokens are revoked at `/oauth/revoke`, where the client authenticates (401 here).',
       body: RevokeBody,
       response: {
         200: RevokeResponse,
@@ -117,6 +118,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             description: 'The body does not match the schema, or the token is DPoP-bound and the request has no proof from its key (`invalid_dpop_proof`)',
             error: 'invalid_dpop_proof',
             message: 'the access token is DPoP-bound: revoke it with a DPoP proof from its key'
+          },
+          401: {
+            description: 'The token belongs to a confidential client: revoke it at `/oauth/revoke`, where that client authenticates',
+            error: 'invalid_client',
+            message: 'the token belongs to a confidential client: revoke it at /oauth/revoke with that client\'s authentication'
           },
           503: 'The store is unreachable; nothing was written'
         })

@@ -11,6 +11,7 @@ import type { RevocationFollower, RevocationList } from '../revocation/revocatio
 import { NO_SECURITY_EVENTS, type SecurityEventSink } from '../ssf/events.js'
 import type { GrantType, NewRevocation, RevocationKind, SessionRecord, Store, UserRecord } from '../store/types.js'
 import { newId, type AccessClaims, type TokenService } from '../tokens/tokens.js'
+import { DEFAULT_CLIENT_ID } from '../clients/clients.js'
 
 /** What a client (the service a token is for) contributes to the tokens it gets. */
 export interface ClientProfile {
@@ -479,6 +480,7 @@ export class AuthService {
     const tryAccess = async (): Promise<RevokeResult | null> => {
       const verified = this.deps.tokens.verifyAccess(token)
       if (!verified.ok) return null
+      if (!byClient) await this.refuseConfidential(verified.claims.client_id)
       const bound = verified.claims.cnf?.jkt
       if (!byClient && bound !== undefined && jkt !== bound) {
         throw new AppError('invalid_dpop_proof', 'the access token is DPoP-bound: revoke it with a DPoP proof from its key')
@@ -488,7 +490,11 @@ export class AuthService {
     const tryRefresh = async (): Promise<RevokeResult | null> => {
       const verified = this.deps.tokens.verifyRefresh(token)
       if (!verified.ok) return null
-      if (!byClient) await this.requireSessionKey(verified.claims.sid, jkt, 'revoke it')
+      if (!byClient) {
+        const session = await this.deps.store.sessions.find(verified.claims.sid)
+        if (session !== null) await this.refuseConfidential(session.clientId)
+        await this.requireSessionKey(verified.claims.sid, jkt, 'revoke it')
+      }
       return { revoked: await this.endSession(verified.claims.sid, 'revoked') }
     }
     const order = hint === 'refresh_token' ? [tryRefresh, tryAccess] : [tryAccess, tryRefresh]
@@ -497,6 +503,22 @@ export class AuthService {
       if (result !== null) return result
     }
     return { revoked: false }
+  }
+
+  /**
+   * A confidential client's tokens are revoked only where that client
+   * authenticates (RFC 7009 §2.1: /oauth/revoke), not by whoever holds one.
+   * A client that is gone or disabled has no tokens left to protect.
+   */
+  private async refuseConfidential (clientId: string): Promise<void> {
+    if (clientId === DEFAULT_CLIENT_ID) return
+    const client = await this.deps.resolveClient(clientId).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'store_unavailable') throw err
+      return null
+    })
+    if (client !== null && !client.public) {
+      throw new AppError('invalid_client', 'the token belongs to a confidential client: revoke it at /oauth/revoke with that client\'s authentication')
+    }
   }
 
   private async revokeAccess (claims: AccessClaims): Promise<boolean> {

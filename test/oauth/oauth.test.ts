@@ -242,7 +242,7 @@ t.test('introspection (RFC 7662)', async (t) => {
   const rt = await introspect(user.refresh_token, auth, { token_type_hint: 'refresh_token' })
   t.match(rt.json(), { active: true, token_type: 'refresh_token', sub: user.userId, client_id: 'default' })
 
-  await app.inject({ method: 'POST', url: '/token/revoke', payload: { token: cc.access_token } })
+  await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { ...FORM, authorization: basic(client.id, client.secret) }, payload: form({ token: cc.access_token }) })
   t.equal((await introspect(cc.access_token, auth)).body, '{"active":false}', 'revoked → inactive')
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: user.refresh_token } })
   t.equal((await introspect(user.refresh_token, auth)).body, '{"active":false}', 'ended session → inactive')
@@ -283,6 +283,32 @@ t.test('revocation (RFC 7009)', async (t) => {
   const rt = await revoke(pair.refresh_token, basic(client.id, client.secret), { token_type_hint: 'refresh_token' })
   t.equal(rt.statusCode, 200)
   t.same(await validate(app, pair.access_token), { valid: false, error: 'revoked' }, 'the session ended')
+})
+
+t.test('/token/revoke leaves a confidential client\'s tokens to /oauth/revoke, where the client authenticates (RFC 7009 §2.1)', async (t) => {
+  const { app, client } = await setup(t)
+  const cc = (await tokenRequest(app, { grant_type: 'client_credentials' }, basic(client.id, client.secret))).json().access_token
+  const user = await newSession(app)
+  const pair = (await tokenRequest(app, { grant_type: 'password', username: user.username, password: PASSWORD }, basic(client.id, client.secret))).json()
+  for (const [token, why] of [[cc, 'its client_credentials token'], [pair.access_token, 'its access token for a user'], [pair.refresh_token, 'its refresh token']]) {
+    const res = await app.inject({ method: 'POST', url: '/token/revoke', payload: { token } })
+    t.equal(res.statusCode, 401, `${why}: refused without the client`)
+    t.equal(res.json().error, 'invalid_client')
+    t.match(res.json().message, /\/oauth\/revoke/)
+  }
+  t.equal((await validate(app, cc)).valid, true, 'nothing was revoked')
+  t.equal((await validate(app, pair.access_token)).valid, true, 'the session goes on')
+  const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: pair.refresh_token }, basic(client.id, client.secret))
+  t.equal(refreshed.statusCode, 200, 'the refresh token still works')
+  // First-party logins and garbage are as before.
+  t.same((await app.inject({ method: 'POST', url: '/token/revoke', payload: { token: user.access_token } })).json(), { revoked: true })
+  t.same((await app.inject({ method: 'POST', url: '/token/revoke', payload: { token: 'garbage' } })).json(), { revoked: false })
+  // A public client's tokens need no client authentication (it has none).
+  const spa = await createClient(app, { name: 'spa', public: true, grants: ['password', 'refresh_token'] })
+  const spaPair = (await tokenRequest(app, { grant_type: 'password', username: user.username, password: PASSWORD, client_id: spa.client_id })).json()
+  t.ok(spaPair.access_token, 'a public client got tokens')
+  t.same((await app.inject({ method: 'POST', url: '/token/revoke', payload: { token: spaPair.access_token } })).json(), { revoked: true })
+  t.same(await validate(app, spaPair.access_token), { valid: false, error: 'revoked' })
 })
 
 t.test('a disabled client gets nothing and its tokens stop validating', async (t) => {
