@@ -199,8 +199,13 @@ export class ClientService {
     const record = await this.deps.store.revocations.add({ kind: 'client', value: clientId, expiresAt })
     this.deps.follower.applyLocal(record)
     // Its sessions end in the store too, so that enabling the client again does
-    // not bring its old refresh tokens back.
-    await this.deps.store.sessions.revokeAllForClient(clientId, 'client_disabled', new Date(this.now() * 1000))
+    // not bring its old refresh tokens back. Each ended session is also revoked
+    // by sid: tokens exchanged from its tokens (RFC 8693) carry the session's
+    // sid but the caller's client_id, so the client entry alone misses them.
+    const sids = await this.deps.store.sessions.revokeAllForClient(clientId, 'client_disabled', new Date(this.now() * 1000))
+    for (const sid of sids) {
+      this.deps.follower.applyLocal(await this.deps.store.revocations.add({ kind: 'sid', value: sid, expiresAt }))
+    }
     return client
   }
 

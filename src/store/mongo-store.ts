@@ -599,14 +599,17 @@ class MongoSessions implements SessionStore {
     })
   }
 
-  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<string[]> {
+    // Tagged with this call's id, as in revokeAllForUser: exactly the sessions it revoked come back.
+    const op = randomUUID()
     return guard(async () => {
-      const result = await this.sessions.updateMany(
+      await this.sessions.updateMany(
         { clientId, revokedAt: null },
-        { $set: { revokedAt: date(now), revokedReason: reason } },
+        { $set: { revokedAt: date(now), revokedReason: reason, revokeOp: op } },
         { writeConcern: this.wc }
       )
-      return result.modifiedCount
+      const docs = await this.sessions.find({ clientId, revokeOp: op }, { projection: { _id: 1 } }).toArray()
+      return docs.map((doc) => doc._id)
     })
   }
 

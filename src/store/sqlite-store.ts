@@ -706,7 +706,7 @@ class SqliteSessions implements SessionStore {
     this.revokeUser = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
       WHERE user_id = @userId AND revoked_at IS NULL AND sid IS NOT @keepSid RETURNING *`)
     this.revokeClient = db.prepare(`UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
-      WHERE client_id = @clientId AND revoked_at IS NULL`)
+      WHERE client_id = @clientId AND revoked_at IS NULL RETURNING sid`)
     this.liveForUser = db.prepare(`SELECT * FROM sessions
       WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
       ORDER BY created_at DESC, sid`)
@@ -773,8 +773,9 @@ class SqliteSessions implements SessionStore {
     })
   }
 
-  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number> {
-    return guard(() => this.revokeClient.run({ clientId, reason, now: ms(now) }).changes)
+  async revokeAllForClient (clientId: string, reason: string, now: Date): Promise<string[]> {
+    // One statement: exactly the sessions this call revoked come back.
+    return guard(() => (this.revokeClient.all({ clientId, reason, now: ms(now) }) as Array<{ sid: string }>).map((row) => row.sid))
   }
 
   async listForUser (userId: string, now: Date): Promise<SessionRecord[]> {

@@ -177,9 +177,11 @@ export interface SessionStore {
   revokeAllForUser (userId: string, reason: string, now: Date, keepSid?: string): Promise<SessionRecord[]>
   /**
    * Revokes every not-yet-revoked session started for the client (a disabled
-   * client's refresh tokens must stay refused after it is enabled again); returns how many.
+   * client's refresh tokens must stay refused after it is enabled again); returns
+   * the sids this call revoked, so that their access tokens, and tokens
+   * exchanged from them, can be revoked too.
    */
-  revokeAllForClient (clientId: string, reason: string, now: Date): Promise<number>
+  revokeAllForClient (clientId: string, reason: string, now: Date): Promise<string[]>
   /** Live (not revoked, not expired) sessions of a user, newest first. */
   listForUser (userId: string, now: Date): Promise<SessionRecord[]>
 }

@@ -96,6 +96,27 @@ t.test('an exchanged token: same sub and sid, act names the caller, narrower sco
   t.same(decode(defaults.access_token).aud, ['token-orchestrator', 'orders-api', 'billing-api'], 'no audience: all of the caller\'s')
 })
 
+t.test('disabling the login client ends the tokens exchanged from its tokens, everywhere', async (t) => {
+  const w = await world(t)
+  const exchanged = (await exchange(w, w.gateway, w.userPair.access_token)).json().access_token
+  t.equal((await validate(w.app, exchanged)).valid, true, 'valid before the disable (and now in the verified-token cache)')
+  const feedBefore = (await w.store.revocations.since(0, new Date(), 1000)).length
+  await disableClient(w.app, w.web.client_id)
+  t.same(await validate(w.app, w.userPair.access_token), { valid: false, error: 'revoked' }, 'the login client\'s own token')
+  t.same(await validate(w.app, exchanged), { valid: false, error: 'revoked' }, 'the exchanged token: validate')
+  const verify = await w.app.inject({ url: '/auth/verify', headers: { authorization: `Bearer ${exchanged}` } })
+  t.equal(verify.statusCode, 401, 'the exchanged token: gateway verify')
+  const introspected = await w.app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: { authorization: basic(w.gateway), 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${exchanged}`
+  })
+  t.same(introspected.json(), { active: false }, 'the exchanged token: introspection')
+  const entries = (await w.store.revocations.since(0, new Date(), 1000)).slice(feedBefore)
+  const sid = decode(exchanged).sid
+  t.ok(entries.some((e) => e.kind === 'sid' && e.value === sid), 'the session is revoked by sid in the feed, for verifiers')
+  t.equal((await validate(w.app, (await exchange(w, w.gateway, w.userPair.access_token)).json().access_token ?? 'none')).valid, false, 'no new exchange from it')
+  t.equal((await w.store.sessions.find(sid))?.revokedReason, 'client_disabled')
+})
+
 t.test('re-exchange nests act; the lifetime never grows', async (t) => {
   const w = await world(t, { ACCESS_TOKEN_TTL: '900' })
   const first = (await exchange(w, w.gateway, w.userPair.access_token, { audience: 'billing-api', scope: 'billing:read' })).json()
