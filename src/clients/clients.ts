@@ -24,6 +24,18 @@ export const DEFAULT_GRANTS: readonly GrantType[] = ['client_credentials']
 export const DEFAULT_PUBLIC_GRANTS: readonly GrantType[] = ['password', 'refresh_token']
 /** The built-in client used when login names none (no secret, no record in the store). */
 export const DEFAULT_CLIENT_ID = 'default'
+
+/**
+ * 128 random bits, base64url, never starting with '-': a client_id is given
+ * to the CLI as an argument (`client secret <client_id>`), where a leading
+ * '-' would be read as an option.
+ */
+export function newClientId (): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (id.charCodeAt(0) !== 45 /* '-' */) return id
+  }
+}
 /** RFC 6749 §3.3 scope-token. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/
 
@@ -162,7 +174,7 @@ export class ClientService {
     }
     const secret = isPublic ? null : randomBytes(32).toString('base64url')
     const client = await this.deps.store.clients.create({
-      clientId: randomBytes(16).toString('base64url'),
+      clientId: newClientId(),
       name,
       secretHash: secret === null ? null : await this.deps.hasher.hash(secret),
       grants,
