@@ -69,7 +69,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Validate up to 100 access tokens',
       description: 'One result per token, in the order given, each as `POST /token/validate` would answer it. ' +
-        'A DPoP-bound token comes as `{token, dpop}`. After 10 failed verifications (signatures or DPoP proofs), ' +
+        `A DPoP-bound token comes as \`{token, dpop}\`. After ${BATCH_FAILED_VERIFICATIONS} failed verifications (signatures or DPoP proofs), ` +
         'later tokens this instance has not verified before are answered `not_verified` without being checked.',
       body: BatchValidateBody,
       response: {
@@ -88,7 +88,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         results.push(notVerified)
         continue
       }
-      const result = typeof item === 'string' ? validate(item) : validate(item.token, item.dpop)
+      const result = validate(token, typeof item === 'string' ? undefined : item.dpop)
       if (result instanceof Promise) {
         // A bound token's proof is verified before the next item is looked at, so that it counts.
         const settled = await result

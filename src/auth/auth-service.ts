@@ -393,10 +393,14 @@ export class AuthService {
   }
 
   private async requireSessionKey (sid: string, jkt: string | undefined, action: string): Promise<void> {
+    requireKeyOf(await this.deps.store.sessions.find(sid), jkt, action)
+  }
+
+  /** Revoking a refresh token: its session is read once, for its client and its key. */
+  private async checkRefreshRevoke (sid: string, jkt: string | undefined): Promise<void> {
     const session = await this.deps.store.sessions.find(sid)
-    if (session !== null && session.dpopJkt !== null && jkt !== session.dpopJkt) {
-      throw new AppError('invalid_dpop_proof', `the refresh token is DPoP-bound: ${action} with a DPoP proof from its key`)
-    }
+    if (session !== null) await this.refuseConfidential(session.clientId)
+    requireKeyOf(session, jkt, 'revoke it')
   }
 
   async logoutAll (userId: string, reason = 'logout_all'): Promise<number> {
@@ -490,11 +494,7 @@ export class AuthService {
     const tryRefresh = async (): Promise<RevokeResult | null> => {
       const verified = this.deps.tokens.verifyRefresh(token)
       if (!verified.ok) return null
-      if (!byClient) {
-        const session = await this.deps.store.sessions.find(verified.claims.sid)
-        if (session !== null) await this.refuseConfidential(session.clientId)
-        await this.requireSessionKey(verified.claims.sid, jkt, 'revoke it')
-      }
+      if (!byClient) await this.checkRefreshRevoke(verified.claims.sid, jkt)
       return { revoked: await this.endSession(verified.claims.sid, 'revoked') }
     }
     const order = hint === 'refresh_token' ? [tryRefresh, tryAccess] : [tryAccess, tryRefresh]
@@ -549,6 +549,13 @@ function narrowScope (client: ClientProfile, scope: string[]): ClientProfile {
 
 function tokenType (bound: boolean | undefined): TokenType {
   return bound === true ? 'DPoP' : 'Bearer'
+}
+
+/** A DPoP-bound session's refresh token acts only with a proof from that key. */
+function requireKeyOf (session: SessionRecord | null, jkt: string | undefined, action: string): void {
+  if (session !== null && session.dpopJkt !== null && jkt !== session.dpopJkt) {
+    throw new AppError('invalid_dpop_proof', `the refresh token is DPoP-bound: ${action} with a DPoP proof from its key`)
+  }
 }
 
 /** A client that must use DPoP (dpop_bound_access_tokens) gets nothing without a proof. */

@@ -31,23 +31,39 @@ export class MemoryReplayGuard implements ReplayGuard {
 }
 
 /**
- * Every instance that shares the store: the store decides, the memory in front
- * answers a replay it has already seen here. When the store cannot be reached
- * the claim throws (StoreUnavailableError): a proof is never accepted on the
- * word of one instance when others might have seen it.
+ * A guard shared by every instance, with this process's memory in front: a
+ * replay already seen here is answered without a round trip; the shared side
+ * (`claimShared`) decides the rest.
  */
-export class StoreReplayGuard implements ReplayGuard {
+abstract class SharedReplayGuard implements ReplayGuard {
   private readonly cache: ReplayCache
 
-  constructor (private readonly store: DpopProofStore, capacity = REPLAY_MEMORY_SIZE) {
+  constructor (capacity: number) {
     this.cache = new ReplayCache(capacity)
   }
 
+  protected abstract claimShared (key: string, expiresAt: number, nowSeconds: number): Promise<boolean>
+
   async claim (key: string, expiresAt: number, nowSeconds: number): Promise<boolean> {
     if (this.cache.has(key, nowSeconds)) return false
-    const first = await this.store.claim(key, new Date(expiresAt * 1000), new Date(nowSeconds * 1000))
+    const first = await this.claimShared(key, expiresAt, nowSeconds)
     this.cache.claim(key, expiresAt, nowSeconds)
     return first
+  }
+}
+
+/**
+ * Every instance that shares the store: the store decides. When the store
+ * cannot be reached the claim throws (StoreUnavailableError): a proof is never
+ * accepted on the word of one instance when others might have seen it.
+ */
+export class StoreReplayGuard extends SharedReplayGuard {
+  constructor (private readonly store: DpopProofStore, capacity = REPLAY_MEMORY_SIZE) {
+    super(capacity)
+  }
+
+  protected async claimShared (key: string, expiresAt: number, nowSeconds: number): Promise<boolean> {
+    return this.store.claim(key, new Date(expiresAt * 1000), new Date(nowSeconds * 1000))
   }
 }
 
@@ -64,23 +80,17 @@ export const REDIS_REPLAY_PREFIX = 'token-orchestrator:dpop:'
  * When Redis cannot be reached the claim throws, and the request is refused
  * (503), as with the store.
  */
-export class RedisReplayGuard implements ReplayGuard {
-  private readonly cache: ReplayCache
-
+export class RedisReplayGuard extends SharedReplayGuard {
   constructor (private readonly redis: RedisSetter, capacity = REPLAY_MEMORY_SIZE) {
-    this.cache = new ReplayCache(capacity)
+    super(capacity)
   }
 
-  async claim (key: string, expiresAt: number, nowSeconds: number): Promise<boolean> {
-    if (this.cache.has(key, nowSeconds)) return false
-    let answer: string | null
+  protected async claimShared (key: string, expiresAt: number): Promise<boolean> {
     try {
-      answer = await this.redis.set(REDIS_REPLAY_PREFIX + key, '1', 'EXAT', expiresAt, 'NX')
+      return await this.redis.set(REDIS_REPLAY_PREFIX + key, '1', 'EXAT', expiresAt, 'NX') === 'OK'
     } catch {
       // The driver's error (with the server's address) stays out of the answer.
       throw new StoreUnavailableError()
     }
-    this.cache.claim(key, expiresAt, nowSeconds)
-    return answer === 'OK'
   }
 }

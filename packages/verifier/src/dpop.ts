@@ -308,8 +308,6 @@ export class ReplayCache {
   /** When a full scan for expired entries last ran (epoch seconds): at most one a second. */
   private lastSweep = -Infinity
   private lastWarn = -Infinity
-  /** Claims refused because the cache was full of live entries. */
-  refusedFull = 0
 
   constructor (
     private readonly capacity = 100_000,
@@ -328,7 +326,6 @@ export class ReplayCache {
     this.seen.delete(key)
     this.reclaim(nowSeconds)
     if (this.seen.size >= this.capacity) {
-      this.refusedFull++
       if (nowSeconds - this.lastWarn >= 1) {
         this.lastWarn = nowSeconds
         this.onFull?.(this.seen.size)

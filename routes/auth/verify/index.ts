@@ -43,6 +43,7 @@ function header (request: FastifyRequest, name: string): string | undefined {
 
 /** A host as a URL authority may carry it: no path, query, fragment, userinfo or whitespace. */
 const HOST = /^[A-Za-z0-9.:[\]-]+$/
+const HTTP_SCHEME = /^https?$/i
 
 /** An absolute http(s) URL whose authority is a plain host, or undefined. */
 function absoluteUrl (value: string): string | undefined {
@@ -73,13 +74,13 @@ function originalRequest (request: FastifyRequest): { method: string, url: strin
   const [method, proto, host, uri] = forwarded
   if (method !== undefined || uri !== undefined) {
     if (forwarded.includes(undefined)) return 'the gateway forwarded only some of X-Forwarded-Method, -Proto, -Host and -Uri'
-    if (!HOST.test(host!) || !/^https?$/i.test(proto!) || !uri!.startsWith('/')) return 'the X-Forwarded-Proto, -Host or -Uri header is malformed'
+    if (!HOST.test(host!) || !HTTP_SCHEME.test(proto!) || !uri!.startsWith('/')) return 'the X-Forwarded-Proto, -Host or -Uri header is malformed'
     return { method: method!, url: `${proto!}://${host!}${uri!}` }
   }
   if (request.url.startsWith('/auth/verify/')) {
     const own = header(request, 'host')
     const scheme = proto ?? 'http'
-    if (own === undefined || !HOST.test(own) || !/^https?$/i.test(scheme)) return 'the Host or X-Forwarded-Proto header is malformed'
+    if (own === undefined || !HOST.test(own) || !HTTP_SCHEME.test(scheme)) return 'the Host or X-Forwarded-Proto header is malformed'
     return { method: request.method, url: `${scheme}://${own}${request.url.slice('/auth/verify'.length)}` }
   }
   return 'the gateway did not forward the original method and URL (X-Original-Method, X-Original-URL)'
