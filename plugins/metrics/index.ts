@@ -29,11 +29,11 @@ import { scrapeThroughPrimary, serveCollections } from '../../src/main/cluster-m
 import { redisAnswers } from '../redis.js'
 import type { TokenErrorCode } from '../../src/tokens/tokens.js'
 
-export type ValidationOutcome = 'valid' | TokenErrorCode | 'dpop_proof_required' | 'invalid_dpop_proof' | 'not_verified'
+export type ValidationOutcome = 'valid' | TokenErrorCode | 'dpop_proof_required' | 'invalid_dpop_proof' | 'not_verified' | 'too_many_requests'
 
 export const VALIDATION_OUTCOMES: readonly ValidationOutcome[] = [
   'valid', 'malformed', 'invalid_signature', 'expired', 'not_yet_valid', 'invalid_claims', 'wrong_token_type', 'revoked',
-  'dpop_proof_required', 'invalid_dpop_proof', 'not_verified'
+  'dpop_proof_required', 'invalid_dpop_proof', 'not_verified', 'too_many_requests'
 ]
 
 /** Latency buckets (seconds) reaching down to the sub-millisecond answers of the hot path. */

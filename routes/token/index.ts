@@ -7,21 +7,33 @@ import type { Static } from '@sinclair/typebox'
 import {
   BatchValidateBody, BatchValidateResponse, DpopForward, RevokeBody, RevokeResponse, ValidateBody, ValidationResult
 } from '../schemas.js'
-import { BATCH_FAILED_VERIFICATIONS, verifyLiveAccess, type AccessClaims } from '../../src/tokens/tokens.js'
+import { BATCH_FAILED_VERIFICATIONS, type AccessClaims } from '../../src/tokens/tokens.js'
+import type { FastifyRequest } from 'fastify'
 import { errors } from '../../plugins/schemas.js'
 
 const tags = ['token']
 
+const OVER_BUDGET = 'An address that spent RATE_LIMIT_FAILED_VERIFICATIONS failed verifications (forged signatures, ' +
+  'DPoP proofs that do not hold) within the current second is answered 429 for tokens this instance has not verified before, until the second ends.'
+const TOO_MANY_FAILURES = {
+  description: 'This address spent its failed verifications for this second, and a token needed a check (with `Retry-After`)',
+  error: 'too_many_requests',
+  message: 'too many failed verifications from this address, retry in 1 s'
+}
+
 type Result = Static<typeof ValidationResult>
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tokens, revocations, serviceMetrics, dpop } = fastify
+  const { tokens, liveAccess, serviceMetrics, dpop } = fastify
   const count = serviceMetrics.validation
 
   /** A DPoP-bound token: one proof verification and one replay claim (docs/security.md, DPoP). */
-  const validateBound = async (token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined): Promise<Result> => {
+  const validateBound = async (
+    request: FastifyRequest, token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined
+  ): Promise<Result> => {
     const binding = await dpop.forwarded(claims.cnf, token, forwarded)
     if (binding !== null && !binding.ok) {
+      if (binding.error === 'invalid_dpop_proof') liveAccess.proofFailed(request)
       count(binding.error)
       return { valid: false, error: binding.error, message: binding.message }
     }
@@ -32,13 +44,14 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const notVerified: Result = { valid: false, error: 'not_verified' }
 
   // Synchronous for every token that is not DPoP-bound: the hot path pays one property read for DPoP.
-  const validate = (token: string, forwarded?: Static<typeof DpopForward>): Result | Promise<Result> => {
-    const verified = verifyLiveAccess(tokens, revocations, token)
+  // Throws TooManyFailedVerifications (429) for a token that needs a check from an address over its budget.
+  const validate = (request: FastifyRequest, token: string, forwarded?: Static<typeof DpopForward>): Result | Promise<Result> => {
+    const verified = liveAccess.verify(token, request)
     if (!verified.ok) {
       count(verified.error)
       return { valid: false, error: verified.error }
     }
-    if (verified.claims.cnf !== undefined) return validateBound(token, verified.claims, forwarded)
+    if (verified.claims.cnf !== undefined) return validateBound(request, token, verified.claims, forwarded)
     count('valid')
     return { valid: true, claims: verified.claims }
   }
@@ -47,21 +60,21 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Validate an access token',
-      description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 only when the body ' +
+      description: 'Answers 200 with `{valid: true, claims}` or `{valid: false, error}`; 400 when the body ' +
         'itself is invalid. Never waits on the store: revocations are checked against the in-memory view that ' +
-        'follows the store (about a second behind at most). Not rate limited. A DPoP-bound token (`cnf.jkt`) is ' +
+        'follows the store (about a second behind at most). No request rate limit. A DPoP-bound token (`cnf.jkt`) is ' +
         'valid only with `dpop`: the proof its holder sent to the resource server, and that request\'s method and ' +
         'URL; the proof is checked (key, `ath`, `htm`, `htu`, `iat`) and accepted once across every instance, ' +
-        'which is this route\'s one store round trip (503 when the store cannot be reached).',
+        'which is this route\'s one store round trip (503 when the store cannot be reached). ' + OVER_BUDGET,
       body: ValidateBody,
       response: {
         200: ValidationResult,
-        ...errors({ 400: 'The body does not match the schema', 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
+        ...errors({ 400: 'The body does not match the schema', 429: TOO_MANY_FAILURES, 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
       }
     }
   }, async (request) => {
     const body = request.body
-    return validate(body.token, body.dpop)
+    return validate(request, body.token, body.dpop)
   })
 
   fastify.post('/token/validate/batch', {
@@ -70,11 +83,12 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Validate up to 100 access tokens',
       description: 'One result per token, in the order given, each as `POST /token/validate` would answer it. ' +
         `A DPoP-bound token comes as \`{token, dpop}\`. After ${BATCH_FAILED_VERIFICATIONS} failed verifications (signatures or DPoP proofs), ` +
-        'later tokens this instance has not verified before are answered `not_verified` without being checked.',
+        'later tokens this instance has not verified before are answered `not_verified` without being checked. ' +
+        OVER_BUDGET,
       body: BatchValidateBody,
       response: {
         200: BatchValidateResponse,
-        ...errors({ 400: 'The body does not match the schema', 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
+        ...errors({ 400: 'The body does not match the schema', 429: TOO_MANY_FAILURES, 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
       }
     }
   }, async (request) => {
@@ -88,7 +102,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         results.push(notVerified)
         continue
       }
-      const result = validate(token, typeof item === 'string' ? undefined : item.dpop)
+      const result = validate(request, token, typeof item === 'string' ? undefined : item.dpop)
       if (result instanceof Promise) {
         // A bound token's proof is verified before the next item is looked at, so that it counts.
         const settled = await result

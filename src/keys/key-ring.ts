@@ -233,6 +233,15 @@ export class KeyRing {
       const key = kid === undefined ? undefined : this.keys.get(kid)
       if (key === undefined) throw unknownKid()
       return key.verify(token)
+    },
+    costsSignatureCheck: (token) => {
+      let kid: string | undefined
+      try {
+        kid = headerKid(token)
+      } catch {
+        return false
+      }
+      return kid !== undefined && this.keys.has(kid) && this.options.isRevoked?.(kid) !== true
     }
   }
 

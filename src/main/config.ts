@@ -43,6 +43,7 @@ export const ConfigSchema = Type.Object({
   REFRESH_REUSE_INTERVAL: Seconds(0, 0),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_FAILED_VERIFICATIONS: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 200 }),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
   LOCKOUT_ACCOUNT_THRESHOLD: Type.Integer({ minimum: 1, default: 50 }),
   LOCKOUT_SECONDS: Seconds(900),

@@ -23,6 +23,11 @@ export interface JwtCodec {
   sign (payload: Record<string, unknown>): string
   /** Verifies signature, algorithm, typ and registered claims; throws fast-jwt's TokenError. */
   verify (token: string): Record<string, unknown>
+  /**
+   * Whether verifying `token` costs a public-key signature check (its `kid`
+   * names a key held): absent for HMAC codecs, whose checks cost next to nothing.
+   */
+  costsSignatureCheck?: (token: string) => boolean
 }
 
 export interface AccessGrant {
@@ -126,6 +131,11 @@ export class TokenService {
   /** Whether `token` is in the verified-token cache: verifying it again costs no signature check. */
   isVerified (token: string): boolean {
     return this.accessCache.get(token, this.nowMs()) !== undefined
+  }
+
+  /** Whether a failed verification of `token` spent a public-key signature check (see JwtCodec). */
+  costsSignatureCheck (token: string): boolean {
+    return this.access.costsSignatureCheck?.(token) ?? false
   }
 
   verifyRefresh (token: string): Verified<RefreshClaims> {

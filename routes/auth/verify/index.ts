@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorizationToken } from '@token-orchestrator/verifier/dpop'
 import { bearerToken, hasScopes } from '@token-orchestrator/verifier/rules'
-import { verifyLiveAccess, type AccessClaims } from '../../../src/tokens/tokens.js'
+import type { AccessClaims } from '../../../src/tokens/tokens.js'
 import { errors } from '../../../plugins/schemas.js'
 import { NoContent, VerifyQuery } from '../../schemas.js'
 
@@ -87,7 +87,7 @@ function originalRequest (request: FastifyRequest): { method: string, url: strin
 }
 
 const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tokens, revocations, dpop } = fastify
+  const { liveAccess, dpop } = fastify
   const count = fastify.serviceMetrics.validation
 
   /**
@@ -104,7 +104,10 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const original = originalRequest(request)
     if (typeof original === 'string') return refuse('invalid_dpop_proof', original)
     const result = await dpop.forwarded(claims.cnf, token, { proof: request.headers.dpop, ...original })
-    if (result !== null && !result.ok) return refuse('invalid_dpop_proof', result.message)
+    if (result !== null && !result.ok) {
+      liveAccess.proofFailed(request)
+      return refuse('invalid_dpop_proof', result.message)
+    }
     return null
   }
   // A token answered from the verified-token cache comes back with the same
@@ -177,6 +180,11 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
               description: 'The token lacks a scope asked for in `?scope=` (`insufficient_scope`), or the role asked for in `?role=` (`forbidden`)',
               error: 'insufficient_scope',
               message: 'the access token lacks a required scope'
+            },
+            429: {
+              description: 'This address spent its RATE_LIMIT_FAILED_VERIFICATIONS failed verifications (forged signatures, DPoP proofs that do not hold) for this second, and the token needs a check (with `Retry-After`)',
+              error: 'too_many_requests',
+              message: 'too many failed verifications from this address, retry in 1 s'
             }
           })
         }
@@ -190,7 +198,8 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           token = presented.token
           scheme = presented.scheme
         }
-        const verified = verifyLiveAccess(tokens, revocations, token)
+        // 429 when this address spent its failed verifications for this second and the token needs a check.
+        const verified = liveAccess.verify(token, request)
         if (!verified.ok) {
           count(verified.error)
           const message = `the access token is not valid (${verified.error})`
