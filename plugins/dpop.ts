@@ -11,7 +11,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DpopService } from '../src/dpop/dpop-service.js'
 import { DpopNonces } from '../src/dpop/nonces.js'
-import { MemoryReplayGuard, RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from '../src/dpop/replay.js'
+import { MemoryReplayGuard, RedisReplayGuard, REPLAY_MEMORY_SIZE, StoreReplayGuard, type ReplayGuard } from '../src/dpop/replay.js'
 import { dpopPolicy } from '../src/main/policies.js'
 
 declare module 'fastify' {
@@ -43,7 +43,14 @@ async function dpopPlugin (fastify: FastifyInstance): Promise<void> {
     // not held until it is back.
     replay = new RedisReplayGuard(fastify.redis!)
   } else if (config.DPOP_REPLAY_CACHE === 'memory') {
-    replay = new MemoryReplayGuard()
+    // Full of live proofs, this cache refuses new ones: said in the log at most once a minute.
+    let warned = -Infinity
+    replay = new MemoryReplayGuard(REPLAY_MEMORY_SIZE, (size) => {
+      const now = Date.now()
+      if (now - warned < 60_000) return
+      warned = now
+      fastify.log.warn({ size }, 'the DPoP replay cache is full of live proofs: new proofs are refused as replays until some expire (DPOP_REPLAY_CACHE=store or redis remembers them in a shared store)')
+    })
   } else {
     replay = new StoreReplayGuard(fastify.store.dpopProofs)
   }

@@ -17,12 +17,16 @@ export interface ReplayGuard {
 /** Proofs remembered per process by default: a window's worth at a few thousand proofs a second. */
 export const REPLAY_MEMORY_SIZE = 200_000
 
-/** This process only: for a single instance, or tests. */
+/**
+ * This process only: for a single instance, or tests. Full of live proofs, it
+ * refuses new ones (as replays) until some expire; `onFull` is told so, at
+ * most once a second, with the number of proofs held.
+ */
 export class MemoryReplayGuard implements ReplayGuard {
   private readonly cache: ReplayCache
 
-  constructor (capacity = REPLAY_MEMORY_SIZE) {
-    this.cache = new ReplayCache(capacity)
+  constructor (capacity = REPLAY_MEMORY_SIZE, onFull?: (size: number) => void) {
+    this.cache = new ReplayCache(capacity, onFull)
   }
 
   async claim (key: string, expiresAt: number, nowSeconds: number): Promise<boolean> {

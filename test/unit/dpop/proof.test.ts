@@ -8,6 +8,7 @@ import {
   accessTokenHash, authorizationToken, checkBinding, normalizeHtu, ProofVerifier, ReplayCache
 } from '@token-orchestrator/verifier/dpop'
 import { dpopKey, tamperPayload } from '../../support/dpop.js'
+import { MemoryReplayGuard } from '../../../src/dpop/replay.js'
 
 const NOW = 1_800_000_000
 const URL_ = 'https://api.example.com/orders'
@@ -201,6 +202,17 @@ t.test('ReplayCache: full of live proofs, a new one is refused and a captured on
   t.same(warnings, [3, 3], 'one warning per second, not per refusal')
   t.equal(cache.claim('fresh', NOW + 90, NOW + 31), true, 'accepted once expired entries are reclaimed')
   t.equal(cache.claim('captured', NOW + 60, NOW + 31), false, 'the live captured proof survived the reclaim')
+})
+
+t.test('MemoryReplayGuard: full of live proofs, it refuses new ones and tells onFull', async (t) => {
+  const told: number[] = []
+  const guard = new MemoryReplayGuard(2, (size) => told.push(size))
+  t.equal(await guard.claim('a', NOW + 30, NOW), true)
+  t.equal(await guard.claim('b', NOW + 30, NOW), true)
+  t.equal(await guard.claim('c', NOW + 30, NOW), false, 'full: refused as a replay')
+  t.equal(await guard.claim('a', NOW + 30, NOW), false, 'a replay stays one')
+  t.same(told, [2])
+  t.equal(await guard.claim('c', NOW + 60, NOW + 31), true, 'accepted once the others expired')
 })
 
 t.test('authorizationToken reads both schemes, and nothing else', async (t) => {
