@@ -161,7 +161,7 @@ export const ValidationError = Type.Union([
   description: 'Why the token is not valid. `dpop_proof_required`: the token is DPoP-bound and no `dpop` came ' +
     'with it; `invalid_dpop_proof`: the proof that came with it does not hold (see `message`); `not_verified` ' +
     `(batch only): the batch had already failed ${BATCH_FAILED_VERIFICATIONS} verifications (forged signatures or ` +
-    'DPoP proofs), so this token, not yet verified by this instance, was not checked: send it again on its own or in another batch'
+    'DPoP proofs), so this token, not yet verified by this instance (or its DPoP proof), was not checked: send it again on its own or in another batch'
 })
 
 /** What a resource server forwards of the request it received, so that a DPoP-bound token can be checked. */

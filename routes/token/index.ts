@@ -31,6 +31,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const validateBound = async (
     request: FastifyRequest, token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined
   ): Promise<Result> => {
+    if (forwarded !== undefined) liveAccess.beforeProof(request)
     const binding = await dpop.forwarded(claims.cnf, token, forwarded)
     if (binding !== null && !binding.ok) {
       if (binding.error === 'invalid_dpop_proof') liveAccess.proofFailed(request)
@@ -83,7 +84,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Validate up to 100 access tokens',
       description: 'One result per token, in the order given, each as `POST /token/validate` would answer it. ' +
         `A DPoP-bound token comes as \`{token, dpop}\`. After ${BATCH_FAILED_VERIFICATIONS} failed verifications (signatures or DPoP proofs), ` +
-        'later tokens this instance has not verified before are answered `not_verified` without being checked. ' +
+        'later tokens this instance has not verified before, and every later `{token, dpop}` item, are answered ' +
+        '`not_verified` without being checked. ' +
         OVER_BUDGET,
       body: BatchValidateBody,
       response: {
@@ -96,8 +98,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const results: Result[] = []
     for (const item of request.body.tokens) {
       const token = typeof item === 'string' ? item : item.token
-      // Past the budget, a token this instance has not verified yet is not checked.
-      if (failed >= BATCH_FAILED_VERIFICATIONS && !tokens.isVerified(token)) {
+      // Past the budget, a token this instance has not verified yet is not checked, nor is any DPoP proof.
+      if (failed >= BATCH_FAILED_VERIFICATIONS && (typeof item !== 'string' || !tokens.isVerified(token))) {
         count('not_verified')
         results.push(notVerified)
         continue

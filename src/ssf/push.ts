@@ -17,6 +17,7 @@
 // meanwhile the stream's later events wait, and the lease is renewed so that
 // no other instance starts on the same stream. With nothing to send the
 // lease is given up, so idle streams cost no writes.
+import { setTimeout as delay } from 'node:timers/promises'
 import { randomUUID } from 'node:crypto'
 import type { SsfEventRecord, SsfEventStore, SsfStreamRecord, SsfStreamStore } from '../store/types.js'
 import type { EndpointPolicy } from './endpoint.js'
@@ -233,7 +234,7 @@ export class PushWorker {
     for (;;) {
       const left = end - Date.now()
       if (left <= 0) return !this.closing.signal.aborted
-      await sleep(Math.min(left, Math.max(50, Math.floor(this.options.leaseMs / 3))), this.closing.signal)
+      await wait(Math.min(left, Math.max(50, Math.floor(this.options.leaseMs / 3))), this.closing.signal)
       if (this.closing.signal.aborted) return false
       const renewed = await this.options.streams.takeLease(streamId, this.owner, new Date(), new Date(Date.now() + this.options.leaseMs))
       if (renewed === null) return false
@@ -241,14 +242,7 @@ export class PushWorker {
   }
 }
 
-function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
+/** Waits `ms`, or less once `signal` aborts (also when it already has); never rejects. */
+async function wait (ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => {})
 }

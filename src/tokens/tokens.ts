@@ -160,7 +160,7 @@ export class TokenService {
 export function verifyLiveAccess (tokens: TokenService, revocations: RevocationView, token: string): Verified<AccessClaims> {
   const verified = tokens.verifyAccess(token)
   const claims = verified.ok ? verified.claims : undefined
-  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub)) {
+  if (claims !== undefined && revocations.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub, claims.act)) {
     return { ok: false, error: 'revoked' }
   }
   return verified

@@ -125,6 +125,19 @@ export class BudgetedAccessVerifier<R> {
     return verified
   }
 
+  /**
+   * Before a DPoP proof is checked: a proof is never in a cache, so an address
+   * over budget gets no proof check, whether or not its token was verified before.
+   */
+  beforeProof (request: R): void {
+    if (!this.budget.anyLocked) return
+    const wait = this.budget.retryAfter(this.addressOf(request))
+    if (wait !== null) {
+      this.onRefused()
+      throw new TooManyFailedVerifications(wait)
+    }
+  }
+
   /** A DPoP proof that came with a token from this request and does not hold. */
   proofFailed (request: R): void {
     this.budget.failed(this.addressOf(request))

@@ -129,7 +129,11 @@ t.test('DPoP on every surface, from oauth4webapi and jose', async (t) => {
       ['X-Original-URL with a path in its authority', { 'x-original-method': 'GET', 'x-original-url': 'https://api.example.com@evil.example/orders' }],
       ['a partial X-Forwarded-* set', { 'x-forwarded-method': 'GET', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders' }],
       ['X-Forwarded-Host holding a path', { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com/orders?', 'x-forwarded-uri': '/x' }],
-      ['an appended path on a Host holding a slash', { host: 'api.example.com/orders#', 'x-forwarded-proto': 'https' }, '/auth/verify/x']
+      ['an appended path on a Host holding a slash', { host: 'api.example.com/orders#', 'x-forwarded-proto': 'https' }, '/auth/verify/x'],
+      // URL parsers read a backslash as a slash: /x\..\orders would be /orders, for the proof, not for a proxy.
+      ['X-Forwarded-Uri with backslashes', { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/x\\..\\orders' }],
+      ['X-Forwarded-Uri with a tab', { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/\torders' }],
+      ['X-Original-URL with backslashes', { 'x-original-method': 'GET', 'x-original-url': 'https://api.example.com/x\\..\\orders' }]
     ]
     for (const [why, headers, url] of mixed) {
       const res = await verifyWith(headers, url)

@@ -117,6 +117,26 @@ t.test('disabling the login client ends the tokens exchanged from its tokens, ev
   t.equal((await w.store.sessions.find(sid))?.revokedReason, 'client_disabled')
 })
 
+t.test('disabling a client in the middle of a chain ends the tokens exchanged from its exchanged tokens', async (t) => {
+  const w = await world(t)
+  // web login -> gateway exchanges it -> billing exchanges the gateway's token.
+  const first = (await exchange(w, w.gateway, w.userPair.access_token, { audience: 'billing-api', scope: 'billing:read' })).json().access_token
+  const second = (await exchange(w, w.billing, first, { audience: 'ledger-api' })).json().access_token
+  const sibling = (await exchange(w, w.billing, w.userPair.access_token, { audience: 'ledger-api' })).json().access_token
+  for (const tok of [first, second, sibling]) t.equal((await validate(w.app, tok)).valid, true, 'valid before (and cached)')
+  await disableClient(w.app, w.gateway.client_id)
+  t.same(await validate(w.app, first), { valid: false, error: 'revoked' }, 'the gateway\'s own exchanged token')
+  t.same(await validate(w.app, second), { valid: false, error: 'revoked' }, 'billing\'s token exchanged from it: act names the gateway')
+  const verify = await w.app.inject({ url: '/auth/verify', headers: { authorization: `Bearer ${second}` } })
+  t.equal(verify.statusCode, 401, 'gateway verify refuses it')
+  const introspected = await w.app.inject({
+    method: 'POST', url: '/oauth/introspect', headers: { authorization: basic(w.billing), 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${second}`
+  })
+  t.same(introspected.json(), { active: false }, 'introspection refuses it')
+  t.equal((await validate(w.app, sibling)).valid, true, 'billing\'s token exchanged straight from the login stays valid')
+  t.equal((await validate(w.app, w.userPair.access_token)).valid, true, 'so does the login itself')
+})
+
 t.test('re-exchange nests act; the lifetime never grows', async (t) => {
   const w = await world(t, { ACCESS_TOKEN_TTL: '900' })
   const first = (await exchange(w, w.gateway, w.userPair.access_token, { audience: 'billing-api', scope: 'billing:read' })).json()

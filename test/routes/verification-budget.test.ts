@@ -91,30 +91,63 @@ t.test('failures that cost no public-key check are not counted: HMAC tokens, unk
   t.equal((await validateFrom(es, e.access_token)).body.valid, true, 'unknown kids and garbage are not counted')
 })
 
-t.test('DPoP proofs that do not hold count against the address', async (t) => {
-  const clock = testClock()
-  const app = await build(t, { env: { JWT_ALGORITHM: 'ES256', RATE_LIMIT_FAILED_VERIFICATIONS: String(LIMIT) }, now: clock.now })
+const resource = { method: 'GET', url: 'https://api.example.com/orders' }
+
+async function boundLogin (app: FastifyInstance, now: number): Promise<{ bound: string, username: string, key: Awaited<ReturnType<typeof dpopKey>> }> {
   const key = await dpopKey()
   const user = await registerUser(app)
   const res = await app.inject({
     method: 'POST',
     url: '/auth/login',
-    headers: { dpop: await key.proof({ url: 'http://localhost:4000/auth/login', iat: clock.now() }) },
+    headers: { dpop: await key.proof({ url: 'http://localhost:4000/auth/login', iat: now }) },
     payload: { username: user.username, password: PASSWORD }
   })
-  t.equal(res.statusCode, 200)
-  const bound: string = res.json().access_token
-  const resource = { method: 'GET', url: 'https://api.example.com/orders' }
+  if (res.statusCode !== 200) throw new Error(res.body)
+  return { bound: res.json().access_token, username: user.username, key }
+}
+
+t.test('DPoP proofs that do not hold count against the address; over budget, no proof is checked', async (t) => {
+  const clock = testClock()
+  const app = await build(t, { env: { JWT_ALGORITHM: 'ES256', RATE_LIMIT_FAILED_VERIFICATIONS: String(LIMIT) }, now: clock.now })
+  const { bound, username: user, key } = await boundLogin(app, clock.now())
   for (let i = 0; i < LIMIT; i++) {
     // A proof for another token: it does not hold.
     const proof = await key.proof({ ...resource, accessToken: 'another-token', iat: clock.now() })
     const answer = await app.inject({ method: 'POST', url: '/token/validate', payload: { token: bound, dpop: { proof, ...resource } } })
     t.equal(answer.json().error, 'invalid_dpop_proof', `bad proof ${i + 1}`)
   }
-  const fresh = await login(app, user.username)
+  const fresh = await login(app, user)
   t.equal((await validateFrom(app, fresh.access_token)).status, 429, 'the address spent its budget on proofs')
+  // The bound token is in the verified-token cache, but its proof would still need a check.
+  const good = { proof: await key.proof({ ...resource, accessToken: bound, iat: clock.now() }), ...resource }
+  const proofOver = await app.inject({ method: 'POST', url: '/token/validate', payload: { token: bound, dpop: good } })
+  t.equal(proofOver.statusCode, 429, 'a proof is not checked over budget, even for a verified token')
+  const inBatch = await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: [{ token: bound, dpop: good }] } })
+  t.equal(inBatch.statusCode, 429)
+  const gatewayOver = await app.inject({
+    method: 'GET', url: '/auth/verify', headers: { authorization: `DPoP ${bound}`, dpop: good.proof, 'x-original-method': 'GET', 'x-original-url': resource.url }
+  })
+  t.equal(gatewayOver.statusCode, 429, '/auth/verify checks no proof either')
   clock.advance(1)
   t.equal((await validateFrom(app, fresh.access_token)).body.valid, true)
+  const after = await app.inject({ method: 'POST', url: '/token/validate', payload: { token: bound, dpop: good } })
+  t.equal(after.json().valid, true, 'the next second the proof is checked, and holds')
+})
+
+t.test('batch: past 10 failed verifications, no later DPoP proof is checked, even with a verified token', async (t) => {
+  const clock = testClock()
+  const app = await build(t, { env: { RATE_LIMIT_FAILED_VERIFICATIONS: '0' }, now: clock.now })
+  const { bound, key } = await boundLogin(app, clock.now())
+  const bad = async (): Promise<{ token: string, dpop: Record<string, string> }> =>
+    ({ token: bound, dpop: { proof: await key.proof({ ...resource, accessToken: 'another-token', iat: clock.now() }), ...resource } })
+  const first = await app.inject({ method: 'POST', url: '/token/validate', payload: await bad() })
+  t.equal(first.json().error, 'invalid_dpop_proof', 'the token is now verified and cached; its proof was not')
+  const items = await Promise.all(Array.from({ length: 30 }, bad))
+  const res = await app.inject({ method: 'POST', url: '/token/validate/batch', payload: { tokens: items } })
+  const errors = res.json().results.map((r: { error?: string }) => r.error)
+  t.same(errors.slice(0, 10), Array(10).fill('invalid_dpop_proof'), 'ten proofs are checked and fail')
+  t.same(errors.slice(10), Array(20).fill('not_verified'), 'the other twenty are not checked')
+  t.equal(await metric(app, 'invalid_dpop_proof'), 11, 'eleven proof checks in all, not 31')
 })
 
 t.test('RATE_LIMIT_FAILED_VERIFICATIONS=0 turns the budget off', async (t) => {

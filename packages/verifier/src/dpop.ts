@@ -29,9 +29,9 @@ export const MAX_PROOF_LENGTH = 8192
 const MAX_JTI_LENGTH = 256
 const MAX_HTU_LENGTH = 4096
 const MAX_NONCE_LENGTH = 512
-/** RSA moduli accepted, bits. */
+/** RSA moduli accepted, bits: a larger key only makes every check of its proofs dearer. */
 const MIN_RSA_BITS = 2048
-const MAX_RSA_BITS = 8192
+const MAX_RSA_BITS = 4096
 
 export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce'
 

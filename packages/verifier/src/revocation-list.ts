@@ -5,6 +5,8 @@
 // step with the store; resource servers keep it in step with the service's
 // revocation feed. Either way a check is a few Map lookups.
 
+import type { Actor } from './rules.js'
+
 /**
  * jti: one access token; sid: every token of a session; client: every token of
  * a disabled client; user: every token of a user (`sub`) issued before the entry;
@@ -39,9 +41,9 @@ interface UserCutoff {
  */
 export const CLIENT_DISABLE_MARGIN_SECONDS = 5
 
-/** Whether a verified access token has since been revoked (by its jti, its session or its client). */
+/** Whether a verified access token has since been revoked (by its jti, its session, its client or an actor of its `act` chain). */
 export interface RevocationView {
-  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number, sub?: string): boolean
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number, sub?: string, act?: Actor): boolean
 }
 
 export class RevocationList implements RevocationView {
@@ -124,11 +126,25 @@ export class RevocationList implements RevocationView {
    * `iat` of the token; without it a disabled client's or a user's entry
    * refuses every token it could cover. `sub`: the token's subject.
    */
-  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number, sub?: string): boolean {
+  isRevoked (jti: string, sid: string | undefined, clientId?: string, iat?: number, sub?: string, act?: Actor): boolean {
     // An entry past its expiry covers only expired tokens, which fail before this check.
     return this.jtis.has(jti) || (sid !== undefined && this.sids.has(sid)) ||
       (clientId !== undefined && this.clients.size > 0 && this.clientRevokes(clientId, iat)) ||
-      (sub !== undefined && this.users.size > 0 && this.userRevokes(sub, sid, iat))
+      (sub !== undefined && this.users.size > 0 && this.userRevokes(sub, sid, iat)) ||
+      (act !== undefined && this.clients.size > 0 && this.actorRevokes(act, iat))
+  }
+
+  /**
+   * A token exchanged from a disabled client's token ends with it, however
+   * many exchanges later: the client is an actor somewhere in the `act` chain
+   * (RFC 8693 §4.1), and the exchanged token, issued to another client and
+   * keeping the original session, names it nowhere else.
+   */
+  private actorRevokes (act: Actor, iat: number | undefined): boolean {
+    for (let actor: Actor | undefined = act; actor !== undefined; actor = actor.act) {
+      if (this.clientRevokes(actor.sub, iat)) return true
+    }
+    return false
   }
 
   private userRevokes (sub: string, sid: string | undefined, iat: number | undefined): boolean {

@@ -5,6 +5,7 @@
 // second. `verify` never waits on the network: keys and revocations are
 // fetched in the background, and when the feed has been out of reach for
 // longer than `maxStaleness` the answer says so instead of guessing.
+import { setTimeout as delay } from 'node:timers/promises'
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createVerifier as createJwtVerifier, type Algorithm } from 'fast-jwt'
 import { checkBinding, ProofVerifier, ReplayCache, type PresentedProof } from './dpop.js'
@@ -141,16 +142,9 @@ function maxAge (cacheControl: string | null): number | undefined {
   return match?.[1] !== undefined ? Number(match[1]) : undefined
 }
 
-function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
+/** Waits `ms`, or less once `signal` aborts (also when it already has); never rejects. */
+async function wait (ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => {})
 }
 
 class LocalVerifier implements Verifier {
@@ -220,7 +214,7 @@ class LocalVerifier implements Verifier {
     }
     if (!this.allowStale && nowMs - this.lastSyncMs > this.maxStalenessMs) return { valid: false, error: 'revocation_state_stale' }
     const { claims } = result
-    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub)) return { valid: false, error: 'revoked' }
+    if (this.list.isRevoked(claims.jti, claims.sid, claims.client_id, claims.iat, claims.sub, claims.act)) return { valid: false, error: 'revoked' }
     // A DPoP-bound token: one proof verification and a replay check; an unbound one pays nothing here.
     if (claims.cnf !== undefined) return this.checkProof(token, claims.cnf, dpop, nowMs, result)
     return result
@@ -383,7 +377,7 @@ class LocalVerifier implements Verifier {
       } catch (err) {
         if (this.closing.signal.aborted) return
         this.report(err)
-        await sleep(backoffMs, this.closing.signal)
+        await wait(backoffMs, this.closing.signal)
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2)
       }
     }

@@ -112,13 +112,15 @@ t.test('alg confusion, private keys and hostile keys are refused', async (t) => 
   const offCurve = { ...key.publicJwk, y: base64url.encode(Buffer.alloc(32, 1)) }
   refused('point off the curve', await key.proof({ ...good, header: { jwk: offCurve } }), /signature/)
 
-  // RSA moduli outside 2048..8192 bits.
+  // RSA moduli outside 2048..4096 bits.
   const { publicKey: small, privateKey: smallPrivate } = generateKeyPairSync('rsa', { modulusLength: 1024 })
   const smallJwk = small.export({ format: 'jwk' })
   // jose refuses to sign with a key this small: signed here with node:crypto.
   const smallInput = `${base64url.encode(JSON.stringify({ typ: 'dpop+jwt', alg: 'RS256', jwk: smallJwk }))}.${payload}`
   const smallProof = `${smallInput}.${sign('sha256', Buffer.from(smallInput), smallPrivate).toString('base64url')}`
   refused('RSA-1024', smallProof, /2048/)
+  const { publicKey: big } = generateKeyPairSync('rsa', { modulusLength: 6144 })
+  refused('RSA-6144', unsigned({ typ: 'dpop+jwt', alg: 'RS256', jwk: big.export({ format: 'jwk' }) }), /2048 to 4096 bits/)
   refused('huge RSA modulus', unsigned({ typ: 'dpop+jwt', alg: 'RS256', jwk: { kty: 'RSA', e: 'AQAB', n: base64url.encode(Buffer.alloc(1100, 0xff)) } }), /bits/)
   refused('huge jwk', unsigned({ typ: 'dpop+jwt', alg: 'RS256', jwk: { kty: 'RSA', e: 'AQAB', n: 'A'.repeat(9000) } }), /compact JWS/)
 })
