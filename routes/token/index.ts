@@ -14,7 +14,7 @@ import { errors } from '../../plugins/schemas.js'
 const tags = ['token']
 
 const OVER_BUDGET = 'An address that spent RATE_LIMIT_FAILED_VERIFICATIONS failed verifications (forged signatures, ' +
-  'DPoP proofs that do not hold) within the current second is answered 429 for tokens this instance has not verified before, until the second ends.'
+  'DPoP proofs that do not hold) within the current second gets no further check until the second ends: '
 const TOO_MANY_FAILURES = {
   description: 'This address spent its failed verifications for this second, and a token needed a check (with `Retry-After`)',
   error: 'too_many_requests',
@@ -31,7 +31,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const validateBound = async (
     request: FastifyRequest, token: string, claims: AccessClaims, forwarded: Static<typeof DpopForward> | undefined
   ): Promise<Result> => {
-    if (forwarded !== undefined) liveAccess.beforeProof(request)
+    if (forwarded !== undefined) liveAccess.beforeProof(token, request)
     const binding = await dpop.forwarded(claims.cnf, token, forwarded)
     if (binding !== null && !binding.ok) {
       if (binding.error === 'invalid_dpop_proof') liveAccess.proofFailed(request)
@@ -66,7 +66,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'follows the store (about a second behind at most). No request rate limit. A DPoP-bound token (`cnf.jkt`) is ' +
         'valid only with `dpop`: the proof its holder sent to the resource server, and that request\'s method and ' +
         'URL; the proof is checked (key, `ath`, `htm`, `htu`, `iat`) and accepted once across every instance, ' +
-        'which is this route\'s one store round trip (503 when the store cannot be reached). ' + OVER_BUDGET,
+        'which is this route\'s one store round trip (503 when the store cannot be reached). ' + OVER_BUDGET +
+        'a token that would need one (or a DPoP proof) is answered 429.',
       body: ValidateBody,
       response: {
         200: ValidationResult,
@@ -85,12 +86,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'One result per token, in the order given, each as `POST /token/validate` would answer it. ' +
         `A DPoP-bound token comes as \`{token, dpop}\`. After ${BATCH_FAILED_VERIFICATIONS} failed verifications (signatures or DPoP proofs), ` +
         'later tokens this instance has not verified before, and every later `{token, dpop}` item, are answered ' +
-        '`not_verified` without being checked. ' +
-        OVER_BUDGET,
+        '`not_verified` without being checked. ' + OVER_BUDGET + 'the items that would need one answer `not_verified`.',
       body: BatchValidateBody,
       response: {
         200: BatchValidateResponse,
-        ...errors({ 400: 'The body does not match the schema', 429: TOO_MANY_FAILURES, 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
+        ...errors({ 400: 'The body does not match the schema', 503: 'A DPoP proof came and its replay cannot be checked: the store is unreachable' })
       }
     }
   }, async (request) => {
@@ -98,8 +98,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const results: Result[] = []
     for (const item of request.body.tokens) {
       const token = typeof item === 'string' ? item : item.token
-      // Past the budget, a token this instance has not verified yet is not checked, nor is any DPoP proof.
-      if (failed >= BATCH_FAILED_VERIFICATIONS && (typeof item !== 'string' || !tokens.isVerified(token))) {
+      // Past the batch's budget, a token this instance has not verified yet is not checked, nor is any DPoP
+      // proof; nor is what would need a check while the address is past its own budget.
+      if ((failed >= BATCH_FAILED_VERIFICATIONS && (typeof item !== 'string' || !tokens.isVerified(token))) ||
+        liveAccess.wait(token, request, typeof item !== 'string') !== null) {
         count('not_verified')
         results.push(notVerified)
         continue

@@ -27,6 +27,30 @@ export interface DpopServiceDeps {
   now?: () => number
 }
 
+/** Visible ASCII but the backslash: URL parsers read a backslash as `/` and drop tabs and newlines. */
+const PLAIN_URL = /^[\x21-\x5b\x5d-\x7e]+$/
+/** A `.` or `..` path segment, written plainly or percent-encoded. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
+/** A percent-encoded unreserved character (ALPHA, DIGIT, `-`, `.`, `_`, `~`), which no URI producer should encode. */
+const ENCODED_UNRESERVED = /%(?:3[0-9]|[46][1-9a-f]|[57][0-9a]|2[de]|5f|7e)/i
+
+/**
+ * Why a forwarded request URL cannot be compared with a proof's htu as the
+ * gateway routed it, or null. Proofs are compared after RFC 3986
+ * normalization (dot segments removed, encoded unreserved characters
+ * decoded), while a gateway may route on the raw path: `/admin/%2e%2e/public`
+ * would match a proof for `/public` and reach what is behind `/admin`. A
+ * client's own requests never carry such paths, so they are refused.
+ */
+export function forwardedUrlProblem (url: string): string | null {
+  if (!PLAIN_URL.test(url)) return 'the request URL holds a backslash, whitespace, a control or a non-ASCII character'
+  const end = url.search(/[?#]/)
+  const path = end === -1 ? url : url.slice(0, end)
+  if (DOT_SEGMENT.test(path)) return 'the request path holds a dot segment (. or ..)'
+  if (ENCODED_UNRESERVED.test(path)) return 'the request path percent-encodes a letter, a digit or one of - . _ ~'
+  return null
+}
+
 /** A request to one of this service's own endpoints. */
 export interface OwnRequest {
   method: string
@@ -103,6 +127,10 @@ export class DpopService {
    * resource server's nonces are its own). null when the token is not bound.
    */
   async forwarded (cnf: { jkt: string } | undefined, token: string, presented: PresentedProof | undefined): Promise<ForwardedResult | null> {
+    if (cnf !== undefined && presented !== undefined) {
+      const problem = forwardedUrlProblem(presented.url)
+      if (problem !== null) return { ok: false, error: 'invalid_dpop_proof', message: problem }
+    }
     const result = checkBinding(this.verifier, cnf, token, presented, this.now())
     if (result === null) return null
     // Without a nonce rule no proof is refused for its nonce; the type does not know that.

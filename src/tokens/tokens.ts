@@ -70,6 +70,17 @@ export const ACCESS_CACHE_SIZE = 20_000
  */
 export const BATCH_FAILED_VERIFICATIONS = 10
 
+/**
+ * Refusals that time cannot undo, found after the signature held (a token
+ * past its exp, or with claims these rules refuse): remembered in the
+ * verified-token cache for FAILURE_CACHE_SECONDS, so a genuine old token sent
+ * again and again costs one signature check, not one per request. Failures
+ * that need no check (malformed, unknown kid) or may pass later (nbf, iat)
+ * are not kept, nor are forged signatures (each is a new string).
+ */
+const FINAL_FAILURES: ReadonlySet<string> = new Set(['expired', 'invalid_claims'])
+const FAILURE_CACHE_SECONDS = 60
+
 export class TokenService {
   private readonly now: () => number
   private readonly nowMs: () => number
@@ -123,12 +134,17 @@ export class TokenService {
     const cached = this.accessCache.get(token, this.nowMs())
     if (cached !== undefined) return cached
     const result = verifyToken<AccessClaims>(this.access.verify, this.accessRules, token, this.now(), hasAccessShape)
-    // Only successes are kept: failures are cheap to recompute, and some (nbf, iat) change with time.
-    if (result.ok) this.accessCache.set(token, result, verifiedUntil(this.accessRules, result.claims))
+    if (result.ok) {
+      this.accessCache.set(token, result, verifiedUntil(this.accessRules, result.claims))
+    } else if (FINAL_FAILURES.has(result.error)) {
+      // A genuine token that is expired (or carries the wrong claims) stays so, and
+      // refusing it again must not cost another signature check.
+      this.accessCache.set(token, result, this.now() + FAILURE_CACHE_SECONDS)
+    }
     return result
   }
 
-  /** Whether `token` is in the verified-token cache: verifying it again costs no signature check. */
+  /** Whether `token` is in the verified-token cache (valid, or refused for good): verifying it again costs no signature check. */
   isVerified (token: string): boolean {
     return this.accessCache.get(token, this.nowMs()) !== undefined
   }

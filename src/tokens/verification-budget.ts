@@ -109,14 +109,24 @@ export class BudgetedAccessVerifier<R> {
     private readonly onRefused: () => void = () => {}
   ) {}
 
+  /**
+   * Seconds until `request`'s address may have `token` checked (and, with
+   * `withProof`, a DPoP proof), or null when it may now: always while the
+   * address is within its budget, and for a token that costs no check (in the
+   * verified-token cache, malformed, of no key of the ring).
+   */
+  wait (token: string, request: R, withProof = false): number | null {
+    if (!this.budget.anyLocked) return null
+    if (!withProof && (this.tokens.isVerified(token) || !this.tokens.costsSignatureCheck(token))) return null
+    return this.budget.retryAfter(this.addressOf(request))
+  }
+
   /** Throws TooManyFailedVerifications when the address is over budget and the token would need a check. */
   verify (token: string, request: R): Verified<AccessClaims> {
-    if (this.budget.anyLocked) {
-      const wait = this.budget.retryAfter(this.addressOf(request))
-      if (wait !== null && !this.tokens.isVerified(token)) {
-        this.onRefused()
-        throw new TooManyFailedVerifications(wait)
-      }
+    const wait = this.wait(token, request)
+    if (wait !== null) {
+      this.onRefused()
+      throw new TooManyFailedVerifications(wait)
     }
     const verified = verifyLiveAccess(this.tokens, this.revocations, token)
     if (!verified.ok && verified.error === 'invalid_signature' && this.tokens.costsSignatureCheck(token)) {
@@ -129,9 +139,8 @@ export class BudgetedAccessVerifier<R> {
    * Before a DPoP proof is checked: a proof is never in a cache, so an address
    * over budget gets no proof check, whether or not its token was verified before.
    */
-  beforeProof (request: R): void {
-    if (!this.budget.anyLocked) return
-    const wait = this.budget.retryAfter(this.addressOf(request))
+  beforeProof (token: string, request: R): void {
+    const wait = this.wait(token, request, true)
     if (wait !== null) {
       this.onRefused()
       throw new TooManyFailedVerifications(wait)
