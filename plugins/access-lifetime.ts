@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { AccessLifetime } from '../src/tokens/access-lifetime.js'
+import { Ticker } from '../src/ticker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,16 +22,10 @@ async function accessLifetimePlugin (fastify: FastifyInstance): Promise<void> {
     fastify.log.info({ seconds: lifetime.seconds }, 'access tokens issued under a longer ACCESS_TOKEN_TTL may still be live: revocations are kept that long')
   }
   fastify.decorate('accessLifetime', lifetime)
-  let running: Promise<void> | undefined
-  const timer = setInterval(() => {
-    // A failing store keeps the last figure; the next minute tries again.
-    running ??= lifetime.refresh().catch(() => {}).finally(() => { running = undefined })
-  }, REFRESH_INTERVAL_MS)
-  timer.unref()
-  fastify.addHook('onClose', async () => {
-    clearInterval(timer)
-    await running
-  })
+  // A failing store keeps the last figure; the next minute tries again.
+  const refresh = new Ticker(() => lifetime.refresh(), { intervalMs: REFRESH_INTERVAL_MS })
+  refresh.start()
+  fastify.addHook('onClose', async () => { await refresh.stop() })
 }
 
 export default fp(accessLifetimePlugin, { name: 'access-lifetime', fastify: '5.x', dependencies: ['config', 'store'] })

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { isAsymmetric, KeyRing } from '../src/keys/key-ring.js'
 import { accessRules } from '@token-orchestrator/verifier/rules'
 import { previousIssuers } from '../src/main/config.js'
+import { Ticker } from '../src/ticker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,37 +42,21 @@ async function keyRingPlugin (fastify: FastifyInstance): Promise<void> {
   }
   fastify.decorate('keyRing', ring)
 
-  let failing = false
-  let running: Promise<void> | undefined
-  const tick = async (): Promise<void> => {
-    try {
-      await ring.load()
-      if (failing) fastify.log.info('key ring sync recovered')
-      failing = false
-    } catch (err) {
-      // Verification goes on with the keys already loaded.
-      if (!failing) fastify.log.error({ err }, 'key ring sync failed; using the keys loaded last')
-      failing = true
-    }
-  }
+  // Verification goes on with the keys already loaded while the store fails.
+  const sync = new Ticker(async () => { await ring.load() }, {
+    intervalMs: config.KEY_RING_SYNC_INTERVAL_MS,
+    onError: (err) => { fastify.log.error({ err }, 'key ring sync failed; using the keys loaded last') },
+    onRecover: () => { fastify.log.info('key ring sync recovered') }
+  })
   fastify.revocations.onKeyRevoked((kid) => {
     ring.drop(kid)
     // Another instance revoked it: its replacement is in the store already. A
     // load in flight may have read the store before the replacement was added,
     // so a fresh one follows it.
-    const next: Promise<void> = (running ?? Promise.resolve()).then(tick).finally(() => {
-      if (running === next) running = undefined
-    })
-    running = next
+    sync.fresh().catch(() => {})
   })
-  const timer = setInterval(() => {
-    running ??= tick().finally(() => { running = undefined })
-  }, config.KEY_RING_SYNC_INTERVAL_MS)
-  timer.unref()
-  fastify.addHook('onClose', async () => {
-    clearInterval(timer)
-    await running
-  })
+  sync.start()
+  fastify.addHook('onClose', async () => { await sync.stop() })
 }
 
 export default fp(keyRingPlugin, { name: 'key-ring', fastify: '5.x', dependencies: ['config', 'store', 'access-lifetime', 'revocation'] })

@@ -5,6 +5,7 @@
 // the revocation log by sequence number (RevocationFollower).
 import { CLIENT_DISABLE_MARGIN_SECONDS, RevocationList } from '@token-orchestrator/verifier/revocation-list'
 import type { RevocationRecord, RevocationStore } from '../store/types.js'
+import { Ticker } from '../ticker.js'
 
 export { CLIENT_DISABLE_MARGIN_SECONDS, RevocationList }
 
@@ -38,9 +39,7 @@ export interface FollowerOptions {
 export class RevocationFollower {
   private lastSeq = 0
   private lastSyncAt: Date
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
-  private failing = false
+  private readonly ticker: Ticker
   private lastSweepAt = 0
   private readonly now: () => Date
   private readonly listeners = new Set<() => void>()
@@ -52,6 +51,7 @@ export class RevocationFollower {
   ) {
     this.now = options.now ?? (() => new Date())
     this.lastSyncAt = this.now()
+    this.ticker = new Ticker(async () => { await this.syncOnce() }, options)
   }
 
   get lagSeconds (): number {
@@ -110,29 +110,16 @@ export class RevocationFollower {
   }
 
   /** One round that never throws: failures are reported once per streak. */
-  async tick (): Promise<void> {
-    try {
-      await this.syncOnce()
-      if (this.failing) this.options.onRecover?.()
-      this.failing = false
-    } catch (err) {
-      if (!this.failing) this.options.onError?.(err)
-      this.failing = true
-    }
+  tick (): Promise<void> {
+    return this.ticker.tick()
   }
 
+  /** Polls every `intervalMs`, one round at a time. */
   start (): void {
-    if (this.timer !== undefined) return
-    this.timer = setInterval(() => {
-      if (this.running !== undefined) return
-      this.running = this.tick().finally(() => { this.running = undefined })
-    }, this.options.intervalMs)
-    this.timer.unref()
+    this.ticker.start()
   }
 
   async stop (): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
-    await this.running
+    await this.ticker.stop()
   }
 }

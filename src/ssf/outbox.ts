@@ -9,6 +9,7 @@ import type { NewSsfEvent, SsfEventStore, UserStore } from '../store/types.js'
 import {
   EVENT_TYPES, emailOf, NO_OBSERVER, toSsfEvent, userOf, type SecurityEvent, type SecurityEventSink, type SsfObserver
 } from './events.js'
+import { Ticker } from '../ticker.js'
 
 const newId = (): string => randomBytes(16).toString('base64url')
 
@@ -29,9 +30,7 @@ export interface OutboxOptions {
 
 export class Outbox implements SecurityEventSink {
   private known = 0
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
-  private failing = false
+  private readonly ticker: Ticker
   private readonly listeners = new Set<() => void>()
   private readonly now: () => number
   private readonly observer: SsfObserver
@@ -39,6 +38,7 @@ export class Outbox implements SecurityEventSink {
   constructor (private readonly options: OutboxOptions) {
     this.now = options.now ?? Date.now
     this.observer = options.observer ?? NO_OBSERVER
+    this.ticker = new Ticker(async () => { this.advance(await options.events.lastSeq()) }, options)
   }
 
   /** The highest seq this instance knows of. */
@@ -100,27 +100,16 @@ export class Outbox implements SecurityEventSink {
   }
 
   /** One read of the store's last seq; failures are reported once per streak. */
-  async tick (): Promise<void> {
-    try {
-      this.advance(await this.options.events.lastSeq())
-      this.failing = false
-    } catch (err) {
-      if (!this.failing) this.options.onError?.(err)
-      this.failing = true
-    }
+  tick (): Promise<void> {
+    return this.ticker.tick()
   }
 
+  /** Reads the last seq every `intervalMs`, one read at a time. */
   start (): void {
-    if (this.timer !== undefined) return
-    this.timer = setInterval(() => {
-      this.running ??= this.tick().finally(() => { this.running = undefined })
-    }, this.options.intervalMs)
-    this.timer.unref()
+    this.ticker.start()
   }
 
   async stop (): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
-    await this.running
+    await this.ticker.stop()
   }
 }
