@@ -22,6 +22,13 @@ declare module 'fastify' {
      * with its proof when it is DPoP-bound); sets request.principal.
      */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * For a request that waited after `authenticate` (a long poll): its access
+     * token checked again for what can change meanwhile (revocation, expiry).
+     * Returns its claims; throws `invalid_token`. The signature and DPoP proof
+     * were checked once and are not checked again.
+     */
+    recheckAccess: (request: FastifyRequest) => AccessClaims
   }
   interface FastifyRequest {
     principal: AccessClaims | null
@@ -79,6 +86,13 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       })
     }
     request.principal = claims
+  })
+  fastify.decorate('recheckAccess', (request: FastifyRequest): AccessClaims => {
+    const presented = authorizationToken(request.headers.authorization)
+    if (presented === null) throw new AppError('invalid_token', 'a bearer access token is required')
+    const verified = verifyLiveAccess(fastify.tokens, fastify.revocations, presented.token)
+    if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
+    return verified.claims
   })
   // The dummy hash is made before the first login so that one is not slower than the rest.
   fastify.addHook('onReady', async () => hasher.warmUp())

@@ -3,10 +3,7 @@
 // folder's (./autohooks.ts); the rules are src/ssf/'s.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Transmitter } from '../../src/ssf/transmitter.js'
-import { authorizationToken } from '@token-orchestrator/verifier/dpop'
 import { errors, type ErrorDoc } from '../../plugins/schemas.js'
-import { AppError } from '../../src/errors.js'
-import { verifyLiveAccess } from '../../src/tokens/tokens.js'
 import { NoContent } from '../schemas.js'
 import {
   PollAnswer, PollBody, PollParams, RequiredStreamQuery, StatusBody, StreamBody, StreamConfig, StreamConfigOrList, StreamQuery,
@@ -210,15 +207,9 @@ const ssfRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const gone = new AbortController()
     // The receiver hung up: stop waiting for it.
     reply.raw.once('close', () => gone.abort())
-    // A poll that waited checks its token and client again before it answers.
-    // (Its token's signature and DPoP proof were checked once; what can change is
-    // revocation, expiry, and the client's state and scope.)
-    const token = authorizationToken(request.headers.authorization)!.token
-    const recheck = async (): Promise<void> => {
-      const verified = verifyLiveAccess(fastify.tokens, fastify.revocations, token)
-      if (!verified.ok) throw new AppError('invalid_token', `the access token is not valid (${verified.error})`)
-      await ssf().authorize(verified.claims)
-    }
+    // A poll that waited checks its token and client again before it answers:
+    // revocation, expiry, and the client's state and scope may have changed.
+    const recheck = async (): Promise<void> => { await ssf().authorize(fastify.recheckAccess(request)) }
     return ssf().poll.poll(request.receiver, request.params.streamId, request.body, gone.signal, recheck)
   })
 }
