@@ -25,6 +25,9 @@ export const DEFAULT_PUBLIC_GRANTS: readonly GrantType[] = ['password', 'refresh
 /** The built-in client used when login names none (no secret, no record in the store). */
 export const DEFAULT_CLIENT_ID = 'default'
 
+/** How many sid revocations a client's disable writes at once (one transaction in SQLite, one insert in MongoDB). */
+const SID_REVOCATIONS_PER_WRITE = 1000
+
 /**
  * 128 random bits, base64url, never starting with '-': a client_id is given
  * to the CLI as an argument (`client secret <client_id>`), where a leading
@@ -214,9 +217,11 @@ export class ClientService {
     // not bring its old refresh tokens back. Each ended session is also revoked
     // by sid: tokens exchanged from its tokens (RFC 8693) carry the session's
     // sid but the caller's client_id, so the client entry alone misses them.
+    // They are written a thousand to a transaction (SQLite) or an insert (MongoDB).
     const sids = await this.deps.store.sessions.revokeAllForClient(clientId, 'client_disabled', new Date(this.now() * 1000))
-    for (const sid of sids) {
-      this.deps.follower.applyLocal(await this.deps.store.revocations.add({ kind: 'sid', value: sid, expiresAt }))
+    for (let i = 0; i < sids.length; i += SID_REVOCATIONS_PER_WRITE) {
+      const entries = sids.slice(i, i + SID_REVOCATIONS_PER_WRITE).map((sid) => ({ kind: 'sid' as const, value: sid, expiresAt }))
+      for (const record of await this.deps.store.revocations.addMany(entries)) this.deps.follower.applyLocal(record)
     }
     return client
   }

@@ -642,36 +642,45 @@ class MongoRevocations implements RevocationStore {
   ) {}
 
   async add (entry: NewRevocation): Promise<RevocationRecord> {
+    return (await this.addMany([entry]))[0]!
+  }
+
+  async addMany (entries: readonly NewRevocation[]): Promise<RevocationRecord[]> {
+    if (entries.length === 0) return []
     return guard(async () => {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now()
-        // One atomic update of one document hands out the number. Upsert with
-        // returnDocument 'after' always returns the document.
+        // One atomic update of one document numbers the whole batch: seqs
+        // last - n + 1 .. last. Upsert with returnDocument 'after' always
+        // returns the document.
         const counter = await this.counters.findOneAndUpdate(
           { _id: REVOCATION_COUNTER },
-          { $inc: { seq: 1 } },
+          { $inc: { seq: entries.length } },
           { upsert: true, returnDocument: 'after', writeConcern: this.wc }
         )
         if (counter === null) throw new Error('revocation counter upsert returned no document')
-        await this.hooks.revocationNumbered?.(counter.seq)
-        const doc: RevocationDoc = {
-          seq: counter.seq,
+        const first = counter.seq - entries.length + 1
+        await this.hooks.revocationNumbered?.(first)
+        // Stamped once the numbers are out, never before: every lower number was
+        // handed out before this instant, which the feed's hole grace and the
+        // sweep's settle rule both rely on.
+        const createdAt = new Date()
+        const docs: RevocationDoc[] = entries.map((entry, i) => ({
+          seq: first + i,
           kind: entry.kind,
           value: entry.value,
           expiresAt: date(entry.expiresAt),
-          // Stamped once the number is out, never before: every lower number was
-          // handed out before this instant, which the feed's hole grace and the
-          // sweep's settle rule both rely on.
-          createdAt: new Date(),
+          createdAt,
           issuedBefore: entry.issuedBefore ?? null,
           exceptSid: entry.exceptSid ?? null
-        }
-        // insertOne would add an ObjectId `_id` to the object it is given; keep ours clean.
-        await this.revocations.insertOne({ ...doc }, { writeConcern: this.wc })
-        // Stored late: a reader may already have passed this number as a hole
-        // (entry N+1 was visible first). Store the entry again under a new number,
-        // above every cursor that passed it; applying an entry twice is harmless.
-        if (performance.now() - started <= REVOCATION_LATE_MS || attempt >= LATE_RETRIES) return toRevocation(doc)
+        }))
+        // insertMany would add an ObjectId `_id` to the objects it is given; keep ours clean.
+        await this.revocations.insertMany(docs.map((d) => ({ ...d })), { ordered: true, writeConcern: this.wc })
+        // Stored late: a reader may already have passed these numbers as a hole
+        // (a later entry was visible first). Store the entries again under new
+        // numbers, above every cursor that passed them; applying an entry twice
+        // is harmless.
+        if (performance.now() - started <= REVOCATION_LATE_MS || attempt >= LATE_RETRIES) return docs.map(toRevocation)
       }
     })
   }

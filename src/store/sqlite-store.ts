@@ -791,7 +791,7 @@ class SqliteRevocations implements RevocationStore {
   private readonly after: Statement
   private readonly span: Statement
 
-  constructor (db: Db, private readonly hooks: StoreHooks) {
+  constructor (private readonly db: Db, private readonly hooks: StoreHooks) {
     this.insert = db.prepare(`INSERT INTO revocations (kind, value, issued_before, except_sid, expires_at, created_at)
       VALUES (?, ?, ?, ?, ?, ?) RETURNING *`)
     this.after = db.prepare('SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
@@ -803,9 +803,19 @@ class SqliteRevocations implements RevocationStore {
   }
 
   async add (entry: NewRevocation): Promise<RevocationRecord> {
-    const record = await guard(() => toRevocation(this.insert.get(entry.kind, entry.value, entry.issuedBefore ?? null, entry.exceptSid ?? null, ms(entry.expiresAt), Date.now()) as RevocationRow))
-    await this.hooks.revocationNumbered?.(record.seq)
-    return record
+    return (await this.addMany([entry]))[0]!
+  }
+
+  async addMany (entries: readonly NewRevocation[]): Promise<RevocationRecord[]> {
+    if (entries.length === 0) return []
+    const records = await guard(() => this.db.transaction(() => {
+      const createdAt = Date.now()
+      return entries.map((entry) => toRevocation(this.insert.get(
+        entry.kind, entry.value, entry.issuedBefore ?? null, entry.exceptSid ?? null, ms(entry.expiresAt), createdAt
+      ) as RevocationRow))
+    }).immediate())
+    await this.hooks.revocationNumbered?.(records[0]!.seq)
+    return records
   }
 
   async since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]> {

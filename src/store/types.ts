@@ -212,6 +212,12 @@ export interface RevocationStore {
    * under a fresh number, and that record is returned.
    */
   add (entry: NewRevocation): Promise<RevocationRecord>
+  /**
+   * Appends several entries at once, numbered consecutively in their order:
+   * one transaction in SQLite, one numbering and one insert in MongoDB (with
+   * the same late-storage rule as `add`). Returns their records in that order.
+   */
+  addMany (entries: readonly NewRevocation[]): Promise<RevocationRecord[]>
   /** Entries with seq > afterSeq and expiresAt > now, ascending by seq, at most `limit`. */
   since (afterSeq: number, now: Date, limit: number): Promise<RevocationRecord[]>
   /** What the log still covers: a follower whose cursor is outside it must resynchronise. */
@@ -475,8 +481,8 @@ export interface DpopProofStore {
  * Where a store does the steps in one statement (SQLite), a hook runs after it.
  */
 export interface StoreHooks {
-  /** revocations.add: after the entry's seq is handed out, before the entry is stored. */
-  revocationNumbered?: (seq: number) => Promise<void>
+  /** revocations.add and addMany: after the entries' seqs are handed out (the first is given), before they are stored. */
+  revocationNumbered?: (firstSeq: number) => Promise<void>
   /** keys.add: after the key is stored, before older keys are retired. */
   keyInserted?: (kid: string) => Promise<void>
   /** ssfEvents.append: after the batch's seqs are handed out, before it is stored. */

@@ -11,6 +11,7 @@ function fakeStore (): RevocationStore & { entries: RevocationRecord[], prunedTh
     entries,
     prunedThrough: 0,
     async add () { throw new Error('not used') },
+    async addMany () { throw new Error('not used') },
     async since (after, now, limit) {
       return entries.filter((e) => e.seq > after && e.expiresAt > now).sort((a, b) => a.seq - b.seq).slice(0, limit)
     },

@@ -634,6 +634,27 @@ export async function storeContract (t: Test, name: string, makeStore: MakeStore
         t.ok(seqs.every((s) => s > last), 'all after the earlier ones')
       })
 
+      await withStore(t, 'addMany numbers a batch consecutively, in order, even with adds running beside it', async (t, store) => {
+        t.same(await store.revocations.addMany([]), [], 'an empty batch writes nothing')
+        t.same(await store.revocations.bounds(), { prunedThrough: 0, lastSeq: 0 }, 'and numbers nothing')
+        const single = await store.revocations.add(entry('before'))
+        const batch = Array.from({ length: 25 }, (_, i) => ({ kind: 'sid' as const, value: `batch-${i}`, expiresAt: new Date(base + HOUR) }))
+        const batchWrite = store.revocations.addMany(batch)
+        const besideWrites = Array.from({ length: 5 }, async (_, i) => store.revocations.add(entry(`beside-${i}`)))
+        const records = await batchWrite
+        const besides = (await Promise.all(besideWrites)).map((r) => r.seq)
+        t.same(records.map((r) => r.value), batch.map((e) => e.value), 'the records in the order given')
+        t.ok(records.every((r) => r.kind === 'sid' && r.expiresAt.getTime() === base + HOUR && r.issuedBefore === null && r.exceptSid === null))
+        t.ok(records.every((r) => !('_id' in r)), 'no storage id leaks')
+        const seqs = records.map((r) => r.seq)
+        t.ok(seqs[0]! > single.seq, 'after the earlier entries')
+        t.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1), 'consecutive numbers')
+        t.ok(besides.every((seq) => seq < seqs[0]! || seq > seqs.at(-1)!), 'no add beside it is numbered inside the batch')
+        const stored = await store.revocations.since(single.seq, new Date(base), 100)
+        t.same(stored.filter((r) => r.kind === 'sid').map((r) => [r.seq, r.value]), records.map((r) => [r.seq, r.value]), 'stored as returned')
+        t.equal(stored.length, 30, 'every entry of both')
+      })
+
       await withStore(t, 'a user entry keeps issuedBefore and exceptSid; other entries have null', async (t, store) => {
         const user = await store.revocations.add({ kind: 'user', value: 'u1', expiresAt: new Date(base + HOUR), issuedBefore: 1_700_000_000, exceptSid: 's9' })
         t.equal(user.kind, 'user')
