@@ -22,6 +22,12 @@ app.post('/token/validate', (req, res) => {
   }
 })
 app.get('/health', (_req, res) => { res.json({ status: 'ok' }) })
+// The JSON error a team would send for a body express.json() refuses (the warm-up
+// sends malformed bodies), instead of Express's default, which prints the stack.
+app.use((err: { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+  const status = typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500
+  res.status(status).json({ error: status === 500 ? 'server_error' : 'invalid_request', message: 'the request could not be read' })
+})
 
 const server = app.listen(Number(process.env.PORT), '127.0.0.1')
 process.on('SIGTERM', () => { server.close(() => process.exit(0)) })
