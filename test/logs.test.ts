@@ -2,6 +2,7 @@
 // request id, and no password, token, secret or cookie in it, whatever the
 // flow (register, login, refresh, validate, verify, logout, a store outage).
 import t from 'tap'
+import type { InjectOptions } from 'fastify'
 import { build, login, newSession, PASSWORD, registerUser, uniqueName } from './helper.js'
 import { memoryStore } from './support/stores.js'
 import { faultyStore } from './support/faulty-store.js'
@@ -194,6 +195,36 @@ t.test('at info, the hot routes log no per-request lines; the other routes do', 
   await app.inject({ url: '/health' })
   const urls = log.sinceMark().map((line) => (JSON.parse(line) as { req?: { url?: string } }).req?.url).filter(Boolean)
   t.same(urls, ['/health'], 'other routes log their incoming request line')
+})
+
+t.test('answers end with Fastify\'s "request completed" line: routes, 404s and refused bodies; the hot routes at debug', async (t) => {
+  const log = captureLogs()
+  const app = await build(t, { logStream: log.stream })
+  const completed = async (request: InjectOptions): Promise<Array<Record<string, any>>> => {
+    log.mark()
+    const res = await app.inject(request)
+    await new Promise((resolve) => setImmediate(resolve))
+    const records = log.sinceMark().map((line) => JSON.parse(line) as Record<string, any>)
+    const done = records.filter((r) => r.msg === 'request completed')
+    for (const r of done) {
+      t.equal(r.reqId, res.headers['x-request-id'], 'with the request\'s id')
+      t.equal(r.res?.statusCode, res.statusCode, 'and its status')
+      t.ok(typeof r.responseTime === 'number' && r.responseTime > 0, `and a response time (${String(r.responseTime)} ms)`)
+    }
+    return done
+  }
+  t.equal((await completed({ url: '/health' })).length, 1, 'a route')
+  t.equal((await completed({ url: '/no/such/route' })).length, 1, 'a 404 from the not-found handler')
+  t.equal((await completed({ method: 'POST', url: '/auth/login', payload: { username: 1 } })).length, 1, 'a refused body')
+  t.equal((await completed({ method: 'POST', url: '/token/validate', payload: { token: 'garbage' } })).length, 0, 'not the hot routes at info')
+
+  const debugLog = captureLogs()
+  const debugApp = await build(t, { logStream: debugLog.stream, env: { LOG_LEVEL: 'debug' } })
+  await debugApp.inject({ method: 'POST', url: '/token/validate', payload: { token: 'garbage' } })
+  await debugApp.inject({ url: '/auth/verify' })
+  await new Promise((resolve) => setImmediate(resolve))
+  const hot = debugLog.records().filter((r) => r.msg === 'request completed').map((r) => (r as { res?: { statusCode?: number } }).res?.statusCode)
+  t.same(hot, [200, 401], 'at debug the hot routes write it too')
 })
 
 t.test('a token written with percent-escapes is redacted from the log and the 404 body', async (t) => {

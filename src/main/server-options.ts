@@ -174,7 +174,7 @@ const noisy = (): boolean => false
 function requestLogging (level: string): Pick<FastifyHttpOptions<Server>, 'logController' | 'childLoggerFactory'> {
   const verbose = level === 'debug' || level === 'trace'
   return {
-    childLoggerFactory: requestLoggerFactory(verbose ? noisy : isHotUrl),
+    childLoggerFactory: requestLoggerFactory(level === 'silent' ? () => true : verbose ? noisy : isHotUrl),
     logController: verbose ? new LogController() : new LogController({ disableRequestLogging: (request) => isQuiet(request.log) })
   }
 }
@@ -207,37 +207,37 @@ export function serverOptions (
   config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY' | 'REQUEST_TIMEOUT' | 'KEEP_ALIVE_TIMEOUT'>, stream?: DestinationStream, opts: { pretty?: boolean } = {}
 ): FastifyHttpOptions<Server> {
   return {
-    logger: config.LOG_LEVEL === 'silent'
-      ? false
-      : {
-          level: config.LOG_LEVEL,
-          redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-          serializers: {
-            // Fastify's request serializer, with secret query values removed
-            // from the URL, and JWT-shaped text anywhere in it (a token in a
-            // path or an unknown parameter). Anything else logged as `req` is left to the redact paths.
-            req: (req: FastifyRequest) => typeof req?.url !== 'string' || typeof req.method !== 'string'
-              ? req as unknown as Record<string, unknown>
-              : {
-                  method: req.method,
-                  url: redactTokens(redactUrl(req.url)),
-                  // Both can come from the client (Host, X-Forwarded-For behind a trusted proxy).
-                  host: typeof req.host === 'string' ? redactTokens(req.host) : req.host,
-                  remoteAddress: typeof req.ip === 'string' ? redactTokens(req.ip) : req.ip,
-                  remotePort: req.socket?.remotePort
-                }
-          },
-          ...(stream !== undefined
-            ? { stream }
-            : opts.pretty === true
-              ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-              // Synchronous writes to stdout. pino's default writes asynchronously
-              // through libuv's thread pool, the one argon2 hashes on: under a
-              // burst of logins every log line waited behind the queued hashes
-              // (seconds), and what was queued was lost on a crash.
-              : { stream: pino.destination({ dest: 1, sync: true }) })
-        },
-    ...(config.LOG_LEVEL === 'silent' ? {} : requestLogging(config.LOG_LEVEL)),
+    // A logger even at LOG_LEVEL=silent (it writes nothing): with none, Fastify
+    // keeps no start time for an answer and the latency histogram would read 0.
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: {
+        // Fastify's request serializer, with secret query values removed
+        // from the URL, and JWT-shaped text anywhere in it (a token in a
+        // path or an unknown parameter). Anything else logged as `req` is left to the redact paths.
+        req: (req: FastifyRequest) => typeof req?.url !== 'string' || typeof req.method !== 'string'
+          ? req as unknown as Record<string, unknown>
+          : {
+              method: req.method,
+              url: redactTokens(redactUrl(req.url)),
+              // Both can come from the client (Host, X-Forwarded-For behind a trusted proxy).
+              host: typeof req.host === 'string' ? redactTokens(req.host) : req.host,
+              remoteAddress: typeof req.ip === 'string' ? redactTokens(req.ip) : req.ip,
+              remotePort: req.socket?.remotePort
+            }
+      },
+      ...(stream !== undefined
+        ? { stream }
+        : opts.pretty === true
+          ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+        // Synchronous writes to stdout. pino's default writes asynchronously
+        // through libuv's thread pool, the one argon2 hashes on: under a
+        // burst of logins every log line waited behind the queued hashes
+        // (seconds), and what was queued was lost on a crash.
+          : { stream: pino.destination({ dest: 1, sync: true }) })
+    },
+    ...requestLogging(config.LOG_LEVEL),
     trustProxy: config.TRUST_PROXY,
     // While closing, a request that still reaches us on an open keep-alive
     // connection is served (its answer says `Connection: close`) rather than

@@ -43,6 +43,24 @@ t.test('route counts and latency, not for /metrics itself', async (t) => {
   t.notOk([...m.keys()].some((k) => k.includes('no-such-route')), 'unknown URLs do not make new series')
 })
 
+t.test('the latency histogram times every answer, logged or not, at any log level', async (t) => {
+  for (const level of ['silent', 'info', 'debug']) {
+    const app = await build(t, { env: { LOG_LEVEL: level } })
+    await app.inject({ method: 'POST', url: '/token/validate', payload: { token: 'x' } })
+    await app.inject({ url: '/auth/verify' })
+    await app.inject({ url: '/health' })
+    const m = await scrape(app)
+    for (const series of [
+      'method="POST",route="/token/validate",status_code="200"',
+      'method="GET",route="/auth/verify",status_code="401"',
+      'method="GET",route="/health",status_code="200"'
+    ]) {
+      const sum = m.get(`http_request_duration_seconds_sum{${series}}`) ?? 0
+      t.ok(sum > 0 && sum < 10, `LOG_LEVEL=${level}, ${series}: ${sum} s`)
+    }
+  }
+})
+
 t.test('validations by result, from validate, batch and verify', async (t) => {
   const app = await build(t)
   const s = await newSession(app)
